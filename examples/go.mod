@@ -1,0 +1,3 @@
+module github.com/sluiceproxy/sluice/examples
+
+go 1.24

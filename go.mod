@@ -1,0 +1,10 @@
+module github.com/sluiceproxy/sluice
+
+go 1.24
+
+require (
+	github.com/BurntSushi/toml v1.6.0 // indirect
+	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/tetratelabs/wazero v1.12.0 // indirect
+	golang.org/x/sys v0.44.0 // indirect
+)
