@@ -1,5 +1,10 @@
 // Package config reads and validates proxy.toml, the user's contract with
 // Sluice. Key names here are stable: users' files depend on them.
+//
+// Load and Parse decode strictly (an unknown key is an error), apply the
+// defaults documented on each field, and validate the whole file, reporting
+// every problem with the file name, the key path (route[2].upstream) and its
+// line.
 package config
 
 import "time"
@@ -15,82 +20,146 @@ type Config struct {
 
 // Server is the [server] table: the client-facing listener.
 type Server struct {
+	// Listen is the client-facing address, "host:port". Default "127.0.0.1:8080".
 	Listen string `toml:"listen"`
 	// TLSCert and TLSKey, both set, terminate TLS (HTTP/2 offered over ALPN).
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
 	// Timeouts guard against slow or idle clients.
+	//
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
+	// Default 10s.
 	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
-	ReadTimeout       Duration `toml:"read_timeout"`
-	WriteTimeout      Duration `toml:"write_timeout"`
-	IdleTimeout       Duration `toml:"idle_timeout"`
-	MaxHeaderBytes    Size     `toml:"max_header_bytes"`
-	// ShutdownGrace bounds a graceful shutdown.
+	// ReadTimeout bounds reading a whole request, body included. Default 0
+	// (off): uploads may stream for as long as they need.
+	ReadTimeout Duration `toml:"read_timeout"`
+	// WriteTimeout bounds writing a whole response. Default 0 (off): streamed
+	// responses (SSE) may last for as long as they need.
+	WriteTimeout Duration `toml:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection that waits this long for
+	// its next request. Default 120s.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// MaxHeaderBytes bounds the request line and headers. Default 64KiB.
+	MaxHeaderBytes Size `toml:"max_header_bytes"`
+	// ShutdownGrace bounds a graceful shutdown: in-flight requests get this
+	// long to finish, and WebSockets are closed with 1001. Default 10s.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
 	// WebSocket holds the defaults for proxied WebSocket sessions.
 	WebSocket WebSocket `toml:"websocket"`
 }
 
-// WebSocket tunes the WebSocket relay.
+// WebSocket tunes the WebSocket relay ([server.websocket]).
 type WebSocket struct {
-	MaxMessageSize Size     `toml:"max_message_size"`
-	IdleTimeout    Duration `toml:"idle_timeout"`
-	PingInterval   Duration `toml:"ping_interval"`
+	// MaxMessageSize is the largest message relayed; a larger one closes the
+	// session with 1009. Default 1MiB.
+	MaxMessageSize Size `toml:"max_message_size"`
+	// IdleTimeout closes a session with no message in either direction for
+	// this long. Default 0 (off): pings already detect dead peers.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// PingInterval is how often the relay pings both sides. Default 30s;
+	// "0s" turns pings off.
+	PingInterval Duration `toml:"ping_interval"`
+	// HandshakeTimeout bounds dialling the upstream and its handshake.
+	// Default 10s.
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
 }
 
 // Admin is the [admin] table: health, readiness, metrics and reload.
 type Admin struct {
+	// Listen is the admin address. Default "" (no admin listener). An address
+	// that is not loopback requires Token.
 	Listen string `toml:"listen"`
-	Token  string `toml:"token"`
+	// Token, when set, is required on every admin request as
+	// "Authorization: Bearer <token>".
+	Token string `toml:"token"`
 }
 
 // Upstream is one [[upstream]]: a named group of targets.
 type Upstream struct {
-	Name    string   `toml:"name"`
+	// Name is how routes refer to the upstream. Required, unique.
+	Name string `toml:"name"`
+	// Targets are base URLs, "http://host:port" or "https://host:port", with
+	// an optional path prefix. At least one.
 	Targets []string `toml:"targets"`
-	Balance string   `toml:"balance"` // "round_robin" (default) or "least_conn"
-	// Timeouts for talking to targets.
-	ConnectTimeout  Duration `toml:"connect_timeout"`
+	// Balance is "round_robin" (default) or "least_conn".
+	Balance string `toml:"balance"`
+	// ConnectTimeout bounds dialling a target. Default 5s.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// ResponseTimeout bounds waiting for a target's response headers once
+	// the request is sent; past it the client gets 504. Default 30s.
 	ResponseTimeout Duration `toml:"response_timeout"`
-	MaxIdleConns    int      `toml:"max_idle_conns"`
-	Health          Health   `toml:"health"`
-	// PassiveEject takes a target out after this many consecutive
-	// connection errors, for PassiveEjectFor.
-	PassiveFailures int      `toml:"passive_failures"`
+	// MaxIdleConns is the number of idle keep-alive connections kept per
+	// target. Default 256.
+	MaxIdleConns int `toml:"max_idle_conns"`
+	// Health configures active health checks ([upstream.health]).
+	Health Health `toml:"health"`
+	// PassiveFailures takes a target out after this many consecutive
+	// connection errors, for PassiveEjectFor. Default 3; 0 turns passive
+	// ejection off.
+	PassiveFailures int `toml:"passive_failures"`
+	// PassiveEjectFor is how long a passively ejected target stays out.
+	// Default 10s.
 	PassiveEjectFor Duration `toml:"passive_eject_for"`
 }
 
 // Health configures active health checks; an empty Path disables them.
 type Health struct {
-	Path               string   `toml:"path"`
-	Interval           Duration `toml:"interval"`
-	Timeout            Duration `toml:"timeout"`
-	HealthyThreshold   int      `toml:"healthy_threshold"`
-	UnhealthyThreshold int      `toml:"unhealthy_threshold"`
+	// Path is requested with GET on each target; a 2xx or 3xx is healthy.
+	Path string `toml:"path"`
+	// Interval between checks of one target. Default 5s.
+	Interval Duration `toml:"interval"`
+	// Timeout of one check. Default 2s.
+	Timeout Duration `toml:"timeout"`
+	// HealthyThreshold is the number of consecutive successes that bring a
+	// target back in. Default 2.
+	HealthyThreshold int `toml:"healthy_threshold"`
+	// UnhealthyThreshold is the number of consecutive failures that take a
+	// target out. Default 3.
+	UnhealthyThreshold int `toml:"unhealthy_threshold"`
 }
 
 // Route is one [[route]]: a match and what to do with it.
 type Route struct {
-	Name       string   `toml:"name"`
-	Host       string   `toml:"host"`
-	PathPrefix string   `toml:"path_prefix"`
-	Upstream   string   `toml:"upstream"`
-	Redirect   string   `toml:"redirect"`
-	Status     int      `toml:"status"`
-	KeepPath   bool     `toml:"keep_path"`
-	Plugins    []string `toml:"plugins"`
+	// Name identifies the route in logs and filter chains. Default: host
+	// (or "*") followed by path_prefix, e.g. "api.example.com/v1" or "*/".
+	Name string `toml:"name"`
+	// Host matches the request's host, ignoring port and case: an exact name,
+	// "*.example.com" (any subdomain), or "*" / empty (any host). An exact
+	// host beats a wildcard.
+	Host string `toml:"host"`
+	// PathPrefix matches the start of the request path; the longest prefix
+	// wins. Default "/".
+	PathPrefix string `toml:"path_prefix"`
+	// Upstream names the [[upstream]] to proxy to. Exactly one of Upstream
+	// and Redirect is set.
+	Upstream string `toml:"upstream"`
+	// Redirect is an absolute http(s) URL to redirect to.
+	Redirect string `toml:"redirect"`
+	// Status is the redirect status: 301, 302 (default), 303, 307 or 308.
+	Status int `toml:"status"`
+	// KeepPath appends the request's path and query to Redirect.
+	KeepPath bool `toml:"keep_path"`
+	// Plugins names the [[plugin]]s that filter this route, in chain order.
+	Plugins []string `toml:"plugins"`
 }
 
 // Plugin is one [[plugin]]: a WebAssembly filter module and its settings.
 type Plugin struct {
-	Name   string `toml:"name"`
+	// Name is how routes refer to the plugin. Required, unique.
+	Name string `toml:"name"`
+	// Module is the path of the .wasm file. Required.
 	Module string `toml:"module"`
+	// SHA256, when set (64 hex digits), pins the module's content.
 	SHA256 string `toml:"sha256"`
 	// OnError is "deny" (default: fail closed) or "allow" (fail open).
-	OnError     string   `toml:"on_error"`
-	MemoryLimit Size     `toml:"memory_limit"`
-	Timeout     Duration `toml:"timeout"`
-	PoolSize    int      `toml:"pool_size"`
+	OnError string `toml:"on_error"`
+	// MemoryLimit caps each instance's linear memory. Default 16MiB.
+	MemoryLimit Size `toml:"memory_limit"`
+	// Timeout bounds one hook call. Default 10ms.
+	Timeout Duration `toml:"timeout"`
+	// PoolSize is the number of instances kept ready. Default (0):
+	// GOMAXPROCS*2, filled in by Parse.
+	PoolSize int `toml:"pool_size"`
 	// Config is handed to the filter as JSON.
 	Config map[string]any `toml:"config"`
 }
