@@ -17,6 +17,8 @@ if [[ -x /usr/bin/rustc ]] && compgen -G '/usr/lib/rustlib/wasm32-unknown-unknow
 fi
 
 echo "rust: installing Debian packages (rustc, cargo, libstd-rust-dev-wasm32, lld-14)"
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+# A fresh image ships without package lists.
+compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends \
   rustc cargo libstd-rust-dev-wasm32 lld-14 >/dev/null
 echo "rust: installed $(/usr/bin/rustc --version)"
