@@ -1,0 +1,489 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluiceproxy/sluice/host/config"
+)
+
+// maxBufferedBody bounds a request or response body that the proxy holds in
+// memory because a filter declared HookRequestBody or HookResponseBody. A
+// larger request gets 413, a larger response 502.
+const maxBufferedBody = 16 << 20
+
+// Options holds what the proxy needs besides its config.
+type Options struct {
+	// Logger receives access logs (level Info, message "access" and
+	// "websocket") and the proxy's own events. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Proxy is the reverse proxy: it routes each request to an upstream or a
+// redirect, runs the route's filter chain at the hook points, and relays
+// WebSockets. It serves from the current generation, which Apply replaces
+// while requests keep flowing.
+type Proxy struct {
+	log *slog.Logger
+
+	gen     atomic.Pointer[generation]
+	applyMu sync.Mutex // serialises Apply and Close
+
+	idPrefix string // random per process, so request IDs do not repeat across restarts
+	idSeq    atomic.Uint64
+
+	// WebSocket sessions, so shutdown and route removal can close them.
+	wsMu       sync.Mutex
+	wsSessions map[*wsEntry]struct{}
+	wsWG       sync.WaitGroup
+	wsClosing  bool
+
+	srv srvState
+}
+
+type wsEntry struct {
+	route  string
+	cancel context.CancelFunc
+}
+
+// generation is everything built from one config: the routing table, the
+// upstream pools with their transports and health checkers, and the chains.
+// Requests hold the generation they started on until they end, so a
+// replaced generation is closed only once drained.
+type generation struct {
+	cfg    *config.Config
+	router *router
+	routes map[string]*route
+	pools  map[string]*pool
+
+	inflight  atomic.Int64
+	retired   atomic.Bool
+	drained   chan struct{}
+	drainOnce sync.Once
+}
+
+// New builds a proxy from a validated config. chains holds the filter chain
+// of each route, keyed by route name; a route missing from the map has no
+// filters. New starts the upstreams' health checks; Run serves, and Close
+// stops a proxy that was never run.
+func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	p := &Proxy{
+		log:        log,
+		idPrefix:   hex.EncodeToString(b[:]) + "-",
+		wsSessions: make(map[*wsEntry]struct{}),
+	}
+	g, err := p.build(cfg, chains)
+	if err != nil {
+		return nil, err
+	}
+	p.gen.Store(g)
+	return p, nil
+}
+
+// Apply builds a new generation from cfg and chains and swaps it in. Requests
+// already running finish on the old generation, which is closed once they
+// have; WebSockets on routes that no longer exist are closed with 1001, the
+// others keep running and see the new chains from their next message.
+//
+// The listeners, TLS and server timeouts are fixed when Run starts: changes
+// to them are logged and take effect at the next start.
+func (p *Proxy) Apply(cfg *config.Config, chains map[string]Chain) error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	g, err := p.build(cfg, chains)
+	if err != nil {
+		return err
+	}
+	old := p.gen.Swap(g)
+	if old != nil {
+		s, o := cfg.Server, old.cfg.Server
+		if s.Listen != o.Listen || s.TLSCert != o.TLSCert || s.TLSKey != o.TLSKey || cfg.Admin.Listen != old.cfg.Admin.Listen {
+			p.log.Warn("host: listener or TLS changes take effect at the next start")
+		}
+		p.closeRemovedRoutes(g)
+		p.retire(old)
+	}
+	return nil
+}
+
+// Close stops the health checks and closes idle upstream connections. Run
+// calls it on its way out; call it yourself for a proxy that was never run.
+func (p *Proxy) Close() error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	if g := p.gen.Load(); g != nil {
+		for _, pl := range g.pools {
+			pl.close()
+		}
+	}
+	return nil
+}
+
+func (p *Proxy) build(cfg *config.Config, chains map[string]Chain) (*generation, error) {
+	g := &generation{
+		cfg:     cfg,
+		routes:  make(map[string]*route),
+		pools:   make(map[string]*pool),
+		drained: make(chan struct{}),
+	}
+	for _, uc := range cfg.Upstreams {
+		pl, err := newPool(uc, p)
+		if err != nil {
+			for _, made := range g.pools {
+				made.close()
+			}
+			return nil, fmt.Errorf("host: upstream %q: %w", uc.Name, err)
+		}
+		g.pools[uc.Name] = pl
+	}
+	var rs []*route
+	for _, rc := range cfg.Routes {
+		r := newRoute(rc, g.pools, chains[rc.Name])
+		if rc.Upstream != "" && r.pool == nil {
+			for _, made := range g.pools {
+				made.close()
+			}
+			return nil, fmt.Errorf("host: route %q: no upstream named %q", rc.Name, rc.Upstream)
+		}
+		g.routes[rc.Name] = r
+		rs = append(rs, r)
+	}
+	g.router = newRouter(rs)
+	return g, nil
+}
+
+// acquire returns the current generation, counted as in use.
+func (p *Proxy) acquire() *generation {
+	for {
+		g := p.gen.Load()
+		g.inflight.Add(1)
+		if !g.retired.Load() {
+			return g
+		}
+		// Swapped out between Load and Add: use the new one.
+		p.release(g)
+	}
+}
+
+func (p *Proxy) release(g *generation) {
+	if g.inflight.Add(-1) == 0 && g.retired.Load() {
+		g.drainOnce.Do(func() { close(g.drained) })
+	}
+}
+
+// retire stops old's health checks now and closes its connections once the
+// requests that hold it have finished.
+func (p *Proxy) retire(old *generation) {
+	old.retired.Store(true)
+	for _, pl := range old.pools {
+		pl.stopChecks()
+	}
+	if old.inflight.Load() == 0 {
+		old.drainOnce.Do(func() { close(old.drained) })
+	}
+	go func() {
+		<-old.drained
+		for _, pl := range old.pools {
+			pl.close()
+		}
+	}()
+}
+
+// ServeHTTP proxies one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	g := p.acquire()
+	held := true
+	defer func() {
+		if held {
+			p.release(g)
+		}
+	}()
+
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 200 {
+		id = p.newRequestID()
+		r.Header.Set("X-Request-Id", id)
+	}
+	lw := &logWriter{ResponseWriter: w}
+	rec := &accessRecord{id: id}
+	defer p.logAccess(r, lw, rec, start)
+
+	rt := g.router.match(r.Host, r.URL.Path)
+	if rt == nil {
+		localError(lw, id, http.StatusNotFound, "host: no route for this host and path")
+		return
+	}
+	rec.route = rt.name
+	if rt.pool == nil {
+		lw.Header().Set("X-Request-Id", id)
+		rt.redirectTo(lw, r)
+		return
+	}
+
+	x := &Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
+	hooks := rt.chain.Hooks()
+	upgrade := isWebSocketUpgrade(r)
+	if hooks.Has(HookRequestHeaders) {
+		buffered := hooks.Has(HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
+		if buffered {
+			body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
+			if err != nil {
+				localError(lw, id, http.StatusBadRequest, "host: reading the request body failed")
+				return
+			}
+			if len(body) > maxBufferedBody {
+				localError(lw, id, http.StatusRequestEntityTooLarge, "host: request body too large for the route's filters")
+				return
+			}
+			x.RequestBody = body
+		}
+		if reply := rt.chain.OnRequestHeaders(x); reply != nil {
+			rec.replied = true
+			writeReply(lw, id, reply)
+			return
+		}
+		if buffered {
+			r.Body = io.NopCloser(bytes.NewReader(x.RequestBody))
+			r.ContentLength = int64(len(x.RequestBody))
+			r.TransferEncoding = nil
+			r.Header.Del("Transfer-Encoding")
+			r.Header.Set("Content-Length", strconv.Itoa(len(x.RequestBody)))
+		}
+	}
+
+	if upgrade {
+		held = false
+		p.serveUpgrade(w, r, g, rt, x, rec) // releases g
+		return
+	}
+
+	t := rt.pool.pick()
+	if t == nil {
+		localError(lw, id, http.StatusServiceUnavailable, "host: no healthy target")
+		return
+	}
+	rec.target = t.url.Host
+	t.active.Add(1)
+	defer t.active.Add(-1)
+
+	call := &proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec}
+	rt.pool.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), callKey{}, call)))
+}
+
+// proxyCall carries one request's state through the ReverseProxy callbacks.
+type proxyCall struct {
+	target *target
+	pool   *pool
+	chain  Chain
+	hooks  HookSet
+	x      *Exchange
+	rec    *accessRecord
+}
+
+type callKey struct{}
+
+// newReverseProxy builds the pool's HTTP forwarder.
+//
+// It is the standard library's httputil.ReverseProxy in Rewrite mode rather
+// than a hand-written loop: it already removes hop-by-hop headers (with those
+// named in Connection), handles trailers, 1xx responses, request
+// cancellation and flushing (at once for SSE and bodies of unknown length,
+// i.e. FlushInterval -1 for streams), and its three callbacks are exactly
+// our hook points: Rewrite picks the target and sets forwarding headers,
+// ModifyResponse runs OnResponseHeaders, ErrorHandler maps transport errors
+// to 502/504 and feeds passive ejection.
+func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport:  pl.transport,
+		BufferPool: bufferPool{},
+		ErrorLog:   slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			call := pr.In.Context().Value(callKey{}).(*proxyCall)
+			pr.SetURL(call.target.url)
+			pr.SetXForwarded()
+			pr.Out.Header.Add("Via", "1.1 sluice")
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			call := resp.Request.Context().Value(callKey{}).(*proxyCall)
+			call.pool.connOK(call.target)
+			resp.Header.Add("Via", "1.1 sluice")
+			resp.Header.Set("X-Request-Id", call.rec.id)
+			if call.hooks.Has(HookResponseHeaders) {
+				return runResponseHooks(call, resp)
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			call := r.Context().Value(callKey{}).(*proxyCall)
+			call.rec.err = err
+			var de *dialError
+			switch {
+			case r.Context().Err() != nil:
+				// The client went away; nobody reads the answer.
+				call.rec.clientGone = true
+				w.WriteHeader(499)
+				return
+			case errors.As(err, &de):
+				call.pool.connFailed(call.target)
+				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream unreachable")
+			case isTimeout(err):
+				localError(w, call.rec.id, http.StatusGatewayTimeout, "host: upstream timed out")
+			default:
+				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream failed")
+			}
+		},
+	}
+}
+
+// runResponseHooks runs OnResponseHeaders, with the whole body in memory when
+// the chain asked for it, and applies what the filters decided.
+func runResponseHooks(call *proxyCall, resp *http.Response) error {
+	x := call.x
+	x.Status = resp.StatusCode
+	x.ResponseHeader = resp.Header
+	buffered := call.hooks.Has(HookResponseBody)
+	if buffered {
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBufferedBody+1))
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("host: reading the response body: %w", err)
+		}
+		if len(body) > maxBufferedBody {
+			return errors.New("host: response body too large for the route's filters")
+		}
+		x.ResponseBody = body
+	}
+	reply := call.chain.OnResponseHeaders(x)
+	if reply != nil {
+		call.rec.replied = true
+		if !buffered {
+			resp.Body.Close()
+		}
+		h := reply.Header.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("X-Request-Id", call.rec.id)
+		resp.StatusCode = replyStatus(reply)
+		resp.Header = h
+		setBody(resp, reply.Body)
+		return nil
+	}
+	if x.Status >= 100 && x.Status <= 999 {
+		resp.StatusCode = x.Status
+	}
+	if x.ResponseHeader != nil {
+		resp.Header = x.ResponseHeader
+	}
+	if buffered {
+		setBody(resp, x.ResponseBody)
+	}
+	return nil
+}
+
+func setBody(resp *http.Response, body []byte) {
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.TransferEncoding = nil
+	resp.Header.Del("Transfer-Encoding")
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+}
+
+func replyStatus(r *Reply) int {
+	if r.Status < 100 || r.Status > 999 {
+		return http.StatusOK
+	}
+	return r.Status
+}
+
+// writeReply sends a filter's local response.
+func writeReply(w http.ResponseWriter, id string, r *Reply) {
+	h := w.Header()
+	for k, v := range r.Header {
+		h[k] = append([]string(nil), v...)
+	}
+	h.Set("X-Request-Id", id)
+	h.Set("Content-Length", strconv.Itoa(len(r.Body)))
+	w.WriteHeader(replyStatus(r))
+	_, _ = w.Write(r.Body)
+}
+
+// localError answers with a short plain-text error of the proxy's own.
+func localError(w http.ResponseWriter, id string, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Request-Id", id)
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// newRequestID returns a process-unique ID: a random prefix chosen at start
+// and a counter. It costs an atomic add, not a read of the random source.
+func (p *Proxy) newRequestID() string {
+	var b [32]byte
+	s := append(b[:0], p.idPrefix...)
+	s = strconv.AppendUint(s, p.idSeq.Add(1), 36)
+	return string(s)
+}
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
+
+// isWebSocketUpgrade reports whether r asks for a WebSocket: Connection has
+// the token "upgrade" and Upgrade is "websocket", both case-insensitive.
+func isWebSocketUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h[name] {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
