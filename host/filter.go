@@ -2,6 +2,7 @@ package host
 
 import (
 	"net/http"
+	"sync"
 )
 
 // Chain is the filter chain of one route as the proxy core sees it. The proxy
@@ -182,4 +183,8 @@ type Session struct {
 	// exchange. The relay serialises hook calls on a session, so filters may
 	// use it without further locking.
 	State State
+
+	// hookMu serialises the hook calls of the session: the relay reads both
+	// sides at once, and filters see one call at a time.
+	hookMu sync.Mutex
 }

@@ -1,0 +1,676 @@
+package host
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsOptions tunes one proxied WebSocket session.
+type wsOptions struct {
+	MaxMessageSize   int64
+	IdleTimeout      time.Duration
+	PingInterval     time.Duration
+	HandshakeTimeout time.Duration // dial + upstream handshake
+}
+
+// wsStats is what serveWebSocket reports about one session, for logs and metrics.
+type wsStats struct {
+	DialErr   error    // non-nil when the upstream could not be reached (the relay already answered 502, or 504 on timeout)
+	Status    int      // status sent to the client for the handshake (101, or the upstream's refusal)
+	Messages  [2]int64 // indexed by host.Direction
+	Bytes     [2]int64
+	CloseCode int
+	CloseBy   string // "client", "upstream", "proxy"
+	Duration  time.Duration
+}
+
+// The two sides of a session. A message read from side d travels in
+// Direction(d): the client is the source of ClientToUpstream, the upstream of
+// UpstreamToClient.
+const (
+	wsClient   = int(ClientToUpstream)
+	wsUpstream = int(UpstreamToClient)
+)
+
+var wsSideName = [2]string{"client", "upstream"}
+
+const (
+	// wsWriteWait bounds one write to a peer: a peer that stops reading
+	// cannot hold a relay goroutine forever.
+	wsWriteWait = 10 * time.Second
+	// wsCloseGrace is how long the relay waits for the close handshake to
+	// finish (the other side's reply, the TCP close) once a side closed.
+	wsCloseGrace = 2 * time.Second
+	// wsReplyLimit bounds how long relaying a refused handshake's body may
+	// take when no HandshakeTimeout is set.
+	wsReplyLimit = 10 * time.Second
+	// wsPingPayload marks the relay's own keep-alive pings, so that their
+	// pongs are not forwarded to the other side in message mode.
+	wsPingPayload = "sluice-keepalive"
+)
+
+// wsWritePool lends gorilla the write buffer of the upstream side only while
+// a message is being written, so an idle session holds none.
+var wsWritePool sync.Pool
+
+// wsDialer is the shared, tuned dialer for upstream WebSockets: small read
+// buffer, pooled write buffer, no compression (frames stay readable to
+// filters and to the raw-mode frame tracker), no proxy from the environment.
+// serveWebSocket copies it per session to add the per-session dial hooks.
+var wsDialer = websocket.Dialer{
+	ReadBufferSize:  1024,
+	WriteBufferSize: 4096,
+	WriteBufferPool: &wsWritePool,
+}
+
+// wsUpgrader upgrades the client. Buffer sizes of zero make gorilla reuse the
+// 4 KiB reader and writer that net/http already allocated for the hijacked
+// connection (they stay referenced by the server for as long as the handler
+// runs anyway), so the client side costs no new buffers.
+//
+// CheckOrigin accepts every origin: the proxy forwards Origin to the
+// upstream, and the upstream decides.
+var wsUpgrader = websocket.Upgrader{
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+// serveWebSocket proxies one upgrade request.
+//
+// It dials the upstream first, so that a refused or failed upstream handshake
+// is answered before the client is upgraded: a refusal (any status but 101)
+// is relayed as the upstream sent it, an unreachable upstream gets 502 and a
+// timeout 504. Then it upgrades the client and relays the session until
+// either side closes, ctx is cancelled (both sides get 1001) or a filter
+// closes it. See RATIONALE.md ("WebSocket relay") for the two relay modes
+// and the close-code semantics.
+func serveWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request, target *url.URL,
+	upHeader http.Header, chain func() Chain, s *Session, opt wsOptions, log *slog.Logger) wsStats {
+	start := time.Now()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st := wsServe(ctx, w, r, target, upHeader, chain, s, opt, log)
+	st.Duration = time.Since(start)
+	return st
+}
+
+func wsServe(ctx context.Context, w http.ResponseWriter, r *http.Request, target *url.URL,
+	upHeader http.Header, chain func() Chain, s *Session, opt wsOptions, log *slog.Logger) wsStats {
+	var st wsStats
+
+	// Refuse a malformed handshake before dialling anything.
+	if r.Method != http.MethodGet || !websocket.IsWebSocketUpgrade(r) ||
+		!wsHeaderHasToken(r.Header, "Sec-Websocket-Version", "13") || r.Header.Get("Sec-Websocket-Key") == "" {
+		w.Header().Set("Sec-Websocket-Version", "13")
+		http.Error(w, "host: not a valid WebSocket handshake", http.StatusBadRequest)
+		st.Status = http.StatusBadRequest
+		return st
+	}
+
+	up, resp, hs, err := wsDialUpstream(ctx, r, target, upHeader, opt)
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && errors.Is(err, websocket.ErrBadHandshake) {
+			// The upstream answered, and said no: relay its answer.
+			st.Status = wsRelayRefusal(w, resp, hs, opt)
+			return st
+		}
+		st.DialErr = err
+		st.Status = http.StatusBadGateway
+		if wsIsTimeout(err) {
+			st.Status = http.StatusGatewayTimeout
+		}
+		log.Debug("host: websocket upstream unreachable", "target", target.Host, "err", err)
+		http.Error(w, http.StatusText(st.Status), st.Status)
+		return st
+	}
+
+	// The chain decides the relay mode once, at upgrade time.
+	hooks := wsHooks(chain)
+
+	u := wsUpgrader
+	u.Error = func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+		st.Status = status
+		w.Header().Set("Sec-Websocket-Version", "13")
+		http.Error(w, http.StatusText(status), status)
+	}
+	client, err := u.Upgrade(w, r, wsResponseHeader(resp.Header))
+	if err != nil {
+		if st.Status == 0 {
+			st.Status = http.StatusBadRequest // hijacked, then refused by gorilla
+		}
+		up.Close()
+		log.Debug("host: websocket client upgrade failed", "err", err)
+		return st
+	}
+	st.Status = http.StatusSwitchingProtocols
+
+	rs := &wsRelayState{opt: opt, log: log}
+	if hooks.Has(HookMessage) {
+		hs.stopRecording()
+		wsRelayMessages(ctx, rs, client, up, chain, s)
+	} else {
+		leftover := hs.leftover()
+		hs.stopRecording()
+		upConn := hs.Conn
+		// The gorilla Conns are dropped here: raw mode owns the sockets.
+		wsRelayRaw(ctx, rs, client.NetConn(), upConn, leftover)
+	}
+
+	if c := chain(); c != nil && c.Hooks().Has(HookClose) {
+		wsCallHook(s, log, func() { c.OnClose(s) })
+	}
+	rs.fill(&st)
+	return st
+}
+
+// wsHooks returns the hook set of the chain in force now, or none.
+func wsHooks(chain func() Chain) HookSet {
+	if chain == nil {
+		return 0
+	}
+	c := chain()
+	if c == nil {
+		return 0
+	}
+	return c.Hooks()
+}
+
+// wsCallHook runs one hook call serialised with the other hook calls of the
+// session. A panicking filter is logged and reported as false, so that a bug
+// in a Go Chain cannot take the proxy down from a relay goroutine.
+func wsCallHook(s *Session, log *slog.Logger, f func()) (ok bool) {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("host: websocket filter panicked", "session", s.ID, "panic", p)
+			ok = false
+		}
+	}()
+	f()
+	return true
+}
+
+// wsHandshakeConn wraps the upstream socket during the handshake. It records
+// every byte gorilla reads, so that after the handshake the relay can find
+// what gorilla buffered past the 101 response (raw mode forwards those bytes
+// itself), or re-read a refused response whole (gorilla keeps only 1 KiB of
+// its body). It also keeps gorilla from closing the socket on a refusal.
+type wsHandshakeConn struct {
+	net.Conn
+	rec       []byte
+	recording bool
+	holdClose bool
+}
+
+func (c *wsHandshakeConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.recording {
+		c.rec = append(c.rec, p[:n]...)
+	}
+	return n, err
+}
+
+func (c *wsHandshakeConn) Close() error {
+	if c.holdClose {
+		return nil
+	}
+	return c.Conn.Close()
+}
+
+func (c *wsHandshakeConn) stopRecording() {
+	c.recording = false
+	c.holdClose = false
+	c.rec = nil
+}
+
+// leftover returns the bytes read from the upstream after the end of its 101
+// response: frames the upstream sent right after the handshake.
+func (c *wsHandshakeConn) leftover() []byte {
+	rd := bytes.NewReader(c.rec)
+	br := bufio.NewReader(rd)
+	if _, err := http.ReadResponse(br, nil); err != nil {
+		return nil
+	}
+	n := rd.Len() + br.Buffered()
+	if n == 0 {
+		return nil
+	}
+	return append([]byte(nil), c.rec[len(c.rec)-n:]...)
+}
+
+// wsDialUpstream dials the upstream and runs its handshake. On success it
+// returns gorilla's Conn, the 101 response and the recording socket wrapper.
+// On a refusal it returns the response with websocket.ErrBadHandshake, and the
+// wrapper (still open) from which the whole response can be read again.
+func wsDialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHeader http.Header, opt wsOptions) (*websocket.Conn, *http.Response, *wsHandshakeConn, error) {
+	u := wsTargetURL(target, r.URL)
+	hdr, protos := wsUpstreamHeader(upHeader)
+
+	// The dial stops when the client's request or the proxy's context ends.
+	dctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	if opt.HandshakeTimeout > 0 {
+		var cancelT context.CancelFunc
+		dctx, cancelT = context.WithTimeout(dctx, opt.HandshakeTimeout)
+		defer cancelT()
+	}
+
+	var hs *wsHandshakeConn
+	wrap := func(c net.Conn) net.Conn {
+		hs = &wsHandshakeConn{Conn: c, recording: true, holdClose: true}
+		return hs
+	}
+	d := wsDialer
+	d.Subprotocols = protos
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var nd net.Dialer
+		c, err := nd.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(c), nil
+	}
+	d.NetDialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var nd net.Dialer
+		c, err := nd.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		host, _, _ := net.SplitHostPort(addr)
+		tc := tls.Client(c, &tls.Config{ServerName: host, NextProtos: []string{"http/1.1"}})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return wrap(tc), nil
+	}
+
+	conn, resp, err := d.DialContext(dctx, u.String(), hdr)
+	if err != nil {
+		if hs != nil && !(resp != nil && errors.Is(err, websocket.ErrBadHandshake)) {
+			hs.holdClose = false
+			hs.Close()
+			hs = nil
+		}
+		return nil, resp, hs, err
+	}
+	return conn, resp, hs, nil
+}
+
+// wsRelayRefusal sends the upstream's refusal of the handshake to the client:
+// status, headers and the whole body. It returns the status sent.
+func wsRelayRefusal(w http.ResponseWriter, gresp *http.Response, hs *wsHandshakeConn, opt wsOptions) int {
+	resp := gresp
+	if hs != nil {
+		defer func() {
+			hs.stopRecording()
+			hs.Close()
+		}()
+		limit := opt.HandshakeTimeout
+		if limit <= 0 {
+			limit = wsReplyLimit
+		}
+		hs.Conn.SetReadDeadline(time.Now().Add(limit))
+		// Read the response again from its first byte: what gorilla read,
+		// then the rest of the socket.
+		br := bufio.NewReader(io.MultiReader(bytes.NewReader(hs.rec), hs.Conn))
+		hs.recording = false
+		if again, err := http.ReadResponse(br, nil); err == nil {
+			resp = again
+		}
+	}
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vs := range resp.Header {
+		if wsHopHeader(k) {
+			continue
+		}
+		h[k] = append([]string(nil), vs...)
+	}
+	for _, k := range wsConnectionTokens(resp.Header) {
+		h.Del(k)
+	}
+	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") != "" {
+		h.Set("Content-Length", resp.Header.Get("Content-Length"))
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+	return resp.StatusCode
+}
+
+// wsTargetURL maps the target's base URL and the request's path and query to
+// the upstream's ws:// or wss:// URL.
+func wsTargetURL(target, req *url.URL) *url.URL {
+	u := *target
+	switch u.Scheme {
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	u.User = nil
+	u.Fragment, u.RawFragment = "", ""
+	u.Path = wsJoin(target.Path, req.Path)
+	rp := wsJoin(target.EscapedPath(), req.EscapedPath())
+	if rp != u.Path {
+		u.RawPath = rp
+	} else {
+		u.RawPath = ""
+	}
+	switch {
+	case target.RawQuery == "":
+		u.RawQuery = req.RawQuery
+	case req.RawQuery == "":
+		u.RawQuery = target.RawQuery
+	default:
+		u.RawQuery = target.RawQuery + "&" + req.RawQuery
+	}
+	return &u
+}
+
+func wsJoin(a, b string) string {
+	switch {
+	case a == "" || a == "/":
+		if b == "" {
+			return "/"
+		}
+		return b
+	case b == "" || b == "/":
+		return a
+	}
+	return strings.TrimSuffix(a, "/") + "/" + strings.TrimPrefix(b, "/")
+}
+
+// wsUpstreamHeader returns the headers to send upstream with canonical keys,
+// without the ones gorilla sets itself (and refuses twice), and the
+// subprotocols the client offered, in order.
+func wsUpstreamHeader(in http.Header) (http.Header, []string) {
+	out := make(http.Header, len(in))
+	var protos []string
+	for k, vs := range in {
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		switch ck {
+		case "Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
+			"Sec-Websocket-Extensions", "Sec-Websocket-Accept":
+			continue
+		case "Sec-Websocket-Protocol":
+			for _, v := range vs {
+				for _, p := range strings.Split(v, ",") {
+					if p = strings.TrimSpace(p); p != "" {
+						protos = append(protos, p)
+					}
+				}
+			}
+			continue
+		}
+		out[ck] = append(out[ck], vs...)
+	}
+	return out, protos
+}
+
+// wsResponseHeader picks the headers of the upstream's 101 response that the
+// client should see too (Set-Cookie, the chosen subprotocol, custom headers);
+// gorilla writes the handshake headers itself.
+func wsResponseHeader(in http.Header) http.Header {
+	out := make(http.Header, len(in))
+	conn := wsConnectionTokens(in)
+	for k, vs := range in {
+		if wsHopHeader(k) {
+			continue
+		}
+		switch k {
+		case "Sec-Websocket-Accept", "Sec-Websocket-Extensions", "Sec-Websocket-Version", "Content-Length":
+			continue
+		}
+		skip := false
+		for _, t := range conn {
+			if strings.EqualFold(t, k) {
+				skip = true
+			}
+		}
+		if !skip {
+			out[k] = append([]string(nil), vs...)
+		}
+	}
+	return out
+}
+
+// wsHopHeader reports whether k (canonical) is a hop-by-hop header.
+func wsHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// wsConnectionTokens returns the header names listed in Connection, which
+// are hop-by-hop too.
+func wsConnectionTokens(h http.Header) []string {
+	var out []string
+	for _, v := range h["Connection"] {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "upgrade") {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+func wsHeaderHasToken(h http.Header, key, token string) bool {
+	for _, v := range h[key] {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wsIsTimeout reports whether a dial error is a timeout (answered with 504).
+func wsIsTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// wsRelayState is what both relay modes share: counters, the close event and
+// the keep-alive timer.
+type wsRelayState struct {
+	opt wsOptions
+	log *slog.Logger
+
+	msgs, bytes [2]atomic.Int64
+	// heard is when anything (any frame, any byte) last came from a side,
+	// in Unix nanoseconds: the liveness that keep-alive pings probe.
+	heard [2]atomic.Int64
+	// lastData is when a data message last started, in either direction:
+	// what IdleTimeout measures.
+	lastData atomic.Int64
+
+	mu        sync.Mutex
+	closed    bool // a close event is recorded; later ones are replies
+	closeCode int
+	closeBy   string
+	done      bool
+	timer     *time.Timer
+	pingSent  [2]int64 // guarded by mu; only the timer uses it
+}
+
+// record notes the event that ends the session, if it is the first one. It
+// reports whether it was.
+func (rs *wsRelayState) record(by string, code int) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.closed {
+		return false
+	}
+	rs.closed, rs.closeBy, rs.closeCode = true, by, code
+	return true
+}
+
+func (rs *wsRelayState) isClosed() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.closed
+}
+
+func (rs *wsRelayState) fill(st *wsStats) {
+	for d := range 2 {
+		st.Messages[d] = rs.msgs[d].Load()
+		st.Bytes[d] = rs.bytes[d].Load()
+	}
+	rs.mu.Lock()
+	st.CloseCode, st.CloseBy = rs.closeCode, rs.closeBy
+	rs.mu.Unlock()
+}
+
+// wsKeepalive is what the keep-alive timer asks of a relay mode.
+type wsKeepalive interface {
+	// ping sends a keep-alive ping to side, if it can now.
+	ping(side int) bool
+	// shutdown closes both sides with code and reason; by and statCode are
+	// what the stats record when this is the first close event.
+	shutdown(code int, reason, by string, statCode int)
+}
+
+// startTimer arms the one timer per session that sends keep-alive pings,
+// detects peers that stopped answering them, and enforces IdleTimeout. It
+// runs only when due, so an idle session costs no goroutine.
+func (rs *wsRelayState) startTimer(k wsKeepalive) {
+	now := time.Now().UnixNano()
+	rs.heard[0].Store(now)
+	rs.heard[1].Store(now)
+	rs.lastData.Store(now)
+	if rs.opt.PingInterval <= 0 && rs.opt.IdleTimeout <= 0 {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.timer = time.AfterFunc(rs.nextDue(now), func() { rs.tick(k) })
+}
+
+func (rs *wsRelayState) stopTimer() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.done = true
+	if rs.timer != nil {
+		rs.timer.Stop()
+	}
+}
+
+// nextDue is the delay until something may be due. Callers hold mu.
+func (rs *wsRelayState) nextDue(now int64) time.Duration {
+	next := int64(1<<63 - 1)
+	if idle := int64(rs.opt.IdleTimeout); idle > 0 {
+		next = min(next, rs.lastData.Load()+idle)
+	}
+	if p := int64(rs.opt.PingInterval); p > 0 {
+		for d := range 2 {
+			if h := rs.heard[d].Load(); rs.pingSent[d] > h {
+				next = min(next, rs.pingSent[d]+p) // awaiting an answer
+			} else {
+				next = min(next, h+p)
+			}
+		}
+	}
+	return max(time.Duration(next-now), time.Millisecond)
+}
+
+func (rs *wsRelayState) tick(k wsKeepalive) {
+	now := time.Now().UnixNano()
+	var action func()
+	var pings []int
+	rs.mu.Lock()
+	if rs.done || rs.closed {
+		rs.mu.Unlock()
+		return
+	}
+	if idle := int64(rs.opt.IdleTimeout); idle > 0 && now-rs.lastData.Load() >= idle {
+		action = func() { k.shutdown(websocket.CloseGoingAway, "idle timeout", "proxy", websocket.CloseGoingAway) }
+	}
+	if p := int64(rs.opt.PingInterval); p > 0 && action == nil {
+		for d := range 2 {
+			h := rs.heard[d].Load()
+			switch {
+			case rs.pingSent[d] > h && now-rs.pingSent[d] >= p:
+				// No answer to the last ping within an interval: the peer
+				// is gone without a close, like a dropped TCP connection.
+				side := d
+				action = func() {
+					k.shutdown(websocket.CloseGoingAway, wsSideName[side]+" stopped answering pings", wsSideName[side], websocket.CloseAbnormalClosure)
+				}
+			case rs.pingSent[d] <= h && now-h >= p:
+				pings = append(pings, d)
+			}
+		}
+	}
+	rs.mu.Unlock()
+
+	if action != nil {
+		action()
+		return
+	}
+	for _, d := range pings {
+		if k.ping(d) {
+			rs.mu.Lock()
+			rs.pingSent[d] = time.Now().UnixNano()
+			rs.mu.Unlock()
+		}
+	}
+	rs.mu.Lock()
+	if !rs.done && !rs.closed {
+		rs.timer.Reset(rs.nextDue(time.Now().UnixNano()))
+	}
+	rs.mu.Unlock()
+}
+
+// wsCloseReason trims a close reason to the 123 bytes a close frame allows,
+// at a UTF-8 boundary.
+func wsCloseReason(s string) string {
+	if len(s) <= 123 {
+		return s
+	}
+	s = s[:123]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// wsSendableCode maps a close code a filter asked for to one that may be
+// sent on the wire: 0 means a normal close, and codes reserved for local use
+// (1005, 1006, 1015) or outside the registered ranges become 1011.
+func wsSendableCode(code int) int {
+	switch {
+	case code == 0:
+		return websocket.CloseNormalClosure
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
+		return code
+	}
+	return websocket.CloseInternalServerErr
+}

@@ -1,0 +1,381 @@
+package host
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Raw mode: when no filter of the route has a message hook, the relay copies
+// bytes between the two sockets without decoding frames. It only follows the
+// frame headers as they stream past (wsFrameTracker, no payload is touched),
+// which costs a few comparisons per frame and buys three things: counting
+// messages, reading close codes for the stats, and knowing when a control
+// frame of the relay's own (a keep-alive ping, a close on shutdown) can be
+// slipped in between two frames without corrupting the stream.
+
+// wsRawBufSize is the size of the pooled copy buffers. A buffer is taken only
+// once the socket is readable and returned right after the write, so an idle
+// session holds none.
+const wsRawBufSize = 16 << 10
+
+var wsRawPool = sync.Pool{New: func() any { b := make([]byte, wsRawBufSize); return &b }}
+
+// errWsWrite marks a copy that ended because the destination failed.
+var errWsWrite = errors.New("host: websocket write failed")
+
+// wsRawDir is one direction of a raw session: bytes from side src to the other.
+type wsRawDir struct {
+	src, dst net.Conn
+	// mu guards writes to dst and the fields below: the copier, the
+	// keep-alive timer and shutdown all write to dst.
+	mu sync.Mutex
+	fr wsFrameTracker
+	// stopped is set once the relay wrote its own close frame to dst (or dst
+	// is gone): what src sends afterwards is discarded.
+	stopped  bool
+	sawClose atomic.Bool // src sent a close frame
+	peek     [1]byte     // scratch for wsWaitReadable
+}
+
+type wsRaw struct {
+	rs    *wsRelayState
+	conns [2]net.Conn // by side
+	dirs  [2]*wsRawDir
+}
+
+// wsRelayRaw relays a session in raw mode until both directions ended. The
+// caller's goroutine copies client to upstream; one more goroutine copies the
+// other way.
+func wsRelayRaw(ctx context.Context, rs *wsRelayState, client, upstream net.Conn, leftover []byte) {
+	x := &wsRaw{rs: rs, conns: [2]net.Conn{client, upstream}}
+	x.dirs[wsClient] = &wsRawDir{src: client, dst: upstream}
+	x.dirs[wsUpstream] = &wsRawDir{src: upstream, dst: client}
+
+	rs.startTimer(x)
+	stop := context.AfterFunc(ctx, func() {
+		x.shutdown(websocket.CloseGoingAway, "proxy shutting down", "proxy", websocket.CloseGoingAway)
+	})
+	defer stop()
+
+	// Frames the upstream sent right behind its 101 response.
+	if len(leftover) > 0 {
+		rs.bytes[wsUpstream].Add(int64(len(leftover)))
+		if _, err := x.forward(wsUpstream, leftover); err != nil {
+			x.sideGone(wsClient)
+		}
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x.ended(wsUpstream, x.copy(wsUpstream))
+	}()
+	x.ended(wsClient, x.copy(wsClient))
+	<-done
+
+	rs.stopTimer()
+	client.Close()
+	upstream.Close()
+}
+
+// copy moves bytes from side d to the other side until an error, or until
+// the close reply arrives after the relay closed the session itself.
+func (x *wsRaw) copy(d int) error {
+	dir := x.dirs[d]
+	for {
+		if err := wsWaitReadable(dir.src, &dir.peek); err != nil {
+			return err
+		}
+		bp := wsRawPool.Get().(*[]byte)
+		n, err := dir.src.Read(*bp)
+		var end bool
+		var werr error
+		if n > 0 {
+			x.rs.heard[d].Store(time.Now().UnixNano())
+			x.rs.bytes[d].Add(int64(n))
+			end, werr = x.forward(d, (*bp)[:n])
+		}
+		wsRawPool.Put(bp)
+		switch {
+		case werr != nil:
+			return errWsWrite
+		case err != nil:
+			return err
+		case end:
+			return nil
+		}
+	}
+}
+
+// forward writes p, read from side d, to the other side. It reports end when
+// the relay had already closed that side and p completed src's close frame:
+// nothing more is expected from src.
+func (x *wsRaw) forward(d int, p []byte) (end bool, err error) {
+	dir := x.dirs[d]
+	dir.mu.Lock()
+	ev := dir.fr.feed(p)
+	stopped := dir.stopped
+	if !stopped {
+		dir.dst.SetWriteDeadline(time.Now().Add(wsWriteWait))
+		_, err = dir.dst.Write(p)
+	}
+	dir.mu.Unlock()
+
+	if ev.msgs > 0 {
+		x.rs.msgs[d].Add(ev.msgs)
+	}
+	if ev.data {
+		x.rs.lastData.Store(time.Now().UnixNano())
+	}
+	if ev.closed {
+		dir.sawClose.Store(true)
+		x.rs.record(wsSideName[d], ev.code)
+		if x.dirs[1-d].sawClose.Load() {
+			// Both close frames went through: the handshake is over. Half
+			// close both sockets so the peers see the end, and give them the
+			// grace period to close theirs.
+			x.finish()
+		}
+	}
+	return stopped && ev.closed, err
+}
+
+// ended handles the end of the copy from side d.
+func (x *wsRaw) ended(d int, err error) {
+	switch {
+	case errors.Is(err, errWsWrite):
+		x.sideGone(1 - d)
+	case err != nil && !x.dirs[d].sawClose.Load():
+		// Side d went away without a close frame (or the relay's grace
+		// deadline ended the wait for it).
+		x.sideGone(d)
+	}
+	dir := x.dirs[d]
+	dir.mu.Lock()
+	dir.stopped = true
+	dir.mu.Unlock()
+	wsCloseWrite(dir.dst)
+	// The other direction gets the grace period to finish.
+	x.conns[1-d].SetReadDeadline(time.Now().Add(wsCloseGrace))
+}
+
+// sideGone handles side g disappearing without a close frame: the other side
+// gets 1001 if a frame boundary allows it, the stats say 1006.
+func (x *wsRaw) sideGone(g int) {
+	if !x.rs.record(wsSideName[g], websocket.CloseAbnormalClosure) {
+		return
+	}
+	x.closeTo(1-g, websocket.CloseGoingAway, wsSideName[g]+" went away")
+	x.conns[g].Close()
+	x.conns[1-g].SetReadDeadline(time.Now().Add(wsCloseGrace))
+}
+
+// shutdown closes both sides with code and reason, when the relay itself ends
+// the session (context cancelled, idle timeout, dead peer).
+func (x *wsRaw) shutdown(code int, reason, by string, statCode int) {
+	if !x.rs.record(by, statCode) {
+		return
+	}
+	deadline := time.Now().Add(wsCloseGrace)
+	for side := range 2 {
+		x.closeTo(side, code, reason)
+		x.conns[side].SetReadDeadline(deadline)
+	}
+}
+
+// closeTo writes a close frame to side, unless the stream into it is in the
+// middle of a frame (then the side only sees the TCP connection end), and
+// stops forwarding to it.
+func (x *wsRaw) closeTo(side, code int, reason string) {
+	dir := x.dirs[1-side]
+	dir.mu.Lock()
+	defer dir.mu.Unlock()
+	if !dir.stopped && dir.fr.atBoundary() {
+		f := wsControlFrame(websocket.CloseMessage, websocket.FormatCloseMessage(code, wsCloseReason(reason)), side == wsUpstream)
+		dir.dst.SetWriteDeadline(time.Now().Add(wsWriteWait))
+		dir.dst.Write(f)
+	}
+	dir.stopped = true
+}
+
+// ping sends a keep-alive ping to side between two frames. The peer's pong
+// travels on to the other side, which ignores an unsolicited pong (RFC 6455
+// 5.5.3).
+func (x *wsRaw) ping(side int) bool {
+	dir := x.dirs[1-side]
+	dir.mu.Lock()
+	defer dir.mu.Unlock()
+	if dir.stopped || !dir.fr.atBoundary() {
+		return false
+	}
+	dir.dst.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	_, err := dir.dst.Write(wsControlFrame(websocket.PingMessage, []byte(wsPingPayload), side == wsUpstream))
+	return err == nil
+}
+
+// finish half-closes both sockets after the close handshake went through.
+func (x *wsRaw) finish() {
+	deadline := time.Now().Add(wsCloseGrace)
+	for side := range 2 {
+		wsCloseWrite(x.conns[side])
+		x.conns[side].SetReadDeadline(deadline)
+	}
+}
+
+// wsCloseWrite sends FIN where the connection supports a half close, and
+// closes it otherwise.
+func wsCloseWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+// wsControlFrame builds one control frame; frames sent to the upstream are
+// masked, as the client side of a connection must (RFC 6455 5.3).
+func wsControlFrame(opcode int, payload []byte, mask bool) []byte {
+	if len(payload) > 125 {
+		payload = payload[:125]
+	}
+	f := make([]byte, 0, 6+len(payload))
+	f = append(f, 0x80|byte(opcode))
+	if !mask {
+		f = append(f, byte(len(payload)))
+		return append(f, payload...)
+	}
+	var key [4]byte
+	binary.LittleEndian.PutUint32(key[:], rand.Uint32())
+	f = append(f, 0x80|byte(len(payload)))
+	f = append(f, key[:]...)
+	for i, b := range payload {
+		f = append(f, b^key[i&3])
+	}
+	return f
+}
+
+// wsFrameTracker follows frame boundaries in a byte stream without touching
+// payloads, except the close frame's (at most 125 bytes), whose code it reads.
+type wsFrameTracker struct {
+	hdr    [14]byte
+	hdrN   int
+	inPay  bool
+	remain uint64
+	opcode byte
+	masked bool
+	ctl    []byte
+}
+
+// wsFrameEvents is what one chunk of bytes contained.
+type wsFrameEvents struct {
+	msgs   int64 // data messages completed (final frames)
+	data   bool  // a data frame started
+	closed bool  // a close frame completed
+	code   int   // its code (1005 when it had none)
+}
+
+// atBoundary reports whether the bytes so far end exactly between two frames.
+func (t *wsFrameTracker) atBoundary() bool { return !t.inPay && t.hdrN == 0 }
+
+func wsFrameHeaderLen(b1 byte) int {
+	n := 2
+	switch b1 & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b1&0x80 != 0 {
+		n += 4
+	}
+	return n
+}
+
+func (t *wsFrameTracker) feed(p []byte) (ev wsFrameEvents) {
+	for len(p) > 0 {
+		if !t.inPay {
+			need := 2
+			if t.hdrN >= 2 {
+				need = wsFrameHeaderLen(t.hdr[1])
+			}
+			k := copy(t.hdr[t.hdrN:need], p)
+			t.hdrN += k
+			p = p[k:]
+			if t.hdrN < 2 || t.hdrN < wsFrameHeaderLen(t.hdr[1]) {
+				continue
+			}
+			t.startFrame(&ev)
+			if t.remain == 0 {
+				t.endFrame(&ev)
+			}
+			continue
+		}
+		k := len(p)
+		if uint64(k) > t.remain {
+			k = int(t.remain)
+		}
+		if t.opcode == websocket.CloseMessage && len(t.ctl) < 125 {
+			t.ctl = append(t.ctl, p[:min(k, 125-len(t.ctl))]...)
+		}
+		t.remain -= uint64(k)
+		p = p[k:]
+		if t.remain == 0 {
+			t.endFrame(&ev)
+		}
+	}
+	return ev
+}
+
+func (t *wsFrameTracker) startFrame(ev *wsFrameEvents) {
+	fin := t.hdr[0]&0x80 != 0
+	t.opcode = t.hdr[0] & 0x0f
+	t.masked = t.hdr[1]&0x80 != 0
+	n := 2
+	switch l := t.hdr[1] & 0x7f; l {
+	case 126:
+		t.remain = uint64(binary.BigEndian.Uint16(t.hdr[2:]))
+		n += 2
+	case 127:
+		t.remain = binary.BigEndian.Uint64(t.hdr[2:])
+		n += 8
+	default:
+		t.remain = uint64(l)
+	}
+	if t.masked {
+		copy(t.hdr[:4], t.hdr[n:n+4]) // keep the key at the front for endFrame
+	}
+	if t.opcode <= websocket.BinaryMessage { // continuation, text, binary
+		ev.data = true
+		if fin {
+			ev.msgs++
+		}
+	}
+	t.inPay = true
+	t.hdrN = 0
+}
+
+func (t *wsFrameTracker) endFrame(ev *wsFrameEvents) {
+	t.inPay = false
+	if t.opcode != websocket.CloseMessage {
+		return
+	}
+	if t.masked {
+		for i := range t.ctl {
+			t.ctl[i] ^= t.hdr[i&3]
+		}
+	}
+	ev.closed = true
+	ev.code = websocket.CloseNoStatusReceived
+	if len(t.ctl) >= 2 {
+		ev.code = int(binary.BigEndian.Uint16(t.ctl))
+	}
+	t.ctl = nil
+}
