@@ -1,0 +1,3 @@
+module github.com/sluiceproxy/sluice/sdk/go
+
+go 1.24
