@@ -321,6 +321,11 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			call := pr.In.Context().Value(callKey{}).(*proxyCall)
 			pr.SetURL(call.target.url)
+			// Rewrite mode drops the client's X-Forwarded-For; carry it over
+			// so SetXForwarded appends the client's address to the chain.
+			if prior := pr.In.Header["X-Forwarded-For"]; prior != nil {
+				pr.Out.Header["X-Forwarded-For"] = prior
+			}
 			pr.SetXForwarded()
 			pr.Out.Header.Add("Via", "1.1 sluice")
 		},
