@@ -234,7 +234,7 @@ func (c *testChain) OnResponseHeaders(x *Exchange) *Reply {
 }
 
 func (c *testChain) OnMessage(*Session, *Message) MessageVerdict { return MessageVerdict{} }
-func (c *testChain) OnClose(*Session)                           {}
+func (c *testChain) OnClose(*Session)                            {}
 
 func TestChainHooks(t *testing.T) {
 	var upstreamCalls atomic.Int64
