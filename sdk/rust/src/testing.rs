@@ -1,0 +1,605 @@
+//! An in-memory host for testing filters natively with `cargo test`.
+//!
+//! On targets other than `wasm32` every host function of the SDK talks to
+//! this stub instead of the proxy. It keeps one [`Host`] per thread (so
+//! parallel tests do not see each other), implements the same buffer
+//! convention and records what a filter did: the local response, the close
+//! code, injected messages, log lines.
+//!
+//! A test sets up the host, runs a hook through the same glue the exports
+//! use, and checks the result:
+//!
+//! ```
+//! use sluice::{testing, Action, Error, Filter, Hooks, Request};
+//!
+//! struct Tag;
+//! impl Filter for Tag {
+//!     const HOOKS: Hooks = Hooks::REQUEST_HEADERS;
+//!     fn configure(_: &[u8]) -> Result<Self, Error> { Ok(Tag) }
+//!     fn on_request_headers(&self, req: &mut Request) -> Action {
+//!         req.headers().set("x-tag", "1");
+//!         Action::Continue
+//!     }
+//! }
+//!
+//! let tag: Tag = testing::configure("{}").unwrap();
+//! assert_eq!(testing::on_request_headers(&tag), sluice::abi::ACTION_CONTINUE);
+//! testing::with(|h| assert_eq!(h.request_headers.get("X-Tag"), Some("1")));
+//! ```
+//!
+//! The stub follows the proxy where the ABI specifies behaviour; where it
+//! leaves a choice to the host (such as how a counter made by
+//! [`shared::add`](crate::shared::add) reads back with
+//! [`shared::get`](crate::shared::get): here, as decimal text) the stub
+//! documents its choice.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use crate::{Direction, Error, Filter, MessageKind, Property};
+
+/// A header map as the host keeps it: canonical names, values in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeaderMap {
+    entries: Vec<(String, Vec<String>)>,
+}
+
+impl HeaderMap {
+    /// An empty map.
+    pub fn new() -> HeaderMap {
+        HeaderMap::default()
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        let name = canonical(name);
+        self.entries.iter().position(|(n, _)| *n == name)
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.find(name)
+            .and_then(|i| self.entries[i].1.first())
+            .map(|s| s.as_str())
+    }
+
+    /// Every value of `name`.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        match self.find(name) {
+            Some(i) => self.entries[i].1.iter().map(|s| s.as_str()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every name, canonical, in insertion order.
+    pub fn names(&self) -> Vec<&str> {
+        self.entries.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Replaces every value of `name`.
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self.find(name) {
+            Some(i) => self.entries[i].1 = vec![value.to_string()],
+            None => self.entries.push((canonical(name), vec![value.to_string()])),
+        }
+    }
+
+    /// Appends a value to `name`.
+    pub fn add(&mut self, name: &str, value: &str) {
+        match self.find(name) {
+            Some(i) => self.entries[i].1.push(value.to_string()),
+            None => self.entries.push((canonical(name), vec![value.to_string()])),
+        }
+    }
+
+    /// Removes `name`.
+    pub fn remove(&mut self, name: &str) {
+        if let Some(i) = self.find(name) {
+            self.entries.remove(i);
+        }
+    }
+
+    /// Whether the map has no headers.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The canonical form of a header name as Go's net/http writes it
+/// (`content-type` → `Content-Type`); names with characters outside an
+/// HTTP token are left as they are, as Go does.
+pub fn canonical(name: &str) -> String {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if !name.chars().all(token) {
+        return name.to_string();
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        upper = c == '-';
+    }
+    out
+}
+
+/// A local response a filter sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalReply {
+    /// The status code.
+    pub status: u16,
+    /// The headers, in order.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl LocalReply {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A message a filter injected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Injected {
+    /// Where it goes.
+    pub direction: Direction,
+    /// Text or binary.
+    pub kind: MessageKind,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// A log line a filter wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// The level (`sluice::abi::LOG_*`).
+    pub level: i32,
+    /// The message.
+    pub message: String,
+}
+
+/// The state of the stub host for the current thread. Tests set the fields a
+/// hook reads and check the ones it writes.
+#[derive(Clone, Debug)]
+pub struct Host {
+    /// The plugin's config, JSON.
+    pub config: Vec<u8>,
+    /// Properties the host knows.
+    pub properties: Vec<(Property, String)>,
+    /// Wall clock, nanoseconds since the Unix epoch.
+    pub wall_nanos: i64,
+    /// Monotonic clock, nanoseconds; also the clock of shared-state TTLs.
+    pub monotonic_nanos: i64,
+    /// The request method.
+    pub method: String,
+    /// The request path.
+    pub path: String,
+    /// The raw query, without `?`.
+    pub query: String,
+    /// The request headers.
+    pub request_headers: HeaderMap,
+    /// The response headers (in the request phase: the pending local
+    /// response's).
+    pub response_headers: HeaderMap,
+    /// The response status; 0 in the request phase.
+    pub status: i32,
+    /// The request body, `None` when not buffered.
+    pub request_body: Option<Vec<u8>>,
+    /// The response body, `None` when not buffered.
+    pub response_body: Option<Vec<u8>>,
+    /// The local response set with `send_response`. Its headers are those
+    /// the filter passed plus any it set on the response headers during the
+    /// request phase.
+    pub local_response: Option<LocalReply>,
+    /// The current message's payload, `None` outside a message hook.
+    pub message: Option<Vec<u8>>,
+    /// Messages injected, in order.
+    pub injected: Vec<Injected>,
+    /// The code and reason given to `close_websocket`.
+    pub close: Option<(u16, String)>,
+    /// Per-request or per-connection state.
+    pub state: BTreeMap<String, Vec<u8>>,
+    /// Shared state: value and expiry on the monotonic clock (0: none).
+    pub shared: BTreeMap<String, (Vec<u8>, i64)>,
+    /// Log lines written.
+    pub logs: Vec<LogLine>,
+}
+
+impl Default for Host {
+    fn default() -> Host {
+        Host {
+            config: b"{}".to_vec(),
+            properties: vec![
+                (Property::ClientAddr, "127.0.0.1:50000".to_string()),
+                (Property::Host, "example.test".to_string()),
+                (Property::Scheme, "http".to_string()),
+                (Property::Route, "test".to_string()),
+                (Property::RequestId, "test-request".to_string()),
+                (Property::Plugin, "test".to_string()),
+                (Property::Protocol, "HTTP/1.1".to_string()),
+            ],
+            wall_nanos: 1_700_000_000 * 1_000_000_000,
+            monotonic_nanos: 1_000_000_000,
+            method: "GET".to_string(),
+            path: "/".to_string(),
+            query: String::new(),
+            request_headers: HeaderMap::new(),
+            response_headers: HeaderMap::new(),
+            status: 0,
+            request_body: None,
+            response_body: None,
+            local_response: None,
+            message: None,
+            injected: Vec::new(),
+            close: None,
+            state: BTreeMap::new(),
+            shared: BTreeMap::new(),
+            logs: Vec::new(),
+        }
+    }
+}
+
+impl Host {
+    /// Moves both clocks forward, which also expires shared values.
+    pub fn advance(&mut self, d: std::time::Duration) {
+        self.wall_nanos += d.as_nanos() as i64;
+        self.monotonic_nanos += d.as_nanos() as i64;
+    }
+
+    /// Forgets what the last hook did (local response, close, injected
+    /// messages, state, logs), keeping config, clocks, request and shared
+    /// state: the host between two requests.
+    pub fn next_call(&mut self) {
+        self.local_response = None;
+        self.close = None;
+        self.injected.clear();
+        self.logs.clear();
+        self.response_headers = HeaderMap::new();
+    }
+
+    fn shared_live(&mut self, key: &str) -> Option<&mut (Vec<u8>, i64)> {
+        let now = self.monotonic_nanos;
+        let expired = matches!(self.shared.get(key), Some((_, exp)) if *exp != 0 && *exp <= now);
+        if expired {
+            self.shared.remove(key);
+        }
+        self.shared.get_mut(key)
+    }
+}
+
+thread_local! {
+    static HOST: RefCell<Host> = RefCell::new(Host::default());
+}
+
+/// Runs `f` with this thread's stub host.
+pub fn with<R>(f: impl FnOnce(&mut Host) -> R) -> R {
+    HOST.with(|h| f(&mut h.borrow_mut()))
+}
+
+/// Replaces this thread's stub host with a fresh one.
+pub fn reset() {
+    with(|h| *h = Host::default());
+}
+
+/// Resets the host, sets the plugin's config and builds the filter from it,
+/// as `sluice_configure` does.
+///
+/// # Errors
+///
+/// The filter's configuration error.
+pub fn configure<F: Filter>(config: &str) -> Result<F, Error> {
+    reset();
+    with(|h| h.config = config.as_bytes().to_vec());
+    F::configure(&crate::config())
+}
+
+/// Runs [`Filter::on_request_headers`] through the export glue and returns
+/// the raw action (`sluice::abi::ACTION_*`).
+pub fn on_request_headers<F: Filter>(f: &F) -> i32 {
+    with(|h| h.status = 0);
+    crate::__private::on_request_headers(f)
+}
+
+/// Runs [`Filter::on_upgrade`] through the export glue and returns the raw
+/// action.
+pub fn on_upgrade<F: Filter>(f: &F) -> i32 {
+    with(|h| h.status = 0);
+    crate::__private::on_upgrade(f)
+}
+
+/// Runs [`Filter::on_response_headers`] through the export glue and returns
+/// the raw action. Set [`Host::status`] first (200 if it is 0).
+pub fn on_response_headers<F: Filter>(f: &F) -> i32 {
+    with(|h| {
+        if h.status == 0 {
+            h.status = 200
+        }
+    });
+    crate::__private::on_response_headers(f)
+}
+
+/// Runs [`Filter::on_message`] for one message through the export glue and
+/// returns the raw action. The payload as the filter left it stays in
+/// [`Host::message`].
+pub fn on_message<F: Filter>(f: &F, direction: Direction, kind: MessageKind, payload: &[u8]) -> i32 {
+    with(|h| h.message = Some(payload.to_vec()));
+    crate::__private::on_message(f, direction.id(), kind.id(), payload.len() as i32)
+}
+
+/// Runs [`Filter::on_close`] through the export glue.
+pub fn on_close<F: Filter>(f: &F) {
+    with(|h| h.message = None);
+    crate::__private::on_close(f)
+}
+
+/// The host functions of the stub, with the signatures of the real imports.
+/// Pointers come from the SDK's own buffers, so they are valid; the stub
+/// still never writes a value that does not fit, like the real host.
+pub(crate) mod stub {
+    #![allow(clippy::missing_safety_doc)]
+
+    use super::{with, Host, Injected, LocalReply, LogLine};
+    use crate::{abi, Direction, MessageKind};
+
+    unsafe fn bytes<'a>(p: *const u8, n: i32) -> &'a [u8] {
+        if n <= 0 {
+            return &[];
+        }
+        std::slice::from_raw_parts(p, n as usize)
+    }
+
+    unsafe fn text(p: *const u8, n: i32) -> String {
+        String::from_utf8_lossy(bytes(p, n)).into_owned()
+    }
+
+    unsafe fn write(buf: *mut u8, cap: i32, v: &[u8]) -> i32 {
+        if v.len() <= cap.max(0) as usize {
+            std::ptr::copy_nonoverlapping(v.as_ptr(), buf, v.len());
+        }
+        v.len() as i32
+    }
+
+    fn list<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for s in items {
+            out.extend_from_slice(s.as_bytes());
+            out.push(0);
+        }
+        out
+    }
+
+    fn headers(h: &mut Host, kind: i32) -> &mut super::HeaderMap {
+        if kind == abi::HEADER_RESPONSE {
+            &mut h.response_headers
+        } else {
+            &mut h.request_headers
+        }
+    }
+
+    pub unsafe fn log(level: i32, msg: *const u8, msg_len: i32) {
+        let message = text(msg, msg_len);
+        with(|h| h.logs.push(LogLine { level, message }))
+    }
+
+    pub unsafe fn get_config(buf: *mut u8, cap: i32) -> i32 {
+        with(|h| write(buf, cap, &h.config))
+    }
+
+    pub unsafe fn get_property(prop: i32, buf: *mut u8, cap: i32) -> i32 {
+        with(|h| match h.properties.iter().find(|(p, _)| p.id() == prop) {
+            Some((_, v)) => write(buf, cap, v.as_bytes()),
+            None => -1,
+        })
+    }
+
+    pub unsafe fn clock(clock: i32) -> i64 {
+        with(|h| {
+            if clock == abi::CLOCK_MONOTONIC {
+                h.monotonic_nanos
+            } else {
+                h.wall_nanos
+            }
+        })
+    }
+
+    pub unsafe fn get_header_names(kind: i32, buf: *mut u8, cap: i32) -> i32 {
+        with(|h| write(buf, cap, &list(headers(h, kind).names())))
+    }
+
+    pub unsafe fn get_header(kind: i32, name: *const u8, name_len: i32, buf: *mut u8, cap: i32) -> i32 {
+        let name = text(name, name_len);
+        with(|h| write(buf, cap, &list(headers(h, kind).values(&name))))
+    }
+
+    pub unsafe fn set_header(kind: i32, name: *const u8, name_len: i32, value: *const u8, value_len: i32) {
+        let (name, value) = (text(name, name_len), text(value, value_len));
+        with(|h| headers(h, kind).set(&name, &value))
+    }
+
+    pub unsafe fn add_header(kind: i32, name: *const u8, name_len: i32, value: *const u8, value_len: i32) {
+        let (name, value) = (text(name, name_len), text(value, value_len));
+        with(|h| headers(h, kind).add(&name, &value))
+    }
+
+    pub unsafe fn remove_header(kind: i32, name: *const u8, name_len: i32) {
+        let name = text(name, name_len);
+        with(|h| headers(h, kind).remove(&name))
+    }
+
+    pub unsafe fn get_method(buf: *mut u8, cap: i32) -> i32 {
+        with(|h| write(buf, cap, h.method.as_bytes()))
+    }
+
+    pub unsafe fn set_method(value: *const u8, value_len: i32) {
+        let v = text(value, value_len);
+        with(|h| h.method = v)
+    }
+
+    pub unsafe fn get_path(buf: *mut u8, cap: i32) -> i32 {
+        with(|h| write(buf, cap, h.path.as_bytes()))
+    }
+
+    pub unsafe fn set_path(value: *const u8, value_len: i32) {
+        let v = text(value, value_len);
+        with(|h| h.path = v)
+    }
+
+    pub unsafe fn get_query(buf: *mut u8, cap: i32) -> i32 {
+        with(|h| write(buf, cap, h.query.as_bytes()))
+    }
+
+    pub unsafe fn set_query(value: *const u8, value_len: i32) {
+        let v = text(value, value_len);
+        with(|h| h.query = v)
+    }
+
+    pub unsafe fn get_status() -> i32 {
+        with(|h| h.status)
+    }
+
+    pub unsafe fn set_status(status: i32) {
+        with(|h| h.status = status)
+    }
+
+    fn body(h: &mut Host, kind: i32) -> &mut Option<Vec<u8>> {
+        if kind == abi::BODY_RESPONSE {
+            &mut h.response_body
+        } else {
+            &mut h.request_body
+        }
+    }
+
+    pub unsafe fn get_body(kind: i32, buf: *mut u8, cap: i32) -> i32 {
+        with(|h| match body(h, kind) {
+            Some(b) => write(buf, cap, b),
+            None => -1,
+        })
+    }
+
+    pub unsafe fn set_body(kind: i32, value: *const u8, value_len: i32) -> i32 {
+        let v = bytes(value, value_len).to_vec();
+        with(|h| match body(h, kind) {
+            Some(b) => {
+                *b = v;
+                0
+            }
+            None => -1,
+        })
+    }
+
+    pub unsafe fn send_response(status: i32, hdrs: *const u8, hdrs_len: i32, body: *const u8, body_len: i32) {
+        let pairs = bytes(hdrs, hdrs_len);
+        let body = bytes(body, body_len).to_vec();
+        with(|h| {
+            let mut headers = h.response_headers.clone();
+            let items: Vec<String> = crate::host::split_list(pairs);
+            for pair in items.chunks(2) {
+                if let [name, value] = pair {
+                    headers.add(name, value);
+                }
+            }
+            h.local_response = Some(LocalReply {
+                status: status as u16,
+                headers,
+                body,
+            });
+        })
+    }
+
+    pub unsafe fn get_message(buf: *mut u8, cap: i32) -> i32 {
+        with(|h| match &h.message {
+            Some(m) => write(buf, cap, m),
+            None => -1,
+        })
+    }
+
+    pub unsafe fn set_message(value: *const u8, value_len: i32) {
+        let v = bytes(value, value_len).to_vec();
+        with(|h| h.message = Some(v))
+    }
+
+    pub unsafe fn inject_message(direction: i32, kind: i32, value: *const u8, value_len: i32) {
+        let payload = bytes(value, value_len).to_vec();
+        with(|h| {
+            h.injected.push(Injected {
+                direction: Direction::from_abi(direction),
+                kind: MessageKind::from_abi(kind),
+                payload,
+            })
+        })
+    }
+
+    pub unsafe fn close_websocket(code: i32, reason: *const u8, reason_len: i32) {
+        let reason = text(reason, reason_len);
+        with(|h| h.close = Some((code as u16, reason)))
+    }
+
+    pub unsafe fn state_get(key: *const u8, key_len: i32, buf: *mut u8, cap: i32) -> i32 {
+        let key = text(key, key_len);
+        with(|h| match h.state.get(&key) {
+            Some(v) => write(buf, cap, v),
+            None => -1,
+        })
+    }
+
+    pub unsafe fn state_set(key: *const u8, key_len: i32, value: *const u8, value_len: i32) {
+        let (key, value) = (text(key, key_len), bytes(value, value_len).to_vec());
+        with(|h| h.state.insert(key, value));
+    }
+
+    pub unsafe fn state_delete(key: *const u8, key_len: i32) {
+        let key = text(key, key_len);
+        with(|h| h.state.remove(&key));
+    }
+
+    fn expiry(h: &Host, ttl_ms: i64) -> i64 {
+        if ttl_ms <= 0 {
+            0
+        } else {
+            h.monotonic_nanos + ttl_ms * 1_000_000
+        }
+    }
+
+    pub unsafe fn shared_get(key: *const u8, key_len: i32, buf: *mut u8, cap: i32) -> i32 {
+        let key = text(key, key_len);
+        with(|h| match h.shared_live(&key) {
+            Some((v, _)) => write(buf, cap, v),
+            None => -1,
+        })
+    }
+
+    pub unsafe fn shared_set(key: *const u8, key_len: i32, value: *const u8, value_len: i32, ttl_ms: i64) {
+        let (key, value) = (text(key, key_len), bytes(value, value_len).to_vec());
+        with(|h| {
+            let exp = expiry(h, ttl_ms);
+            h.shared.insert(key, (value, exp));
+        })
+    }
+
+    pub unsafe fn shared_delete(key: *const u8, key_len: i32) {
+        let key = text(key, key_len);
+        with(|h| h.shared.remove(&key));
+    }
+
+    pub unsafe fn shared_add(key: *const u8, key_len: i32, delta: i64, ttl_ms: i64) -> i64 {
+        let key = text(key, key_len);
+        with(|h| {
+            let exp = expiry(h, ttl_ms);
+            let (old, old_exp) = match h.shared_live(&key) {
+                Some((v, e)) => (
+                    std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0),
+                    *e,
+                ),
+                None => (0, exp),
+            };
+            let new = old.wrapping_add(delta);
+            h.shared.insert(key, (new.to_string().into_bytes(), old_exp));
+            new
+        })
+    }
+}
