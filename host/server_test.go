@@ -1,0 +1,321 @@
+package host
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// pxEchoWS is an upstream that echoes WebSocket messages and answers plain
+// requests with "plain".
+func pxEchoWS(t *testing.T) *httptest.Server {
+	up := websocket.Upgrader{}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !websocket.IsWebSocketUpgrade(r) {
+			fmt.Fprint(w, "plain")
+			return
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, msg); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	entered := make(chan struct{})
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		time.Sleep(300 * time.Millisecond)
+		fmt.Fprint(w, "finished")
+	}))
+	t.Cleanup(back.Close)
+	px := pxStart(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", back.URL), nil)
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(px.url + "/slow")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- result{resp.StatusCode, string(b), err}
+	}()
+	<-entered
+	start := time.Now()
+	px.cancel()
+	r := <-res
+	if r.err != nil || r.status != 200 || r.body != "finished" {
+		t.Fatalf("in-flight request during shutdown: %d %q %v", r.status, r.body, r.err)
+	}
+	select {
+	case err := <-px.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		px.done <- nil
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("shutdown took %v with one 300ms request in flight", took)
+	}
+	if _, err := net.DialTimeout("tcp", px.Addr().String(), time.Second); err == nil {
+		t.Error("the listener still accepts after shutdown")
+	}
+}
+
+func TestShutdownClosesWebSocketsWith1001(t *testing.T) {
+	back := pxEchoWS(t)
+	px := pxStart(t, fmt.Sprintf("[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", back.URL), nil)
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+px.Addr().String()+"/chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "hi" {
+		t.Fatalf("echo: %q %v", msg, err)
+	}
+	px.cancel()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err = c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Fatalf("after shutdown the client read %v, want close 1001", err)
+	}
+	select {
+	case err := <-px.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		px.done <- nil
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	recs := px.logs.records("websocket")
+	if len(recs) != 1 || recs[0]["close_code"] != float64(1001) || recs[0]["messages_in"] != float64(1) ||
+		recs[0]["messages_out"] != float64(1) || recs[0]["status"] != float64(101) {
+		t.Errorf("websocket log records: %v", recs)
+	}
+}
+
+func TestSlowlorisIsCutOff(t *testing.T) {
+	b := pxBackend(t, "b")
+	px := pxStart(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nread_header_timeout = \"300ms\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", b.URL), nil)
+	conn, err := net.Dial("tcp", px.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	closed := make(chan time.Duration, 1)
+	go func() {
+		io.Copy(io.Discard, conn) // returns when the server closes
+		closed <- time.Since(start)
+	}()
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n")
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case took := <-closed:
+			if took < 250*time.Millisecond || took > 1500*time.Millisecond {
+				t.Errorf("slow client cut off after %v, want about 300ms", took)
+			}
+			// Others are still served.
+			if status, _, _ := pxGet(t, pxClient(), px.url+"/"); status != 200 {
+				t.Errorf("status %d after the slow client", status)
+			}
+			return
+		case <-tick.C:
+			// One header byte at a time, never finishing the request.
+			if _, err := io.WriteString(conn, "X"); err != nil {
+				continue
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatal("a client sending headers slowly was never cut off")
+			}
+		}
+	}
+}
+
+// pxCert writes a self-signed certificate for 127.0.0.1 and returns the
+// file paths and a pool that trusts it.
+func pxCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "sluice test"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestTLSServesHTTP2AndWebSocket(t *testing.T) {
+	back := pxEchoWS(t)
+	certFile, keyFile, roots := pxCert(t)
+	px := pxStart(t, fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+tls_cert = %q
+tls_key = %q
+[[upstream]]
+name = "u"
+targets = [%q]
+[[route]]
+upstream = "u"
+`, certFile, keyFile, back.URL), nil)
+
+	// HTTP/2 over ALPN.
+	h2 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{RootCAs: roots},
+		ForceAttemptHTTP2: true,
+	}}
+	resp, err := h2.Get(px.url + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(body) != "plain" {
+		t.Errorf("h2 request: %s %q", resp.Proto, body)
+	}
+
+	// HTTP/1.1 still works.
+	h1 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	resp, err = h1.Get(px.url + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 {
+		t.Errorf("h1 client got %s", resp.Proto)
+	}
+
+	// A wss upgrade on the same listener (the client offers http/1.1).
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}}, HandshakeTimeout: 5 * time.Second}
+	c, _, err := d.Dial("wss://"+px.Addr().String()+"/chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, []byte("over tls")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "over tls" {
+		t.Fatalf("wss echo: %q %v", msg, err)
+	}
+}
+
+func TestAdmin(t *testing.T) {
+	b := newFlaky(t, "b")
+	px := pxStart(t, fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
+token = "t0ken"
+[[upstream]]
+name = "u"
+targets = [%q]
+  [upstream.health]
+  path = "/healthz"
+  interval = "30ms"
+  unhealthy_threshold = 1
+  healthy_threshold = 1
+[[route]]
+upstream = "u"
+`, b.URL), nil)
+	admin := "http://" + px.AdminAddr().String()
+	cl := pxClient()
+	if status, _, _ := pxGet(t, cl, admin+"/healthz"); status != http.StatusUnauthorized {
+		t.Errorf("healthz without token: %d", status)
+	}
+	if status, _, _ := pxGet(t, cl, admin+"/healthz", "Authorization", "Bearer wrong"); status != http.StatusUnauthorized {
+		t.Errorf("healthz with a wrong token: %d", status)
+	}
+	if status, body, _ := pxGet(t, cl, admin+"/healthz", "Authorization", "Bearer t0ken"); status != 200 || body != "ok\n" {
+		t.Errorf("healthz: %d %q", status, body)
+	}
+	ready := func() (int, map[string]any) {
+		status, body, _ := pxGet(t, cl, admin+"/readyz", "Authorization", "Bearer t0ken")
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatalf("readyz body %q: %v", body, err)
+		}
+		return status, m
+	}
+	if status, m := ready(); status != 200 || m["ready"] != true {
+		t.Errorf("readyz: %d %v", status, m)
+	}
+	b.healthy.Store(false)
+	pxEventually(t, 3*time.Second, "not ready with every target down", func() bool {
+		status, m := ready()
+		return status == http.StatusServiceUnavailable && strings.Contains(fmt.Sprint(m["upstreams"]), "available:0")
+	})
+	b.healthy.Store(true)
+	pxEventually(t, 3*time.Second, "ready again", func() bool { status, _ := ready(); return status == 200 })
+}
