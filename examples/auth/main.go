@@ -1,0 +1,364 @@
+// Command auth is a Sluice filter that lets a request through only with a
+// valid bearer token: one of a static list, or an HS256 JWT signed with a
+// shared secret. It guards plain HTTP requests and WebSocket upgrades alike.
+//
+// Browsers cannot set headers on a WebSocket handshake, so on upgrades the
+// token may also come in a query parameter (?access_token=...) or as an
+// entry of Sec-WebSocket-Protocol ("bearer.<token>"). Whichever way it came,
+// the filter strips the credential before the request goes upstream and
+// forwards the user's name in X-User instead.
+//
+// See README.md for the config keys.
+package main
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	sluice "github.com/sluiceproxy/sluice/sdk/go"
+)
+
+// config is the filter's [plugin.config].
+type config struct {
+	// Tokens are accepted as they are; StaticUser is forwarded for them.
+	Tokens     []string `json:"tokens"`
+	StaticUser string   `json:"static_user"`
+	// JWTSecret enables HS256 JWTs; their "sub" is forwarded.
+	JWTSecret string `json:"jwt_secret"`
+	// Leeway tolerates clock skew on exp and nbf: "30s", or seconds.
+	Leeway json.RawMessage `json:"leeway"`
+	// QueryParam and SubprotocolPrefix are the upgrade-only token carriers;
+	// nil means the default, "" turns the carrier off.
+	QueryParam        *string `json:"query_param"`
+	SubprotocolPrefix *string `json:"subprotocol_prefix"`
+	// UserHeader is the header that carries the user upstream.
+	UserHeader string `json:"user_header"`
+	// Realm is the realm of WWW-Authenticate.
+	Realm string `json:"realm"`
+}
+
+// settings is the config, checked and with defaults applied.
+type settings struct {
+	tokens      [][]byte
+	staticUser  string
+	secret      []byte
+	leeway      time.Duration
+	queryParam  string
+	subprotocol string
+	userHeader  string
+	challenge   string
+}
+
+var cfg settings
+
+func configure(raw []byte) error {
+	var c config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return errors.New("auth: config: " + err.Error())
+	}
+	s := settings{
+		staticUser:  "static",
+		secret:      []byte(c.JWTSecret),
+		queryParam:  "access_token",
+		subprotocol: "bearer.",
+		userHeader:  "X-User",
+	}
+	for _, t := range c.Tokens {
+		if t == "" {
+			return errors.New("auth: config: tokens: empty token")
+		}
+		s.tokens = append(s.tokens, []byte(t))
+	}
+	if len(s.tokens) == 0 && len(s.secret) == 0 {
+		return errors.New("auth: config: set tokens, jwt_secret or both")
+	}
+	if c.StaticUser != "" {
+		s.staticUser = c.StaticUser
+	}
+	if c.QueryParam != nil {
+		s.queryParam = *c.QueryParam
+	}
+	if c.SubprotocolPrefix != nil {
+		s.subprotocol = *c.SubprotocolPrefix
+	}
+	if c.UserHeader != "" {
+		s.userHeader = c.UserHeader
+	}
+	realm := "sluice"
+	if c.Realm != "" {
+		realm = c.Realm
+	}
+	if strings.ContainsAny(realm, "\"\\\r\n") {
+		return errors.New("auth: config: realm must not contain quotes, backslashes or newlines")
+	}
+	s.challenge = `Bearer realm="` + realm + `", error="invalid_token"`
+	if len(c.Leeway) > 0 {
+		var secs float64
+		var str string
+		switch {
+		case json.Unmarshal(c.Leeway, &secs) == nil:
+			s.leeway = time.Duration(secs * float64(time.Second))
+		case json.Unmarshal(c.Leeway, &str) == nil:
+			d, err := time.ParseDuration(str)
+			if err != nil {
+				return errors.New("auth: config: leeway: " + err.Error())
+			}
+			s.leeway = d
+		default:
+			return errors.New(`auth: config: leeway must be seconds or a duration like "30s"`)
+		}
+		if s.leeway < 0 {
+			return errors.New("auth: config: leeway must not be negative")
+		}
+	}
+	cfg = s
+	return nil
+}
+
+func init() {
+	sluice.OnConfigure(configure)
+	// on_request_headers runs for every request, WebSocket upgrades
+	// included (before on_upgrade), so one handler guards both.
+	sluice.OnRequestHeaders(authenticate)
+}
+
+func main() {}
+
+// carrier is where a token came from.
+type carrier int
+
+const (
+	fromHeader carrier = iota
+	fromQuery
+	fromSubprotocol
+)
+
+func authenticate(req sluice.Request) sluice.Action {
+	h := req.Header()
+	upgrade := isUpgrade(h)
+
+	token, from, ok := bearer(h.Get("Authorization"))
+	var query string
+	if !ok && upgrade && cfg.queryParam != "" {
+		query = req.Query()
+		token, ok = queryToken(query, cfg.queryParam)
+		from = fromQuery
+	}
+	var protocols []string
+	if !ok && upgrade && cfg.subprotocol != "" {
+		protocols = subprotocols(h)
+		for _, p := range protocols {
+			if t, found := strings.CutPrefix(p, cfg.subprotocol); found && t != "" {
+				token, ok, from = t, true, fromSubprotocol
+				break
+			}
+		}
+	}
+	if !ok {
+		return deny("missing bearer token")
+	}
+	user, err := validate(token, sluice.Now())
+	if err != nil {
+		return deny(err.Error())
+	}
+
+	// Strip the credential: the upstream learns who, not how.
+	h.Remove("Authorization")
+	switch from {
+	case fromQuery:
+		req.SetQuery(removeParam(query, cfg.queryParam))
+	case fromSubprotocol:
+		var rest []string
+		for _, p := range protocols {
+			if !strings.HasPrefix(p, cfg.subprotocol) {
+				rest = append(rest, p)
+			}
+		}
+		if len(rest) == 0 {
+			h.Remove("Sec-WebSocket-Protocol")
+		} else {
+			h.Set("Sec-WebSocket-Protocol", strings.Join(rest, ", "))
+		}
+	}
+	h.Set(cfg.userHeader, user)
+	return sluice.Continue
+}
+
+// deny answers 401 the way RFC 6750 describes, with a JSON body for API
+// clients.
+func deny(description string) sluice.Action {
+	body := `{"error":"invalid_token","error_description":"` + description + `"}`
+	return sluice.Respond(401, []string{
+		"Content-Type", "application/json",
+		"WWW-Authenticate", cfg.challenge,
+		"Cache-Control", "no-store",
+	}, []byte(body))
+}
+
+func isUpgrade(h sluice.Header) bool {
+	for _, v := range h.Values("Upgrade") {
+		if strings.EqualFold(strings.TrimSpace(v), "websocket") {
+			return true
+		}
+	}
+	return false
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" value;
+// the scheme is case-insensitive.
+func bearer(v string) (string, carrier, bool) {
+	const scheme = "bearer "
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", fromHeader, false
+	}
+	t := strings.TrimSpace(v[len(scheme):])
+	return t, fromHeader, t != ""
+}
+
+// queryToken finds param in a raw query and returns its unescaped value.
+func queryToken(query, param string) (string, bool) {
+	for query != "" {
+		var kv string
+		kv, query, _ = strings.Cut(query, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != param {
+			continue
+		}
+		t, err := url.QueryUnescape(v)
+		if err != nil || t == "" {
+			return "", false
+		}
+		return t, true
+	}
+	return "", false
+}
+
+// removeParam removes every occurrence of param from a raw query and keeps
+// the rest byte for byte.
+func removeParam(query, param string) string {
+	var b strings.Builder
+	for query != "" {
+		var kv string
+		kv, query, _ = strings.Cut(query, "&")
+		if k, _, _ := strings.Cut(kv, "="); k == param {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(kv)
+	}
+	return b.String()
+}
+
+// subprotocols lists the entries of every Sec-WebSocket-Protocol header.
+func subprotocols(h sluice.Header) []string {
+	var out []string
+	for _, v := range h.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+var errInvalid = errors.New("invalid token")
+
+// validate returns the user a token stands for.
+func validate(token string, now time.Time) (string, error) {
+	for _, t := range cfg.tokens {
+		if subtle.ConstantTimeCompare(t, []byte(token)) == 1 {
+			return cfg.staticUser, nil
+		}
+	}
+	if len(cfg.secret) == 0 || strings.Count(token, ".") != 2 {
+		return "", errInvalid
+	}
+	return validateJWT(token, now)
+}
+
+var b64 = base64.RawURLEncoding
+
+// validateJWT checks an HS256 JWT's signature, exp and nbf (with leeway)
+// and returns its subject.
+func validateJWT(token string, now time.Time) (string, error) {
+	dot := strings.LastIndexByte(token, '.')
+	signed, sig64 := token[:dot], token[dot+1:]
+	head64, claims64, _ := strings.Cut(signed, ".")
+
+	var head struct {
+		Alg string `json:"alg"`
+	}
+	if err := decodePart(head64, &head); err != nil {
+		return "", err
+	}
+	// Only HS256: never "none", never an algorithm the token picks for us.
+	if head.Alg != "HS256" {
+		return "", errors.New("unsupported JWT algorithm")
+	}
+	sig, err := b64.DecodeString(sig64)
+	if err != nil {
+		return "", errInvalid
+	}
+	mac := hmac.New(sha256.New, cfg.secret)
+	mac.Write([]byte(signed))
+	if !hmac.Equal(sig, mac.Sum(nil)) {
+		return "", errors.New("bad JWT signature")
+	}
+
+	var claims struct {
+		Sub string   `json:"sub"`
+		Exp *float64 `json:"exp"`
+		Nbf *float64 `json:"nbf"`
+	}
+	if err := decodePart(claims64, &claims); err != nil {
+		return "", err
+	}
+	if claims.Exp != nil && now.Add(-cfg.leeway).After(unix(*claims.Exp)) {
+		return "", errors.New("token expired")
+	}
+	if claims.Nbf != nil && now.Add(cfg.leeway).Before(unix(*claims.Nbf)) {
+		return "", errors.New("token not valid yet")
+	}
+	if claims.Sub == "" {
+		return "", errors.New("token has no subject")
+	}
+	if !validSubject(claims.Sub) {
+		return "", errors.New("token subject is not a valid header value")
+	}
+	return claims.Sub, nil
+}
+
+func decodePart(part string, v any) error {
+	b, err := b64.DecodeString(part)
+	if err != nil {
+		return errInvalid
+	}
+	if json.Unmarshal(b, v) != nil {
+		return errInvalid
+	}
+	return nil
+}
+
+func unix(secs float64) time.Time {
+	return time.Unix(0, int64(secs*float64(time.Second)))
+}
+
+// validSubject reports whether sub can go in a header value as it is.
+func validSubject(sub string) bool {
+	for i := 0; i < len(sub); i++ {
+		if c := sub[i]; c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
