@@ -319,3 +319,25 @@ upstream = "u"
 	b.healthy.Store(true)
 	pxEventually(t, 3*time.Second, "ready again", func() bool { status, _ := ready(); return status == 200 })
 }
+
+// server.read_timeout and write_timeout bound HTTP exchanges, not the
+// WebSockets that outlive them.
+func TestWebSocketOutlivesServerTimeouts(t *testing.T) {
+	back := pxEchoWS(t)
+	px := pxStart(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nread_timeout = \"200ms\"\nwrite_timeout = \"200ms\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", back.URL), nil)
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+px.Addr().String()+"/chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < 3; i++ {
+		time.Sleep(150 * time.Millisecond)
+		if err := c.WriteMessage(websocket.TextMessage, []byte("tick")); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "tick" {
+			t.Fatalf("message %d after %v: %q %v", i, time.Duration(i+1)*150*time.Millisecond, msg, err)
+		}
+	}
+}

@@ -67,6 +67,8 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	}
 	release()
 
+	// No deadline to clear for server.read_timeout and write_timeout:
+	// hijacking the connection clears them (TestWebSocketOutlivesServerTimeouts).
 	st := serveWebSocket(ctx, w, r, t.url, upstreamHeader(r), chain, s, wsOpt, p.log)
 	if st.DialErr != nil {
 		pl.connFailed(t)
