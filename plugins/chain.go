@@ -1,0 +1,194 @@
+package plugins
+
+import (
+	"github.com/sluiceproxy/sluice/abi"
+	"github.com/sluiceproxy/sluice/host"
+)
+
+// chain is a route's filter chain: the route's plugins in order. For each
+// hook it keeps only the plugins that handle it, so a hook no filter handles
+// costs a nil slice range.
+type chain struct {
+	route   string
+	plugins []*plugin
+	by      [numHooks][]*plugin
+	hooks   host.HookSet
+}
+
+var _ host.Chain = (*chain)(nil)
+
+// hookSets maps each hook to the proxy's hook point.
+var hookSets = [numHooks]host.HookSet{
+	hookRequestHeaders:  host.HookRequestHeaders,
+	hookResponseHeaders: host.HookResponseHeaders,
+	hookUpgrade:         host.HookUpgrade,
+	hookMessage:         host.HookMessage,
+	hookClose:           host.HookClose,
+}
+
+func newChain(route string, plugins []*plugin) *chain {
+	c := &chain{route: route, plugins: plugins}
+	for _, p := range plugins {
+		for h := range numHooks {
+			if p.hooks&(1<<h) != 0 {
+				c.by[h] = append(c.by[h], p)
+				c.hooks |= hookSets[h]
+			}
+		}
+		if p.features&abi.FeatureRequestBody != 0 {
+			c.hooks |= host.HookRequestBody
+		}
+		if p.features&abi.FeatureResponseBody != 0 {
+			c.hooks |= host.HookResponseBody
+		}
+	}
+	return c
+}
+
+// Hooks implements host.Chain.
+func (c *chain) Hooks() host.HookSet { return c.hooks }
+
+// OnRequestHeaders implements host.Chain.
+func (c *chain) OnRequestHeaders(x *host.Exchange) *host.Reply {
+	return c.http(hookRequestHeaders, phaseRequest, x)
+}
+
+// OnUpgrade implements host.Chain.
+func (c *chain) OnUpgrade(x *host.Exchange) *host.Reply {
+	return c.http(hookUpgrade, phaseUpgrade, x)
+}
+
+// OnResponseHeaders implements host.Chain.
+func (c *chain) OnResponseHeaders(x *host.Exchange) *host.Reply {
+	return c.http(hookResponseHeaders, phaseResponse, x)
+}
+
+// denyReply is what a failing filter under on_error = "deny" answers: 503,
+// because the proxy (not the upstream) cannot serve the request now.
+func denyReply() *host.Reply { return &host.Reply{Status: 503} }
+
+// http runs an HTTP hook through the chain. Each filter sees the exchange as
+// the previous one left it; the first local response ends the chain.
+func (c *chain) http(h hook, ph phase, x *host.Exchange) *host.Reply {
+	for _, p := range c.by[h] {
+		in, ce := p.acquire()
+		if ce != nil {
+			if p.fail(h, ce) {
+				return denyReply()
+			}
+			continue
+		}
+		in.st = callState{phase: ph, x: x}
+		action, ce := p.invoke(in, h)
+		var reply *host.Reply
+		if ce == nil {
+			switch action {
+			case abi.ActionContinue:
+			case abi.ActionRespond:
+				if reply = in.st.reply; reply == nil {
+					ce = misuse("returned ActionRespond (1) without calling send_response")
+				}
+			default:
+				ce = misuse("returned unknown action %d", int32(action))
+			}
+		}
+		p.release(in, ce)
+		if ce != nil {
+			if p.fail(h, ce) {
+				return denyReply()
+			}
+			continue
+		}
+		if reply != nil {
+			return reply
+		}
+	}
+	return nil
+}
+
+// OnMessage implements host.Chain. Each filter sees the payload as the
+// previous one left it; injected messages accumulate; a drop or close ends
+// the chain.
+func (c *chain) OnMessage(s *host.Session, m *host.Message) host.MessageVerdict {
+	var v host.MessageVerdict
+	dir, kind := abi.DirectionClientToUpstream, abi.MessageText
+	if m.Direction == host.UpstreamToClient {
+		dir = abi.DirectionUpstreamToClient
+	}
+	if m.Binary {
+		kind = abi.MessageBinary
+	}
+	for _, p := range c.by[hookMessage] {
+		in, ce := p.acquire()
+		if ce != nil {
+			if p.fail(hookMessage, ce) {
+				return failClose(v)
+			}
+			continue
+		}
+		in.st = callState{phase: phaseMessage, s: s, m: m, closeCode: 1000}
+		in.stack[0] = api32(dir)
+		in.stack[1] = api32(kind)
+		in.stack[2] = uint64(uint32(len(m.Payload)))
+		action, ce := p.invoke(in, hookMessage)
+		if ce == nil {
+			switch action {
+			case abi.ActionPass, abi.ActionDrop, abi.ActionClose:
+				if in.st.payloadSet {
+					m.Payload = in.st.payload
+				}
+				v.Inject = append(v.Inject, in.st.inject...)
+				switch action {
+				case abi.ActionDrop:
+					v.Action = host.MessageDrop
+				case abi.ActionClose:
+					v.Action = host.MessageClose
+					v.CloseCode, v.CloseReason = in.st.closeCode, in.st.closeText
+				}
+			default:
+				ce = misuse("returned unknown message action %d", int32(action))
+			}
+		}
+		p.release(in, ce)
+		if ce != nil {
+			if p.fail(hookMessage, ce) {
+				return failClose(v)
+			}
+			continue
+		}
+		if v.Action != host.MessagePass {
+			return v
+		}
+	}
+	return v
+}
+
+// failClose is the verdict of a failing filter under on_error = "deny":
+// close with 1011 (internal error). Messages injected by earlier filters
+// still go out first.
+func failClose(v host.MessageVerdict) host.MessageVerdict {
+	v.Action = host.MessageClose
+	v.CloseCode = 1011
+	v.CloseReason = "filter error"
+	return v
+}
+
+func api32(v int32) uint64 { return uint64(uint32(v)) }
+
+// OnClose implements host.Chain. Every filter that handles it runs; a
+// failure is counted and logged but changes nothing, the session is over.
+func (c *chain) OnClose(s *host.Session) {
+	for _, p := range c.by[hookClose] {
+		in, ce := p.acquire()
+		if ce != nil {
+			p.fail(hookClose, ce)
+			continue
+		}
+		in.st = callState{phase: phaseClose, s: s}
+		_, ce = p.invoke(in, hookClose)
+		p.release(in, ce)
+		if ce != nil {
+			p.fail(hookClose, ce)
+		}
+	}
+}

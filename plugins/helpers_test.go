@@ -1,0 +1,187 @@
+package plugins
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/config"
+)
+
+// fixtureDir holds the .wasm files built from testdata/*.wat (see
+// testdata/README.md for the command).
+var fixtureDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sluice-plugins-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := buildFixtures(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "plugins tests:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	fixtureDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func buildFixtures(dir string) error {
+	if _, err := exec.LookPath("wat2wasm"); err != nil {
+		return fmt.Errorf("wat2wasm not found: install wabt (scripts/install-tools.sh or apt-get install wabt)")
+	}
+	wats, err := filepath.Glob("testdata/*.wat")
+	if err != nil || len(wats) == 0 {
+		return fmt.Errorf("no fixtures in testdata: %v", err)
+	}
+	for _, wat := range wats {
+		out := filepath.Join(dir, strings.TrimSuffix(filepath.Base(wat), ".wat")+".wasm")
+		if b, err := exec.Command("wat2wasm", wat, "-o", out).CombinedOutput(); err != nil {
+			return fmt.Errorf("wat2wasm %s: %v\n%s", wat, err, b)
+		}
+	}
+	return nil
+}
+
+func fixture(name string) string { return filepath.Join(fixtureDir, name+".wasm") }
+
+// logBuffer collects log records for assertions.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// plug returns a [[plugin]] for a fixture, with the defaults the config
+// package would fill.
+func plug(name, fixtureName string, opts ...func(*config.Plugin)) config.Plugin {
+	p := config.Plugin{
+		Name:        name,
+		Module:      fixture(fixtureName),
+		OnError:     "deny",
+		MemoryLimit: 16 << 20,
+		Timeout:     config.Duration{Duration: 10 * time.Millisecond},
+		PoolSize:    2,
+	}
+	for _, o := range opts {
+		o(&p)
+	}
+	return p
+}
+
+func allow(p *config.Plugin) { p.OnError = "allow" }
+
+// env is a loader and a loaded set for one test, closed at its end.
+type env struct {
+	loader *Loader
+	set    *Set
+	logs   *logBuffer
+	shared *MemoryStore
+}
+
+// load builds a Set with one route "r" whose chain is the plugins in order.
+func load(t testing.TB, plugins ...config.Plugin) *env {
+	t.Helper()
+	e, err := tryLoad(t, plugins...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func tryLoad(t testing.TB, plugins ...config.Plugin) (*env, error) {
+	t.Helper()
+	logs := &logBuffer{}
+	shared := NewMemoryStore(time.Second)
+	l := NewLoader(LoaderOptions{
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Shared: shared,
+	})
+	names := make([]string, len(plugins))
+	for i, p := range plugins {
+		names[i] = p.Name
+	}
+	cfg := &config.Config{
+		Plugins: plugins,
+		Routes:  []config.Route{{Name: "r", PathPrefix: "/", Plugins: names}, {Name: "bare", PathPrefix: "/bare"}},
+	}
+	set, err := l.Load(context.Background(), cfg)
+	e := &env{loader: l, set: set, logs: logs, shared: shared}
+	t.Cleanup(func() {
+		if e.set != nil {
+			e.set.Close()
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("Loader.Close: %v", err)
+		}
+		shared.Close()
+	})
+	return e, err
+}
+
+func (e *env) chain(t testing.TB) host.Chain {
+	t.Helper()
+	c, ok := e.set.Chains()["r"]
+	if !ok {
+		t.Fatal("no chain for route r")
+	}
+	return c
+}
+
+func (e *env) stats(name string) Stats {
+	for _, s := range e.set.Stats() {
+		if s.Plugin == name {
+			return s
+		}
+	}
+	return Stats{}
+}
+
+func exchange(target string) *host.Exchange {
+	r := httptest.NewRequest("GET", target, nil)
+	return &host.Exchange{Request: r, Route: "r", ClientAddr: "127.0.0.1:5555", Scheme: "http"}
+}
+
+func session() *host.Session {
+	return &host.Session{ID: "req-1", Route: "r", Upgrade: httptest.NewRequest("GET", "/ws", nil), ClientAddr: "127.0.0.1:5555"}
+}
+
+func text(dir host.Direction, s string) *host.Message {
+	return &host.Message{Direction: dir, Payload: []byte(s)}
+}
+
+// waitFor polls cond for up to two seconds.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,171 @@
+package plugins
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluiceproxy/sluice/host"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// hook indexes the optional hook exports; hook i is abi.Hooks bit 1<<i.
+type hook int
+
+const (
+	hookRequestHeaders hook = iota
+	hookResponseHeaders
+	hookUpgrade
+	hookMessage
+	hookClose
+	numHooks
+)
+
+// phase is what the current call on an instance is doing; host functions
+// check it to decide what the guest may touch.
+type phase uint8
+
+const (
+	phaseIdle phase = iota
+	phaseInit       // _initialize, sluice_configure, sluice_features, sluice_hooks
+	phaseRequest    // on_request_headers
+	phaseUpgrade    // on_upgrade
+	phaseResponse   // on_response_headers
+	phaseMessage    // on_message
+	phaseClose      // on_close
+)
+
+// callState is everything a host function needs about the hook call in
+// progress. It lives inside the instance and is overwritten per call, so a
+// call allocates nothing for it.
+type callState struct {
+	phase phase
+	x     *host.Exchange // HTTP phases
+	s     *host.Session  // WebSocket phases
+	m     *host.Message  // phaseMessage
+
+	// reply is the local response send_response set (HTTP phases); nil
+	// until then. replyHeader is the pending local response's header map,
+	// which header kind "response" addresses in the request phase.
+	reply       *host.Reply
+	replyHeader http.Header
+
+	// payload is the message payload set_message left; it replaces m.Payload
+	// only when the call succeeds, so a failing filter under "allow" leaves
+	// the message as it found it.
+	payload    []byte
+	payloadSet bool
+	inject     []host.Message
+	closeCode  int
+	closeText  string
+
+	// misuse records why a host function trapped the guest, so the failure
+	// is reported as ABI misuse rather than as a plain trap.
+	misuse error
+}
+
+// instance is one instantiated guest, owned by its plugin's pool. It serves
+// one call at a time: whoever took it from the pool has it exclusively.
+type instance struct {
+	p     *plugin
+	mod   api.Module
+	mem   api.Memory
+	hooks [numHooks]api.Function
+	ctx   *callCtx
+	stack [3]uint64
+
+	st callState
+	// spent is set when the deadline fired as a call returned: the call's
+	// result stands, but the instance cannot be armed again.
+	spent bool
+
+	// scratch backs lists the host builds for the guest (header names and
+	// values), reused across calls.
+	scratch []byte
+	names   []string
+
+	stdout, stderr *lineWriter
+}
+
+func (in *instance) close() {
+	in.ctx.fire()
+	_ = in.mod.Close(context.Background())
+	in.stdout.Flush()
+	in.stderr.Flush()
+}
+
+// callCtx is the context of every call into one instance. It is allocated
+// once per instance and re-armed per call, so a hook call needs no
+// context.WithTimeout (four allocations). The deadline is a timer that
+// closes Done; wazero's WithCloseOnContextDone then closes the module, which
+// stops the guest even inside an infinite loop. A fired callCtx cannot be
+// re-armed (a closed channel stays closed), which matches the policy: an
+// instance that ran out of time is discarded.
+//
+// Host functions find their instance through it (instanceOf) with one type
+// assertion and no map lookup or lock.
+type callCtx struct {
+	in    *instance
+	done  chan struct{}
+	fired atomic.Bool
+	timer *time.Timer
+}
+
+// instanceKey is the context key under which a callCtx answers Value with its
+// instance, for the case where wazero hands a host function a derived context.
+type instanceKey struct{}
+
+func newCallCtx(in *instance) *callCtx {
+	c := &callCtx{in: in, done: make(chan struct{})}
+	c.timer = time.AfterFunc(time.Hour, c.fire)
+	c.timer.Stop()
+	return c
+}
+
+func (c *callCtx) fire() {
+	if c.fired.CompareAndSwap(false, true) {
+		close(c.done)
+	}
+}
+
+// arm starts the deadline of one call.
+func (c *callCtx) arm(d time.Duration) { c.timer.Reset(d) }
+
+// disarm stops the deadline and reports whether the instance is still usable
+// (the timer had not fired, nor started to).
+func (c *callCtx) disarm() bool { return c.timer.Stop() && !c.fired.Load() }
+
+// Deadline implements context.Context. The deadline is enforced through Done;
+// it is not reported, as nothing below needs it.
+func (c *callCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done implements context.Context.
+func (c *callCtx) Done() <-chan struct{} { return c.done }
+
+// Err implements context.Context.
+func (c *callCtx) Err() error {
+	if c.fired.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// Value implements context.Context.
+func (c *callCtx) Value(key any) any {
+	if key == (instanceKey{}) {
+		return c.in
+	}
+	return nil
+}
+
+// instanceOf returns the instance whose call is running host code.
+func instanceOf(ctx context.Context) *instance {
+	if c, ok := ctx.(*callCtx); ok {
+		return c.in
+	}
+	if in, ok := ctx.Value(instanceKey{}).(*instance); ok {
+		return in
+	}
+	panic("plugins: host function called outside a hook call")
+}

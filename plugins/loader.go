@@ -1,0 +1,345 @@
+package plugins
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Defaults for [[plugin]] settings left at zero (the config package fills
+// the same values; these keep a hand-built config.Config working).
+const (
+	DefaultTimeout     = 10 * time.Millisecond
+	DefaultMemoryLimit = 16 << 20
+)
+
+// LoaderOptions configures a Loader.
+type LoaderOptions struct {
+	// Logger receives the loader's messages and everything guests log
+	// (records carry plugin=<name>). Nil means slog.Default().
+	Logger *slog.Logger
+	// Shared is the store behind the shared_* host functions. Nil means a
+	// MemoryStore that the Loader owns and closes.
+	Shared SharedStore
+	// BaseDir resolves relative module paths, typically the directory of the
+	// config file. Empty means the working directory.
+	BaseDir string
+}
+
+// Loader compiles filter modules and builds Sets from configs. It owns the
+// wazero compilation cache and the compiled modules, which it keeps while a
+// Set uses them, keyed by the module's content (sha256) and memory limit, so
+// a reload that keeps a module does not compile it again.
+//
+// # Lifecycle
+//
+// NewLoader once at start-up; Load for the first config and again for each
+// reload (each Load builds a whole new Set); once the proxy has switched to
+// the new Set's chains and the old Set's requests are done, Close the old
+// Set. Close the Loader last, after every Set. Nothing is left to finalizers.
+type Loader struct {
+	logger   *slog.Logger
+	shared   SharedStore
+	ownStore *MemoryStore
+	baseDir  string
+	cache    wazero.CompilationCache
+
+	mu      sync.Mutex
+	modules map[moduleKey]*module
+	closed  bool
+}
+
+// moduleKey identifies a compiled module: its bytes and the memory limit of
+// the runtime it was compiled in (wazero checks memory sizes at compile).
+type moduleKey struct {
+	sum   [sha256.Size]byte
+	pages uint32
+}
+
+// module is a compiled module in its own runtime, shared by the plugins of
+// every live Set that use the same bytes and memory limit. The runtime also
+// holds WASI and the host module; closing it frees all of them.
+type module struct {
+	key      moduleKey
+	refs     int
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	// problems found when checking the module against the ABI; every plugin
+	// using it reports them.
+	problems []string
+}
+
+// NewLoader returns a Loader. It starts nothing but the shared store's
+// sweep (when it creates the store).
+func NewLoader(opts LoaderOptions) *Loader {
+	l := &Loader{
+		logger:  opts.Logger,
+		shared:  opts.Shared,
+		baseDir: opts.BaseDir,
+		cache:   wazero.NewCompilationCache(),
+		modules: make(map[moduleKey]*module),
+	}
+	if l.logger == nil {
+		l.logger = slog.Default()
+	}
+	if l.shared == nil {
+		l.ownStore = NewMemoryStore(0)
+		l.shared = l.ownStore
+	}
+	return l
+}
+
+// Close closes the Loader: the compiled modules still held (by Sets not
+// closed: a caller bug, reported as an error) and the compilation cache.
+func (l *Loader) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var errs []error
+	if n := len(l.modules); n > 0 {
+		errs = append(errs, fmt.Errorf("plugins: loader closed while %d module(s) are in use by a Set", n))
+		for k, m := range l.modules {
+			errs = append(errs, m.rt.Close(context.Background()))
+			delete(l.modules, k)
+		}
+	}
+	errs = append(errs, l.cache.Close(context.Background()))
+	if l.ownStore != nil {
+		errs = append(errs, l.ownStore.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// acquire returns the compiled module for bin under a memory limit, compiling
+// it in a new runtime unless a live Set already holds it.
+func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages uint32) (*module, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, errors.New("plugins: loader is closed")
+	}
+	key := moduleKey{sum: sum, pages: pages}
+	if m := l.modules[key]; m != nil {
+		m.refs++
+		return m, nil
+	}
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(l.cache).
+		WithMemoryLimitPages(pages).
+		WithCloseOnContextDone(true)
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("plugins: WASI: %w", err)
+	}
+	if err := instantiateHost(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, err
+	}
+	compiled, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	m := &module{key: key, refs: 1, rt: rt, compiled: compiled, problems: checkModule(compiled)}
+	l.modules[key] = m
+	return m, nil
+}
+
+func (l *Loader) release(m *module) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m.refs--
+	if m.refs > 0 || l.modules[m.key] != m {
+		return
+	}
+	delete(l.modules, m.key)
+	_ = m.rt.Close(context.Background())
+}
+
+// Set is one generation of plugins: every [[plugin]] of a config, ready,
+// and the filter chain of every route that has plugins.
+type Set struct {
+	loader  *Loader
+	plugins []*plugin
+	chains  map[string]host.Chain
+	once    sync.Once
+}
+
+// Load builds a Set from cfg: it reads, checks and compiles every
+// [[plugin]]'s module (reusing modules the Loader already holds), creates
+// and configures its first instances, and builds each route's chain. It is
+// all or nothing: on any error, what it built is closed again.
+//
+// # Errors
+//
+// The first problem found, naming the plugin and its module file, e.g.
+//
+//	plugins: plugin "auth" (examples/auth/auth.wasm): built for ABI v2, this host speaks v1
+func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
+	s := &Set{loader: l, chains: make(map[string]host.Chain)}
+	byName := make(map[string]*plugin, len(cfg.Plugins))
+	for _, pc := range cfg.Plugins {
+		p, err := l.build(ctx, pc)
+		if err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+		s.plugins = append(s.plugins, p)
+		byName[p.name] = p
+	}
+	for _, r := range cfg.Routes {
+		if len(r.Plugins) == 0 {
+			continue
+		}
+		ps := make([]*plugin, 0, len(r.Plugins))
+		for _, name := range r.Plugins {
+			p := byName[name]
+			if p == nil {
+				_ = s.Close()
+				return nil, fmt.Errorf("plugins: route %q: no [[plugin]] is named %q", r.Name, name)
+			}
+			ps = append(ps, p)
+		}
+		s.chains[r.Name] = newChain(r.Name, ps)
+	}
+	return s, nil
+}
+
+// build makes one plugin ready: read, pin, compile, check, instantiate,
+// configure, warm its pool.
+func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
+	p := &plugin{
+		name:    pc.Name,
+		path:    pc.Module,
+		deny:    pc.OnError != "allow",
+		timeout: pc.Timeout.Duration,
+		logger:  l.logger.With("plugin", pc.Name),
+		shared:  l.shared,
+	}
+	if p.timeout <= 0 {
+		p.timeout = DefaultTimeout
+	}
+	switch pc.OnError {
+	case "", "deny", "allow":
+	default:
+		return nil, p.errf("on_error is %q, want \"deny\" or \"allow\"", pc.OnError)
+	}
+	limit := uint64(pc.MemoryLimit)
+	if limit == 0 {
+		limit = DefaultMemoryLimit
+	}
+	pages := limit / pageSize
+	if pages < 1 || pages > 65536 {
+		return nil, p.errf("memory_limit %s is out of range (64KiB to 4GiB)", sizeString(limit))
+	}
+	size := pc.PoolSize
+	if size <= 0 {
+		size = 2 * runtime.GOMAXPROCS(0)
+	}
+
+	path := pc.Module
+	if !filepath.IsAbs(path) && l.baseDir != "" {
+		path = filepath.Join(l.baseDir, path)
+	}
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, p.errf("%w", err)
+	}
+	sum := sha256.Sum256(bin)
+	if pin := strings.TrimSpace(pc.SHA256); pin != "" && !strings.EqualFold(pin, hex.EncodeToString(sum[:])) {
+		return nil, p.errf("sha256 is %x, but the config pins %s", sum, pin)
+	}
+	if min, ok := minMemoryPages(bin); ok && min > pages {
+		return nil, p.errf("declares a minimum memory of %s (%d pages), over its memory_limit of %s (%d pages)",
+			sizeString(min*pageSize), min, sizeString(pages*pageSize), pages)
+	}
+	if pc.Config == nil {
+		p.config = []byte("{}")
+	} else if p.config, err = json.Marshal(pc.Config); err != nil {
+		return nil, p.errf("config cannot be written as JSON: %w", err)
+	}
+
+	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages))
+	if err != nil {
+		return nil, p.errf("%w", err)
+	}
+	if len(p.mod.problems) > 0 {
+		l.release(p.mod)
+		return nil, p.errf("%s", strings.Join(p.mod.problems, "; "))
+	}
+	p.modCfg = p.baseModuleConfig()
+
+	first, err := p.newInstance(ctx)
+	if err != nil {
+		l.release(p.mod)
+		return nil, err
+	}
+	if err := p.readDeclarations(first); err != nil {
+		first.close()
+		l.release(p.mod)
+		return nil, err
+	}
+	p.pool = newPool(p, size)
+	p.pool.add(first)
+	// Warm as many instances as can run at once; the pool grows to its
+	// size in the background when calls need more.
+	for range min(size, runtime.GOMAXPROCS(0)) - 1 {
+		in, err := p.newInstance(ctx)
+		if err != nil {
+			p.pool.close()
+			l.release(p.mod)
+			return nil, err
+		}
+		if !p.pool.add(in) {
+			in.close()
+		}
+	}
+	return p, nil
+}
+
+// Chains returns the filter chain of every route that has plugins, keyed by
+// route name (config.Route.Name). A route without plugins is absent. The map
+// is shared: do not modify it.
+func (s *Set) Chains() map[string]host.Chain { return s.chains }
+
+// Stats returns a snapshot of every plugin's counters, in config order.
+func (s *Set) Stats() []Stats {
+	out := make([]Stats, len(s.plugins))
+	for i, p := range s.plugins {
+		out[i] = p.snapshot()
+	}
+	return out
+}
+
+// Close closes the Set's instances and releases its compiled modules (the
+// Loader keeps those another Set still uses). Hook calls still running are
+// cut short and fail under their plugin's policy, so Close a Set only after
+// the proxy has stopped routing to its chains. Close is idempotent.
+func (s *Set) Close() error {
+	s.once.Do(func() {
+		for _, p := range s.plugins {
+			p.pool.close()
+			s.loader.release(p.mod)
+		}
+	})
+	return nil
+}

@@ -1,0 +1,336 @@
+package plugins
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluiceproxy/sluice/abi"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// initTimeout bounds the calls that prepare an instance (_initialize and
+// sluice_configure): a Go runtime's start-up takes milliseconds, far more
+// than a hook's budget, but a guest that never returns must not hang a load.
+const initTimeout = 5 * time.Second
+
+// hookExports maps each hook to its export name.
+var hookExports = [numHooks]string{
+	hookRequestHeaders:  abi.FuncOnRequestHeaders,
+	hookResponseHeaders: abi.FuncOnResponseHeaders,
+	hookUpgrade:         abi.FuncOnUpgrade,
+	hookMessage:         abi.FuncOnMessage,
+	hookClose:           abi.FuncOnClose,
+}
+
+// Stats is a snapshot of one plugin's counters, for metrics.
+type Stats struct {
+	// Plugin is the plugin's name.
+	Plugin string
+	// Calls counts hook calls made into the guest.
+	Calls uint64
+	// Errors counts failed hook calls, whatever the cause (traps, timeouts,
+	// misuse, no free instance), plus failures to create an instance.
+	Errors uint64
+	// Traps counts calls that ended in a guest trap (including an
+	// out-of-range pointer and a WASI proc_exit).
+	Traps uint64
+	// Timeouts counts calls stopped by the hook deadline.
+	Timeouts uint64
+	// Misuses counts calls where the guest broke the ABI (an unknown action,
+	// respond without send_response, a bad argument).
+	Misuses uint64
+	// PoolWaits counts calls that found no idle instance and had to wait;
+	// PoolTimeouts those whose deadline passed while waiting.
+	PoolWaits    uint64
+	PoolTimeouts uint64
+	// Discarded counts instances closed after a failure.
+	Discarded uint64
+	// Instances is the number of live instances now.
+	Instances int64
+}
+
+type counters struct {
+	calls, errors, traps, timeouts, misuses atomic.Uint64
+	poolWaits, poolTimeouts, discarded      atomic.Uint64
+	instances                               atomic.Int64
+}
+
+// plugin is one [[plugin]] of a Set: a compiled module, its settings and its
+// pool of instances.
+type plugin struct {
+	name    string
+	path    string // as written in the config, for messages
+	mod     *module
+	config  []byte // JSON
+	deny    bool
+	timeout time.Duration
+	logger  *slog.Logger
+	shared  SharedStore
+
+	// Filled from the first instance at load.
+	features abi.Features
+	hooks    abi.Hooks // the hooks the chain calls: declared ∩ exported
+
+	modCfg wazero.ModuleConfig
+	pool   *pool
+	stats  counters
+}
+
+// errf formats a load error that names the plugin and its module file.
+func (p *plugin) errf(format string, args ...any) error {
+	return fmt.Errorf("plugins: plugin %q (%s): "+format, append([]any{p.name, p.path}, args...)...)
+}
+
+func (p *plugin) snapshot() Stats {
+	return Stats{
+		Plugin:       p.name,
+		Calls:        p.stats.calls.Load(),
+		Errors:       p.stats.errors.Load(),
+		Traps:        p.stats.traps.Load(),
+		Timeouts:     p.stats.timeouts.Load(),
+		Misuses:      p.stats.misuses.Load(),
+		PoolWaits:    p.stats.poolWaits.Load(),
+		PoolTimeouts: p.stats.poolTimeouts.Load(),
+		Discarded:    p.stats.discarded.Load(),
+		Instances:    p.stats.instances.Load(),
+	}
+}
+
+func (p *plugin) baseModuleConfig() wazero.ModuleConfig {
+	// No FS, no args, no env: WASI gives the guest clocks, randomness and
+	// stdout/stderr only. Sleeping is left at wazero's no-op default so a
+	// guest cannot block a hook in poll_oneoff. The empty name lets many
+	// instances of one module live in one runtime.
+	return wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+}
+
+// newInstance instantiates the module and prepares the instance: it runs
+// _initialize (never _start), checks the ABI version and runs
+// sluice_configure. The returned instance is idle.
+func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
+	in := &instance{
+		p:      p,
+		stdout: newLineWriter(p.logger, "stdout", slog.LevelInfo),
+		stderr: newLineWriter(p.logger, "stderr", slog.LevelWarn),
+	}
+	in.ctx = newCallCtx(in)
+	ictx, cancel := context.WithTimeout(ctx, initTimeout)
+	defer cancel()
+	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
+		p.modCfg.WithStdout(in.stdout).WithStderr(in.stderr))
+	if err != nil {
+		return nil, p.errf("instantiate: %w", err)
+	}
+	in.mod = mod
+	in.mem = mod.ExportedMemory(abi.MemoryExport)
+	for h, name := range hookExports {
+		in.hooks[h] = mod.ExportedFunction(name)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			in.close()
+		}
+	}()
+	in.st = callState{phase: phaseInit}
+	defer func() { in.st = callState{} }()
+
+	if f := mod.ExportedFunction("_initialize"); f != nil {
+		if _, err := in.initCall(f); err != nil {
+			return nil, p.errf("_initialize: %w", err)
+		}
+	}
+	v, err := in.initCall(mod.ExportedFunction(abi.FuncABIVersion))
+	if err != nil {
+		return nil, p.errf("%s: %w", abi.FuncABIVersion, err)
+	}
+	if int32(v) != abi.Version {
+		return nil, p.errf("built for ABI v%d, this host speaks v%d", int32(v), abi.Version)
+	}
+	if f := mod.ExportedFunction(abi.FuncConfigure); f != nil {
+		in.stack[0] = uint64(len(p.config))
+		rc, err := in.initCall(f)
+		if err != nil {
+			return nil, p.errf("%s: %w", abi.FuncConfigure, err)
+		}
+		if rc != 0 {
+			return nil, p.errf("%s refused its config (returned %d)", abi.FuncConfigure, int32(rc))
+		}
+	}
+	ok = true
+	return in, nil
+}
+
+// initCall makes one preparation call with its arguments already on the
+// stack and returns its first result (0 when it has none).
+func (in *instance) initCall(f api.Function) (uint32, error) {
+	in.ctx.arm(initTimeout)
+	err := f.CallWithStack(in.ctx, in.stack[:])
+	if !in.ctx.disarm() {
+		return 0, errors.New("did not return within " + initTimeout.String())
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(f.Definition().ResultTypes()) == 0 {
+		return 0, nil
+	}
+	return uint32(in.stack[0]), nil
+}
+
+// readDeclarations reads sluice_features and sluice_hooks from a configured
+// instance and settles which hooks the chain will call.
+func (p *plugin) readDeclarations(in *instance) error {
+	in.st = callState{phase: phaseInit}
+	defer func() { in.st = callState{} }()
+	if f := in.mod.ExportedFunction(abi.FuncFeatures); f != nil {
+		v, err := in.initCall(f)
+		if err != nil {
+			return p.errf("%s: %w", abi.FuncFeatures, err)
+		}
+		p.features = abi.Features(v)
+	}
+	var exported abi.Hooks
+	for h := range numHooks {
+		if in.hooks[h] != nil {
+			exported |= 1 << h
+		}
+	}
+	p.hooks = exported
+	if f := in.mod.ExportedFunction(abi.FuncHooks); f != nil {
+		v, err := in.initCall(f)
+		if err != nil {
+			return p.errf("%s: %w", abi.FuncHooks, err)
+		}
+		p.hooks = exported & abi.Hooks(v)
+	}
+	return nil
+}
+
+// failure kinds, for counting and for the log.
+type failKind uint8
+
+const (
+	failTrap failKind = iota
+	failTimeout
+	failMisuse
+	failNoInstance
+)
+
+func (k failKind) String() string {
+	switch k {
+	case failTimeout:
+		return "timeout"
+	case failMisuse:
+		return "ABI misuse"
+	case failNoInstance:
+		return "no instance"
+	}
+	return "trap"
+}
+
+// callError is a failed hook call.
+type callError struct {
+	kind failKind
+	err  error
+}
+
+func (e *callError) Error() string { return e.kind.String() + ": " + e.err.Error() }
+func (e *callError) Unwrap() error { return e.err }
+
+// acquire takes an instance from the pool for one hook call and arms its
+// deadline. The time spent waiting for a free instance counts against the
+// deadline: the hook's budget is one budget.
+func (p *plugin) acquire() (*instance, *callError) {
+	select {
+	case in := <-p.pool.idle:
+		in.ctx.arm(p.timeout)
+		return in, nil
+	default:
+	}
+	start := time.Now()
+	in, err := p.pool.getSlow(p.timeout)
+	if err != nil {
+		if errors.Is(err, errPoolTimeout) {
+			p.stats.poolTimeouts.Add(1)
+		}
+		return nil, &callError{kind: failNoInstance, err: err}
+	}
+	in.ctx.arm(max(p.timeout-time.Since(start), time.Microsecond))
+	return in, nil
+}
+
+// invoke calls hook h on an acquired instance whose call state and stack
+// arguments are set, and returns the hook's result.
+func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
+	p.stats.calls.Add(1)
+	err := in.hooks[h].CallWithStack(in.ctx, in.stack[:])
+	alive := in.ctx.disarm()
+	switch {
+	case err == nil && alive:
+		return uint32(in.stack[0]), nil
+	case err == nil:
+		// It returned as the deadline fired: the result stands, but the
+		// context is spent, so release discards the instance.
+		in.spent = true
+		return uint32(in.stack[0]), nil
+	case in.st.misuse != nil:
+		return 0, &callError{kind: failMisuse, err: in.st.misuse}
+	case !alive || isDeadline(err):
+		return 0, &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s", p.timeout)}
+	}
+	return 0, &callError{kind: failTrap, err: err}
+}
+
+// misuse is the failure of a hook that returned something the ABI does
+// not allow.
+func misuse(format string, args ...any) *callError {
+	return &callError{kind: failMisuse, err: fmt.Errorf(format, args...)}
+}
+
+func isDeadline(err error) bool {
+	var ee *sys.ExitError
+	return errors.As(err, &ee) && ee.ExitCode() == sys.ExitCodeDeadlineExceeded
+}
+
+// release ends a call: the instance goes back to the pool, or is discarded
+// when the call failed in any way (see RATIONALE.md).
+func (p *plugin) release(in *instance, ce *callError) {
+	in.st = callState{}
+	if ce == nil && !in.spent && !in.mod.IsClosed() {
+		p.pool.put(in)
+		return
+	}
+	p.pool.discard(in)
+}
+
+// fail records a failed call and reports whether the policy denies.
+func (p *plugin) fail(h hook, ce *callError) bool {
+	p.stats.errors.Add(1)
+	switch ce.kind {
+	case failTrap:
+		p.stats.traps.Add(1)
+	case failTimeout:
+		p.stats.timeouts.Add(1)
+	case failMisuse:
+		p.stats.misuses.Add(1)
+	}
+	policy := "allow: filter skipped"
+	if p.deny {
+		policy = "deny"
+	}
+	p.logger.Warn("plugins: hook failed", "hook", hookExports[h], "error", ce.Error(), "on_error", policy)
+	return p.deny
+}

@@ -1,0 +1,9 @@
+;; Exports request and message hooks but declares only the request hook,
+;; and asks for the request body.
+(module
+  (memory (export "memory") 1)
+  (func (export "sluice_abi_version") (result i32) (i32.const 1))
+  (func (export "sluice_features") (result i32) (i32.const 1))
+  (func (export "sluice_hooks") (result i32) (i32.const 1))
+  (func (export "sluice_on_request_headers") (result i32) (i32.const 0))
+  (func (export "sluice_on_message") (param i32 i32 i32) (result i32) (i32.const 1)))

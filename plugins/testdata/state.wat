@@ -1,0 +1,22 @@
+;; Per-request state: on_request_headers stores seen=req; on_response_headers
+;; copies it into the response header X-Seen ("none" when absent).
+(module
+  (import "sluice" "state_get" (func $state_get (param i32 i32 i32 i32) (result i32)))
+  (import "sluice" "state_set" (func $state_set (param i32 i32 i32 i32)))
+  (import "sluice" "set_header" (func $set (param i32 i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "seen")
+  (data (i32.const 8) "req")
+  (data (i32.const 16) "X-Seen")
+  (data (i32.const 32) "none")
+  (func (export "sluice_abi_version") (result i32) (i32.const 1))
+  (func (export "sluice_on_request_headers") (result i32)
+    (call $state_set (i32.const 0) (i32.const 4) (i32.const 8) (i32.const 3))
+    (i32.const 0))
+  (func (export "sluice_on_response_headers") (result i32)
+    (local $n i32)
+    (local.set $n (call $state_get (i32.const 0) (i32.const 4) (i32.const 1024) (i32.const 64)))
+    (if (i32.eq (local.get $n) (i32.const -1))
+      (then (call $set (i32.const 1) (i32.const 16) (i32.const 6) (i32.const 32) (i32.const 4)))
+      (else (call $set (i32.const 1) (i32.const 16) (i32.const 6) (i32.const 1024) (local.get $n))))
+    (i32.const 0)))
