@@ -327,6 +327,9 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 				pr.Out.Header["X-Forwarded-For"] = prior
 			}
 			pr.SetXForwarded()
+			// The upstream sees the Host the client asked for (virtual
+			// hosts, absolute redirects), as Caddy and Traefik do by default.
+			pr.Out.Host = pr.In.Host
 			pr.Out.Header.Add("Via", "1.1 sluice")
 		},
 		ModifyResponse: func(resp *http.Response) error {

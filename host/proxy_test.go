@@ -69,6 +69,9 @@ func TestForwardingHeaders(t *testing.T) {
 	if up.Get("X-Forwarded-Proto") != "http" || up.Get("X-Forwarded-Host") != "front.example.com" {
 		t.Errorf("X-Forwarded-Proto/Host = %q %q", up.Get("X-Forwarded-Proto"), up.Get("X-Forwarded-Host"))
 	}
+	if up.Get("Host") != "front.example.com" {
+		t.Errorf("Host to upstream = %q, want the client's", up.Get("Host"))
+	}
 	if up.Get("Via") != "1.1 sluice" {
 		t.Errorf("Via to upstream = %q", up.Get("Via"))
 	}

@@ -341,3 +341,37 @@ func TestWebSocketOutlivesServerTimeouts(t *testing.T) {
 		}
 	}
 }
+
+// The WebSocket handshake carries the same forwarding headers as HTTP.
+func TestWebSocketHandshakeForwarding(t *testing.T) {
+	got := make(chan http.Header, 1)
+	up := websocket.Upgrader{}
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("Host", r.Host)
+		got <- h
+		c, err := up.Upgrade(w, r, nil)
+		if err == nil {
+			c.Close()
+		}
+	}))
+	t.Cleanup(back.Close)
+	px := pxStart(t, fmt.Sprintf("[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", back.URL), nil)
+	hdr := http.Header{"X-Forwarded-For": {"203.0.113.7"}, "Cookie": {"a=b"}, "Host": {"chat.example.com"}}
+	hdr.Set("X-Request-Id", "ws-id-1")
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+px.Addr().String()+"/ws?room=1", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	h := <-got
+	for k, want := range map[string]string{
+		"Host": "chat.example.com", "X-Forwarded-For": "203.0.113.7, 127.0.0.1", "X-Forwarded-Proto": "http",
+		"X-Forwarded-Host": "chat.example.com", "Cookie": "a=b", "Via": "1.1 sluice",
+		"X-Request-Id": "ws-id-1",
+	} {
+		if h.Get(k) != want {
+			t.Errorf("upstream handshake %s = %q, want %q", k, h.Get(k), want)
+		}
+	}
+}

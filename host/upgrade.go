@@ -69,6 +69,8 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 
 	// No deadline to clear for server.read_timeout and write_timeout:
 	// hijacking the connection clears them (TestWebSocketOutlivesServerTimeouts).
+	// Answers the relay writes before upgrading (refusals, 502) carry it.
+	w.Header().Set("X-Request-Id", rec.id)
 	st := serveWebSocket(ctx, w, r, t.url, upstreamHeader(r), chain, s, wsOpt, p.log)
 	if st.DialErr != nil {
 		pl.connFailed(t)
@@ -167,6 +169,9 @@ func upstreamHeader(r *http.Request) http.Header {
 	h.Set("X-Forwarded-Host", r.Host)
 	h.Set("X-Forwarded-Proto", scheme(r))
 	h.Del("Forwarded")
+	// The upstream sees the Host the client asked for, as for plain HTTP; the
+	// WebSocket dialer takes it from this header.
+	h.Set("Host", r.Host)
 	h.Add("Via", "1.1 sluice")
 	return h
 }
