@@ -1,10 +1,15 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 func TestRouting(t *testing.T) {
@@ -142,4 +147,84 @@ func TestApplySwapsRoutes(t *testing.T) {
 			return false
 		}
 	})
+}
+
+// A request keeps the generation it started on; the old generation is
+// closed only when that request ends.
+func TestApplyDrainsInFlight(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		fmt.Fprint(w, "old")
+	}))
+	t.Cleanup(slow.Close)
+	b := pxBackend(t, "new")
+	conf := "[server]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n"
+	px := pxStart(t, fmt.Sprintf(conf, slow.URL), nil)
+	res := make(chan string, 1)
+	go func() {
+		_, body, _ := pxGet(t, pxClient(), px.url+"/")
+		res <- body
+	}()
+	<-entered
+	old := px.gen.Load()
+	if err := px.Apply(mustParse(t, fmt.Sprintf(conf, b.URL)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, _ := pxGet(t, pxClient(), px.url+"/"); !strings.HasPrefix(body, "new ") {
+		t.Errorf("new requests after Apply: %q", body)
+	}
+	select {
+	case <-old.drained:
+		t.Fatal("old generation drained while a request still uses it")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if body := <-res; body != "old" {
+		t.Errorf("in-flight request: %q", body)
+	}
+	pxEventually(t, 2*time.Second, "old generation drained", func() bool {
+		select {
+		case <-old.drained:
+			return true
+		default:
+			return false
+		}
+	})
+}
+
+// A reload that removes a route closes its WebSockets with 1001 and keeps
+// the others.
+func TestApplyClosesWebSocketsOfRemovedRoutes(t *testing.T) {
+	back := pxEchoWS(t)
+	conf := "[server]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n" +
+		"[[route]]\nname = \"keep\"\npath_prefix = \"/keep/\"\nupstream = \"u\"\n"
+	gone := "[[route]]\nname = \"gone\"\npath_prefix = \"/gone/\"\nupstream = \"u\"\n"
+	px := pxStart(t, fmt.Sprintf(conf+gone, back.URL), nil)
+	dial := func(path string) *websocket.Conn {
+		c, _, err := websocket.DefaultDialer.Dial("ws://"+px.Addr().String()+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	kept, closed := dial("/keep/ws"), dial("/gone/ws")
+	if err := px.Apply(mustParse(t, fmt.Sprintf(conf, back.URL)), nil); err != nil {
+		t.Fatal(err)
+	}
+	closed.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := closed.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Errorf("session on the removed route read %v, want close 1001", err)
+	}
+	if err := kept.WriteMessage(websocket.TextMessage, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	kept.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, msg, err := kept.ReadMessage(); err != nil || string(msg) != "still here" {
+		t.Errorf("session on the kept route: %q %v", msg, err)
+	}
 }
