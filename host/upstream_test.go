@@ -147,7 +147,7 @@ upstream = "u"
 	pxEventually(t, 3*time.Second, "all out", func() bool { return pl.availableCount() == 0 })
 	start := time.Now()
 	status, _, _ := pxGet(t, cl, px.url+"/")
-	if status != http.StatusServiceUnavailable || time.Since(start) > 200*time.Millisecond {
+	if status != http.StatusServiceUnavailable || time.Since(start) > 500*time.Millisecond {
 		t.Errorf("all targets down: %d after %v, want 503 at once", status, time.Since(start))
 	}
 
@@ -245,5 +245,5 @@ upstream = "down"
 	check("/dead", http.StatusBadGateway, time.Second)
 	check("/slow", http.StatusGatewayTimeout, 2*time.Second)
 	check("/down", http.StatusBadGateway, time.Second) // ejects the only target
-	check("/down", http.StatusServiceUnavailable, 100*time.Millisecond)
+	check("/down", http.StatusServiceUnavailable, 500*time.Millisecond)
 }
