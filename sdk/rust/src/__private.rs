@@ -92,6 +92,11 @@ fn respond(action: Action) -> i32 {
     }
 }
 
+/// `sluice_hooks`: what the filter asks for, never more than it declared.
+pub fn hooks<F: Filter>(f: &F) -> i32 {
+    f.hooks().intersect(F::HOOKS).bits() as i32
+}
+
 /// `sluice_on_request_headers`.
 pub fn on_request_headers<F: Filter>(f: &F) -> i32 {
     respond(f.on_request_headers(&mut Request::new()))
@@ -135,7 +140,7 @@ pub fn on_close<F: Filter>(f: &F) {
 ///
 /// It exports `sluice_abi_version`, `sluice_configure` (which builds the
 /// filter with [`Filter::configure`]), `sluice_hooks` (from
-/// [`Filter::HOOKS`]), `sluice_features` (from [`Filter::FEATURES`]) and every
+/// [`Filter::hooks`]), `sluice_features` (from [`Filter::FEATURES`]) and every
 /// hook; the host calls only the hooks in `HOOKS`.
 #[macro_export]
 macro_rules! register {
@@ -155,7 +160,7 @@ macro_rules! register {
 
             #[no_mangle]
             extern "C" fn sluice_hooks() -> i32 {
-                <$filter as $crate::Filter>::HOOKS.bits() as i32
+                $crate::__private::hooks(SLUICE_FILTER.get())
             }
 
             #[no_mangle]

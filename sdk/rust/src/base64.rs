@@ -1,5 +1,10 @@
 //! Base64 (RFC 4648), standard and URL-safe alphabets: JSON Web Tokens use
 //! the URL-safe one without padding, HTTP Basic credentials the standard one.
+//!
+//! Decoding accepts exactly what Go's `encoding/base64` accepts (its
+//! `StdEncoding` and `RawURLEncoding`), so a Rust filter and a Go filter agree
+//! on every token: CR and LF are skipped, and the unused bits of the last
+//! character need not be zero.
 
 const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -35,7 +40,12 @@ fn value(c: u8, url: bool) -> Option<u32> {
 }
 
 fn decode_with(s: &[u8], url: bool, padded: bool) -> Option<Vec<u8>> {
+    let filtered: Vec<u8>;
     let mut s = s;
+    if s.iter().any(|&c| c == b'\r' || c == b'\n') {
+        filtered = s.iter().copied().filter(|&c| c != b'\r' && c != b'\n').collect();
+        s = &filtered;
+    }
     if padded {
         if s.len() % 4 != 0 {
             return None;
@@ -56,13 +66,7 @@ fn decode_with(s: &[u8], url: bool, padded: bool) -> Option<Vec<u8>> {
             n |= value(c, url)? << (18 - 6 * i);
         }
         let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        let keep = chunk.len() - 1;
-        // Strict: the bits below the last whole byte must be zero, so one
-        // byte string has exactly one encoding (as Go's Strict decoding).
-        if keep < 3 && bytes[keep..].iter().any(|&b| b != 0) {
-            return None;
-        }
-        out.extend_from_slice(&bytes[..keep]);
+        out.extend_from_slice(&bytes[..chunk.len() - 1]);
     }
     Some(out)
 }
@@ -125,9 +129,15 @@ mod tests {
     #[test]
     fn malformed_input_is_refused() {
         assert_eq!(decode("Zg="), None, "short padding");
-        assert_eq!(decode("Zh=="), None, "non-zero trailing bits");
+        assert_eq!(decode("Zm9v\r\nYg==").as_deref(), Some(&b"foob"[..]), "CR LF skipped");
         assert_eq!(decode_url("Zg=="), None, "padding in url form");
         assert_eq!(decode_url("Z"), None, "one char");
         assert_eq!(decode_url("Zm 9"), None, "space");
+    }
+
+    #[test]
+    fn trailing_bits_are_ignored_as_in_go() {
+        assert_eq!(decode("Zh==").as_deref(), Some(&b"f"[..]));
+        assert_eq!(decode_url("Zh").as_deref(), Some(&b"f"[..]));
     }
 }

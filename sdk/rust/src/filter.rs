@@ -32,6 +32,15 @@ pub trait Filter: Sized + 'static {
     /// logged.
     fn configure(config: &[u8]) -> Result<Self, Error>;
 
+    /// The hooks the host calls, asked once after [`configure`](Filter::configure):
+    /// [`HOOKS`](Filter::HOOKS) unless the filter narrows it by its config
+    /// (say, a header filter whose config has no response rules drops
+    /// [`Hooks::RESPONSE_HEADERS`], so the proxy never calls it for
+    /// responses). Hooks outside [`HOOKS`](Filter::HOOKS) are not added.
+    fn hooks(&self) -> Hooks {
+        Self::HOOKS
+    }
+
     /// Runs before a request is sent upstream. It may change the request's
     /// method, path, query, headers and (with [`Features::REQUEST_BODY`])
     /// body, or answer locally with [`Action::Respond`].
@@ -93,6 +102,16 @@ impl Hooks {
     /// Whether every hook of `other` is in `self`.
     pub const fn contains(self, other: Hooks) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// The hooks of `self` that are in `other` too.
+    pub const fn intersect(self, other: Hooks) -> Hooks {
+        Hooks(self.0 & other.0)
+    }
+
+    /// The hooks of `self` without those of `other`.
+    pub const fn without(self, other: Hooks) -> Hooks {
+        Hooks(self.0 & !other.0)
     }
 
     /// The bits that `sluice_hooks` returns.

@@ -47,6 +47,22 @@ impl Value {
         }
     }
 
+    /// The value of `name` as Go's `encoding/json` fills a struct field
+    /// from this object: the key matched exactly or, failing that, ignoring
+    /// ASCII case (`"Tokens"` fills `tokens`), the last match winning. Use it
+    /// to read a config exactly as a Go filter would.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        let entries = self.as_object()?;
+        // With duplicates removed at parse time an exact key is unique, but a
+        // case-folded one is not: Go decodes each matching key in turn, so
+        // the last one stays.
+        entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
     /// The value of `key`, mutable, when this is an object that has it.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         match self {
@@ -736,5 +752,9 @@ mod tests {
         assert_eq!(m.get("s").and_then(Value::as_str), Some("y"));
         assert_eq!(m.get("new").and_then(Value::as_i64), Some(7));
         assert_eq!(quote("a\"<"), r#""a\"\u003c""#);
+        let c = parse(br#"{"Tokens": [1], "tokens": [2], "TOKENS": [3], "x": 1}"#).unwrap();
+        assert_eq!(c.field("tokens").map(|v| v.to_json()), Some("[3]".to_string()));
+        assert_eq!(c.field("X").and_then(Value::as_i64), Some(1));
+        assert_eq!(c.field("y"), None);
     }
 }

@@ -48,6 +48,7 @@
 pub mod abi;
 pub mod base64;
 pub mod crypto;
+pub mod duration;
 mod filter;
 mod headers;
 mod host;

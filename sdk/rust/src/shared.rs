@@ -14,7 +14,10 @@ fn ttl_ms(ttl: Duration) -> i64 {
     if ttl.is_zero() {
         return 0;
     }
-    ttl.as_millis().clamp(1, i64::MAX as u128) as i64
+    // The host refuses a TTL whose nanoseconds overflow an i64 (about 292
+    // years); clamp to that rather than trap.
+    const MAX_MS: u128 = (i64::MAX / 1_000_000) as u128;
+    ttl.as_millis().clamp(1, MAX_MS) as i64
 }
 
 /// The value of `key`, or `None` when it is absent or expired.

@@ -298,6 +298,22 @@ pub fn configure<F: Filter>(config: &str) -> Result<F, Error> {
     F::configure(&crate::config())
 }
 
+/// The hooks the host would call for this configured filter: the result of
+/// `sluice_hooks`.
+pub fn hooks<F: Filter>(f: &F) -> crate::Hooks {
+    let bits = crate::__private::hooks(f) as u32;
+    let all = [
+        crate::Hooks::REQUEST_HEADERS,
+        crate::Hooks::RESPONSE_HEADERS,
+        crate::Hooks::UPGRADE,
+        crate::Hooks::MESSAGE,
+        crate::Hooks::CLOSE,
+    ];
+    all.iter()
+        .filter(|h| bits & h.bits() != 0)
+        .fold(crate::Hooks::NONE, |acc, h| acc.union(*h))
+}
+
 /// Runs [`Filter::on_request_headers`] through the export glue and returns
 /// the raw action (`sluice::abi::ACTION_*`).
 pub fn on_request_headers<F: Filter>(f: &F) -> i32 {
