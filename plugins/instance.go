@@ -27,13 +27,13 @@ const (
 type phase uint8
 
 const (
-	phaseIdle phase = iota
-	phaseInit       // _initialize, sluice_configure, sluice_features, sluice_hooks
-	phaseRequest    // on_request_headers
-	phaseUpgrade    // on_upgrade
-	phaseResponse   // on_response_headers
-	phaseMessage    // on_message
-	phaseClose      // on_close
+	phaseIdle     phase = iota
+	phaseInit           // _initialize, sluice_configure, sluice_features, sluice_hooks
+	phaseRequest        // on_request_headers
+	phaseUpgrade        // on_upgrade
+	phaseResponse       // on_response_headers
+	phaseMessage        // on_message
+	phaseClose          // on_close
 )
 
 // callState is everything a host function needs about the hook call in

@@ -309,7 +309,7 @@ func isDeadline(err error) bool {
 // when the call failed in any way (see RATIONALE.md).
 func (p *plugin) release(in *instance, ce *callError) {
 	in.st = callState{}
-	if ce == nil && !in.spent && !in.mod.IsClosed() {
+	if ce == nil && !in.spent && !in.ctx.fired.Load() && !in.mod.IsClosed() {
 		p.pool.put(in)
 		return
 	}

@@ -1,0 +1,139 @@
+package plugins
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/config"
+)
+
+func TestInfiniteLoopIsStopped(t *testing.T) {
+	for _, policy := range []string{"deny", "allow"} {
+		t.Run(policy, func(t *testing.T) {
+			e := load(t, plug("loop", "loop", func(p *config.Plugin) {
+				p.OnError = policy
+				p.Timeout.Duration = 20 * time.Millisecond
+			}))
+			c := e.chain(t)
+			goroutines := runtime.NumGoroutine()
+			for i := range 3 {
+				start := time.Now()
+				r := c.OnRequestHeaders(exchange("/"))
+				if d := time.Since(start); d > time.Second {
+					t.Fatalf("call %d took %v with a 20ms deadline", i, d)
+				}
+				switch policy {
+				case "deny":
+					if r == nil || r.Status != 503 {
+						t.Fatalf("call %d: reply %+v, want 503", i, r)
+					}
+				case "allow":
+					if r != nil {
+						t.Fatalf("call %d: reply %+v, want the filter skipped", i, r)
+					}
+				}
+				// The pool recovers: the discarded instance is replaced in the
+				// background, so the next call gets a fresh instance in time.
+				waitFor(t, "the pool to refill", func() bool { return e.stats("loop").Instances == 2 })
+			}
+			v := c.OnMessage(session(), text(host.ClientToUpstream, "x"))
+			if policy == "deny" && (v.Action != host.MessageClose || v.CloseCode != 1011) {
+				t.Errorf("message verdict %+v, want close 1011", v)
+			}
+			if policy == "allow" && v.Action != host.MessagePass {
+				t.Errorf("message verdict %+v, want pass", v)
+			}
+			s := e.stats("loop")
+			if s.Timeouts != 4 || s.Errors != 4 || s.Discarded != 4 || s.Calls != 4 {
+				t.Errorf("stats %+v, want 4 calls, timeouts, errors and discards", s)
+			}
+			waitFor(t, "no goroutine held by the stopped guests", func() bool {
+				return runtime.NumGoroutine() <= goroutines+1
+			})
+		})
+	}
+}
+
+func TestOutOfRangePointerTraps(t *testing.T) {
+	e := load(t, plug("oob", "oob"))
+	c := e.chain(t)
+	if r := c.OnRequestHeaders(exchange("/")); r == nil || r.Status != 503 {
+		t.Fatalf("reply %+v, want 503", r)
+	}
+	if v := c.OnMessage(session(), text(host.ClientToUpstream, "x")); v.Action != host.MessageClose || v.CloseCode != 1011 {
+		t.Fatalf("verdict %+v, want close 1011", v)
+	}
+	s := e.stats("oob")
+	if s.Traps != 2 || s.Discarded != 2 {
+		t.Errorf("stats %+v, want 2 traps and discards", s)
+	}
+	if !strings.Contains(e.logs.String(), "outside guest memory") {
+		t.Errorf("log does not explain the trap:\n%s", e.logs)
+	}
+}
+
+func TestMemoryCap(t *testing.T) {
+	// The fixture grows by 4 pages: refused under a 128KiB cap (2 pages),
+	// allowed under the default 16MiB.
+	e := load(t, plug("g", "grow", func(p *config.Plugin) { p.MemoryLimit = 128 << 10 }))
+	if r := e.chain(t).OnRequestHeaders(exchange("/")); r == nil || r.Status != 200 {
+		t.Fatalf("reply %+v, want 200 (memory.grow refused)", r)
+	}
+	e = load(t, plug("g", "grow"))
+	if r := e.chain(t).OnRequestHeaders(exchange("/")); r == nil || r.Status != 201 {
+		t.Fatalf("reply %+v, want 201 (memory.grow allowed)", r)
+	}
+}
+
+// When every instance is busy and the pool is full, a call waits for one
+// only until its deadline.
+func TestPoolExhaustedWaitsUntilDeadline(t *testing.T) {
+	e := load(t, plug("n", "noop", func(p *config.Plugin) { p.PoolSize = 1 }))
+	p := e.set.plugins[0]
+	in, ce := p.acquire()
+	if ce != nil {
+		t.Fatal(ce)
+	}
+	start := time.Now()
+	r := e.chain(t).OnRequestHeaders(exchange("/"))
+	if r == nil || r.Status != 503 {
+		t.Fatalf("reply %+v, want 503", r)
+	}
+	if d := time.Since(start); d < 10*time.Millisecond || d > time.Second {
+		t.Errorf("waited %v, want about the 10ms deadline", d)
+	}
+	in.ctx.disarm()
+	p.release(in, nil)
+	if r := e.chain(t).OnRequestHeaders(exchange("/")); r != nil {
+		t.Fatalf("after release: reply %+v", r)
+	}
+	if s := e.stats("n"); s.PoolTimeouts != 1 || s.Instances != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// Closing a Set while a guest loops cuts the call short.
+func TestCloseStopsRunningCalls(t *testing.T) {
+	e := load(t, plug("loop", "loop", func(p *config.Plugin) { p.Timeout.Duration = time.Hour }))
+	done := make(chan *host.Reply)
+	go func() { done <- e.chain(t).OnRequestHeaders(exchange("/")) }()
+	waitFor(t, "the call to start", func() bool { return e.stats("loop").Calls == 1 })
+	closed := make(chan struct{})
+	go func() { e.set.Close(); close(closed) }()
+	select {
+	case r := <-done:
+		if r == nil || r.Status != 503 {
+			t.Errorf("reply %+v, want 503", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call was not stopped by Close")
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}
