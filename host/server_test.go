@@ -375,3 +375,14 @@ func TestWebSocketHandshakeForwarding(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxHeaderBytes(t *testing.T) {
+	b := pxBackend(t, "b")
+	px := pxStart(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nmax_header_bytes = \"4KiB\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", b.URL), nil)
+	if status, _, _ := pxGet(t, pxClient(), px.url+"/", "X-Big", strings.Repeat("a", 2000)); status != 200 {
+		t.Errorf("2000-byte header: %d", status)
+	}
+	if status, _, _ := pxGet(t, pxClient(), px.url+"/", "X-Big", strings.Repeat("a", 16<<10)); status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("16KiB header: %d, want 431", status)
+	}
+}
