@@ -3,8 +3,9 @@ module github.com/sluiceproxy/sluice
 go 1.25.0
 
 require (
-	github.com/BurntSushi/toml v1.6.0 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/tetratelabs/wazero v1.12.0 // indirect
-	golang.org/x/sys v0.44.0 // indirect
+	github.com/BurntSushi/toml v1.6.0
+	github.com/gorilla/websocket v1.5.3
+	github.com/tetratelabs/wazero v1.12.0
 )
+
+require golang.org/x/sys v0.44.0 // indirect
