@@ -1,0 +1,74 @@
+package plugins
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/config"
+)
+
+// BenchmarkHookCall is one trivial on_request_headers call through a chain:
+// pool take, deadline, guest call, pool return.
+func BenchmarkHookCall(b *testing.B) {
+	e := load(b, plug("n", "noop", func(p *config.Plugin) { p.Timeout.Duration = time.Second }))
+	c := e.chain(b)
+	x := exchange("/")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if r := c.OnRequestHeaders(x); r != nil {
+			b.Fatal(r)
+		}
+	}
+}
+
+// BenchmarkHookCallParallel is BenchmarkHookCall from GOMAXPROCS goroutines
+// sharing one chain.
+func BenchmarkHookCallParallel(b *testing.B) {
+	e := load(b, plug("n", "noop", func(p *config.Plugin) { p.Timeout.Duration = time.Second; p.PoolSize = 0 }))
+	c := e.chain(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		x := exchange("/")
+		for pb.Next() {
+			if r := c.OnRequestHeaders(x); r != nil {
+				b.Error(r)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkMessageHook is one on_message call that reads the payload and
+// passes it (the "anything else" branch of msg.wat).
+func BenchmarkMessageHook(b *testing.B) {
+	e := load(b, plug("m", "msg", func(p *config.Plugin) { p.Timeout.Duration = time.Second }))
+	c := e.chain(b)
+	s := session()
+	m := text(host.ClientToUpstream, "hello, a 32-byte chat message...")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if v := c.OnMessage(s, m); v.Action != host.MessagePass {
+			b.Fatal(v)
+		}
+	}
+}
+
+// BenchmarkHeaderRoundTrip is the header-heavy case: two filters that set,
+// add, remove, list and read headers (hdr_a then hdr_b).
+func BenchmarkHeaderRoundTrip(b *testing.B) {
+	e := load(b, plug("a", "hdr_a", func(p *config.Plugin) { p.Timeout.Duration = time.Second }),
+		plug("b", "hdr_b", func(p *config.Plugin) { p.Timeout.Duration = time.Second }))
+	c := e.chain(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		x := exchange("/")
+		if r := c.OnRequestHeaders(x); r != nil {
+			b.Fatal(r)
+		}
+	}
+}
