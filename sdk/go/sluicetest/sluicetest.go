@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,10 +106,10 @@ const (
 	phaseMessage
 )
 
+// sharedEntry is a shared value; counters are decimal text, as the proxy's
+// store keeps them.
 type sharedEntry struct {
 	value   []byte
-	counter int64
-	isCount bool
 	expires time.Time // zero: never
 }
 
@@ -326,13 +327,7 @@ func (h *Host) Close() {
 // decimal), and false when it is absent or expired.
 func (h *Host) SharedValue(key string) (string, bool) {
 	e, ok := h.sharedEntry(key)
-	if !ok {
-		return "", false
-	}
-	if e.isCount {
-		return fmt.Sprint(e.counter), true
-	}
-	return string(e.value), true
+	return string(e.value), ok
 }
 
 func (h *Host) sharedEntry(key string) (sharedEntry, bool) {
@@ -423,16 +418,64 @@ func (a abiHost) GetHeader(kind int32, name string, buf []byte) int32 {
 	return fill(buf, b)
 }
 
-func (a abiHost) SetHeader(kind int32, name, value string) { a.header(kind).Set(name, value) }
-func (a abiHost) AddHeader(kind int32, name, value string) { a.header(kind).Add(name, value) }
-func (a abiHost) RemoveHeader(kind int32, name string)     { a.header(kind).Del(name) }
+// writable returns the header map kind for a change, and panics where the
+// proxy would trap the filter: the request changed after the request phase,
+// or a name or value that would break the header block.
+func (a abiHost) writable(fn string, kind int32, name, value string) http.Header {
+	if kind == wire.HeaderRequest && a.h.phase != phaseRequest {
+		panic("sluicetest: ABI misuse: " + fn + ": the request can only change in on_request_headers and on_upgrade")
+	}
+	if !validName(name) {
+		panic(fmt.Sprintf("sluicetest: ABI misuse: %s: %q is not a valid header name", fn, name))
+	}
+	if strings.ContainsAny(value, "\r\n\x00") {
+		panic(fmt.Sprintf("sluicetest: ABI misuse: %s: the value of %s contains CR, LF or NUL", fn, name))
+	}
+	return a.header(kind)
+}
+
+// validName reports whether name is an HTTP token (RFC 9110).
+func validName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (a abiHost) SetHeader(kind int32, name, value string) {
+	a.writable("set_header", kind, name, value).Set(name, value)
+}
+
+func (a abiHost) AddHeader(kind int32, name, value string) {
+	a.writable("add_header", kind, name, value).Add(name, value)
+}
+
+func (a abiHost) RemoveHeader(kind int32, name string) {
+	a.writable("remove_header", kind, "X", "").Del(name)
+}
+
+func (a abiHost) requestLine(fn, v string) {
+	if a.h.phase != phaseRequest {
+		panic("sluicetest: ABI misuse: " + fn + ": the request can only change in on_request_headers and on_upgrade")
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c == 0x7f {
+			panic(fmt.Sprintf("sluicetest: ABI misuse: %s: %q has a byte a request line cannot carry", fn, v))
+		}
+	}
+}
 
 func (a abiHost) GetMethod(buf []byte) int32 { return fillString(buf, a.h.Method) }
-func (a abiHost) SetMethod(v string)         { a.h.Method = v }
+func (a abiHost) SetMethod(v string)         { a.requestLine("set_method", v); a.h.Method = v }
 func (a abiHost) GetPath(buf []byte) int32   { return fillString(buf, a.h.Path) }
-func (a abiHost) SetPath(v string)           { a.h.Path = v }
+func (a abiHost) SetPath(v string)           { a.requestLine("set_path", v); a.h.Path = v }
 func (a abiHost) GetQuery(buf []byte) int32  { return fillString(buf, a.h.Query) }
-func (a abiHost) SetQuery(v string)          { a.h.Query = v }
+func (a abiHost) SetQuery(v string)          { a.requestLine("set_query", v); a.h.Query = v }
 
 func (a abiHost) GetStatus() int32 {
 	if a.h.phase != phaseResponse {
@@ -479,6 +522,9 @@ func (a abiHost) SendResponse(status int32, headers, body []byte) {
 	if a.h.phase != phaseRequest && a.h.phase != phaseResponse {
 		panic("sluicetest: ABI misuse: send_response outside an HTTP hook")
 	}
+	if status < 200 || status > 599 {
+		panic(fmt.Sprintf("sluicetest: ABI misuse: send_response: %d is not a status a local response can have (200-599)", status))
+	}
 	hdr := a.h.pending
 	if a.h.phase == phaseResponse || hdr == nil {
 		hdr = http.Header{}
@@ -490,6 +536,9 @@ func (a abiHost) SendResponse(status int32, headers, body []byte) {
 			panic(fmt.Sprintf("sluicetest: ABI misuse: malformed header list %q", headers))
 		}
 		for i := 0; i+1 < len(list); i += 2 {
+			if !validName(list[i]) || strings.ContainsAny(list[i+1], "\r\n") {
+				panic(fmt.Sprintf("sluicetest: ABI misuse: send_response: invalid header %q", list[i]))
+			}
 			hdr.Add(list[i], list[i+1])
 		}
 	}
@@ -548,9 +597,6 @@ func (a abiHost) SharedGet(key string, buf []byte) int32 {
 	if !ok {
 		return -1
 	}
-	if e.isCount {
-		return fillString(buf, fmt.Sprint(e.counter))
-	}
 	return fill(buf, e.value)
 }
 
@@ -562,13 +608,15 @@ func (a abiHost) SharedDelete(key string) { delete(a.h.shared, key) }
 
 func (a abiHost) SharedAdd(key string, delta, ttlMillis int64) int64 {
 	e, ok := a.h.sharedEntry(key)
-	if !ok || !e.isCount {
-		e = sharedEntry{isCount: true, expires: a.expiry(ttlMillis)}
-		if ok {
-			e.expires = a.h.shared[key].expires
-		}
+	if !ok {
+		e = sharedEntry{expires: a.expiry(ttlMillis)}
 	}
-	e.counter += delta
+	n, err := strconv.ParseInt(string(e.value), 10, 64)
+	if err != nil {
+		n = 0 // a value that is not a counter counts as 0
+	}
+	n += delta
+	e.value = strconv.AppendInt(nil, n, 10)
 	a.h.shared[key] = e
-	return e.counter
+	return n
 }
