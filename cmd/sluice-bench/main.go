@@ -61,7 +61,7 @@ func run() error {
 	out := flag.String("out", "", "directory for BENCHMARKS.md and docs/bench/ (default: the repository root; bin/bench-quick with -quick)")
 	idle := flag.Int("idle", 0, "idle WebSocket connections to hold (default 10000, 1000 with -quick)")
 	keep := flag.Bool("keep", false, "keep the temp dir with configs and logs")
-	profile := flag.Bool("profile", true, "capture CPU profiles of the Sluice targets under load when the admin listener serves pprof (not with -quick)")
+	profile := flag.String("profile", "auto", "profile the Sluice targets after the measured rounds: on, off, or auto (on unless -quick)")
 	flag.Parse()
 
 	started := time.Now()
@@ -140,7 +140,7 @@ func run() error {
 	logf("backend on %s (pid pinned to CPU %d)", l.backend, loadCPU)
 
 	b := &bench{lab: l, plan: p, res: &results{}, logf: logf, skipped: map[string]string{}}
-	b.profile = *profile && !p.Quick
+	b.profile = *profile == "on" || (*profile == "auto" && !p.Quick)
 	rep := &report{plan: p, res: b.res, skipped: b.skipped, command: benchCommand(*quick)}
 	steps := []struct {
 		name string
@@ -164,6 +164,8 @@ func run() error {
 	}
 	rep.profiles = b.profiles
 	rep.idleNote = b.idleNote
+	b.sampleLoad()
+	rep.loads = b.loads
 	l.procs.stopAll()
 	rep.machine = describeMachine()
 	rep.elapsed = time.Since(started)

@@ -51,6 +51,7 @@ type target struct {
 	spec
 	Addr      string // where the load goes, host:port
 	AdminAddr string // Sluice's admin listener, if any
+	PprofAddr string // pprof listener of a profiling build, if any
 	PID       int    // the proxy's process id; 0 for direct
 }
 
@@ -64,6 +65,9 @@ type lab struct {
 	sluiceOK error  // why Sluice targets cannot run, if they cannot
 	wasmOK   map[string]error
 	seq      int
+	// pprofBin is the profiling build of Sluice; while pprofAddr is set,
+	// start runs it with its pprof listener there.
+	pprofBin, pprofAddr string
 }
 
 func (l *lab) wasmPath(name string) string {
@@ -258,8 +262,13 @@ func (l *lab) startSluice(t *target) error {
 	if err := os.WriteFile(conf, []byte(l.sluiceConfig(t)), 0o644); err != nil {
 		return fmt.Errorf("sluice-bench: %w", err)
 	}
-	argv := append([]string{filepath.Join(l.root, "bin", "sluice"), "-config", conf}, sluiceLogArgs...)
-	cmd, err := l.procs.start(filepath.Join(dir, "sluice.log"), proxyCPU, []string{"GOMAXPROCS=1"}, argv...)
+	bin, env := filepath.Join(l.root, "bin", "sluice"), []string{"GOMAXPROCS=1"}
+	if l.pprofAddr != "" {
+		bin, t.PprofAddr = l.pprofBin, l.pprofAddr
+		env = append(env, "SLUICE_BENCH_PPROF="+t.PprofAddr)
+	}
+	argv := append([]string{bin, "-config", conf}, sluiceLogArgs...)
+	cmd, err := l.procs.start(filepath.Join(dir, "sluice.log"), proxyCPU, env, argv...)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ type report struct {
 	elapsed  time.Duration
 	charts   []string // chart files written, relative to the output dir
 	idleNote string
+	loads    []float64
 }
 
 // column is one metric shown in a table.
@@ -355,6 +356,10 @@ func (r *report) write(out string, logf func(string, ...any)) error {
 	}
 	fmt.Fprintf(&b, "- Both proxies keep up to %d idle upstream connections (nginx `upstream { keepalive %d; }` with `proxy_http_version 1.1` and an empty `Connection` header; Sluice's `max_idle_conns`), allow unlimited requests per client connection (nginx `keepalive_requests 1000000`, as Go's server), stream request bodies (nginx `proxy_request_buffering off`) and never buffer responses to disk (`proxy_max_temp_file_size 0`). nginx forwards WebSocket upgrades with `Upgrade`/`Connection` headers and a 1-hour read timeout.\n", upstreamKeepalive, upstreamKeepalive)
 	fmt.Fprintf(&b, "- Every request and every WebSocket handshake carries `Authorization: Bearer %s`, the token the `auth` filter accepts, so every target sees the same bytes.\n", benchToken)
+	if len(r.loads) > 0 {
+		ls := summarize(r.loads)
+		fmt.Fprintf(&b, "- The 1-minute load average, sampled at each scenario's start, was %.1f–%.1f. The run itself keeps about two CPUs busy; more than that means other work shared the machine and the numbers are noisier (the min–max ranges show how much).\n", ls.Min, ls.Max)
+	}
 	b.WriteString("- The generated nginx config and Sluice configs are kept with `-keep` (printed at the end of the run).\n\n")
 
 	if len(r.skipped) > 0 {
@@ -449,7 +454,7 @@ func (r *report) write(out string, logf func(string, ...any)) error {
 		fmt.Fprintf(&b, "```\n%s```\n\n", r.micro.Raw)
 	}
 	if len(r.profiles) > 0 {
-		b.WriteString("## Profiles\n\nCPU profiles of Sluice under load, taken from its admin listener's pprof endpoint in a separate run after the measured rounds (so profiling does not skew the tables). `go tool pprof -top`, the hottest functions by flat time:\n\n")
+		b.WriteString("## Profiles\n\nProfiles of Sluice under the same load, taken after the measured rounds from a separate instance built with `net/http/pprof` added (through `go build -overlay`; the measured binary has no profiler). `go tool pprof -top`: CPU profiles show the hottest functions by flat time, heap profiles the in-use bytes by allocation site.\n\n")
 		for _, pr := range r.profiles {
 			fmt.Fprintf(&b, "### %s, %s\n\n", pr.Target, pr.Load)
 			if pr.Err != "" {

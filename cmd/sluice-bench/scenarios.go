@@ -66,6 +66,21 @@ type bench struct {
 	profile  bool
 	profiles []profileResult
 	idleNote string
+	// loads samples the 1-minute load average at each scenario's start: the
+	// machine may be shared, and readers should know how busy it was.
+	loads []float64
+}
+
+// sampleLoad records the 1-minute load average.
+func (b *bench) sampleLoad() {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	var l float64
+	if _, err := fmt.Sscanf(string(raw), "%f", &l); err == nil {
+		b.loads = append(b.loads, l)
+	}
 }
 
 var authHeader = []string{"Authorization: Bearer " + benchToken}
@@ -130,6 +145,7 @@ func warmHTTP(t *target) {
 
 // scenarioHTTP is scenario 1: small responses through every target.
 func (b *bench) scenarioHTTP(ctx context.Context) error {
+	b.sampleLoad()
 	b.logf("scenario 1: HTTP small responses")
 	ts, err := b.startAll(ctx, []spec{specDirect, specNginx, specSluice, specHeaders, specAuthHeaders})
 	defer b.stopAll(ts)
@@ -165,9 +181,10 @@ func (b *bench) scenarioHTTP(ctx context.Context) error {
 		}
 	}
 	conns := b.plan.HTTPConns[len(b.plan.HTTPConns)-1]
+	b.stopAll(ts)
 	for _, t := range ts {
-		b.profileUnderLoad(ctx, t, fmt.Sprintf("HTTP small, %d conns", conns), func(c context.Context) {
-			runWrk(c, wrkOpts{URL: "http://" + t.Addr + "/small", Conns: conns, Duration: (profileSeconds + 2) * time.Second, Header: authHeader})
+		b.profileUnderLoad(ctx, t.spec, fmt.Sprintf("HTTP small, %d conns", conns), func(c context.Context, p *target) {
+			runWrk(c, wrkOpts{URL: "http://" + p.Addr + "/small", Conns: conns, Duration: (profileSeconds + 2) * time.Second, Header: authHeader})
 		})
 	}
 	return nil
@@ -175,6 +192,7 @@ func (b *bench) scenarioHTTP(ctx context.Context) error {
 
 // scenarioBulk is scenario 2: 1 MiB downloads and uploads.
 func (b *bench) scenarioBulk(ctx context.Context) error {
+	b.sampleLoad()
 	b.logf("scenario 2: HTTP 1 MiB responses and uploads")
 	script := filepath.Join(b.lab.dir, "upload.lua")
 	lua := "-- POST a 1 MiB body on every request.\nwrk.method = \"POST\"\nwrk.body = string.rep(\"x\", 1048576)\nwrk.headers[\"Content-Type\"] = \"application/octet-stream\"\n"
@@ -239,6 +257,7 @@ func sizeLabel(n int) string {
 
 // scenarioWS is scenario 3: WebSocket echo, ping-pong and pipelined.
 func (b *bench) scenarioWS(ctx context.Context) error {
+	b.sampleLoad()
 	b.logf("scenario 3: WebSocket echo")
 	ts, err := b.startAll(ctx, []spec{specDirect, specNginx, specSluice, specNoop, specRedact})
 	defer b.stopAll(ts)
@@ -250,7 +269,11 @@ func (b *bench) scenarioWS(ctx context.Context) error {
 			b.logf("  %s: warm-up: %v", t.Name, err)
 		}
 	}
+	// Each round runs the ping-pong of every target, then the pipelined runs,
+	// so a latency run never follows a throughput run directly; a short pause
+	// between runs lets the previous connections finish closing.
 	const maxRTTMsgs = 500000
+	pause := func() { time.Sleep(250 * time.Millisecond) }
 	for round := 0; round < b.plan.Rounds; round++ {
 		for _, size := range b.plan.WSSizes {
 			variant := sizeLabel(size)
@@ -258,14 +281,7 @@ func (b *bench) scenarioWS(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				url := "ws://" + t.Addr + "/ws"
-				rtt, err := wsRTT(ctx, url, size, b.plan.WSRTTConns, b.plan.WSDur, maxRTTMsgs)
-				if err != nil {
-					b.res.note("ws", variant, t.Name, err.Error())
-					b.logf("  %s %s: %v", t.Name, variant, err)
-					continue
-				}
-				rate, err := wsPipelined(ctx, url, size, b.plan.WSPipeConns, b.plan.WSWindow, b.plan.WSDur)
+				rtt, err := wsRTT(ctx, "ws://"+t.Addr+"/ws", size, b.plan.WSRTTConns, b.plan.WSDur, maxRTTMsgs)
 				if err != nil {
 					b.res.note("ws", variant, t.Name, err.Error())
 					b.logf("  %s %s: %v", t.Name, variant, err)
@@ -273,15 +289,29 @@ func (b *bench) scenarioWS(ctx context.Context) error {
 				}
 				b.res.add("ws", variant, t.Name, "rtt_p50", rtt.P50)
 				b.res.add("ws", variant, t.Name, "rtt_p99", rtt.P99)
+				b.logf("  round %d %-14s %-7s ping-pong RTT p50 %6.0fµs p99 %6.0fµs", round+1, t.Name, variant, rtt.P50*1e6, rtt.P99*1e6)
+				pause()
+			}
+			for _, t := range rotate(ts, round) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				rate, err := wsPipelined(ctx, "ws://"+t.Addr+"/ws", size, b.plan.WSPipeConns, b.plan.WSWindow, b.plan.WSDur)
+				if err != nil {
+					b.res.note("ws", variant, t.Name, err.Error())
+					b.logf("  %s %s: %v", t.Name, variant, err)
+					continue
+				}
 				b.res.add("ws", variant, t.Name, "msgs", rate)
-				b.logf("  round %d %-14s %-7s rtt p50 %6.0fµs p99 %6.0fµs  pipelined %8.0f msg/s",
-					round+1, t.Name, variant, rtt.P50*1e6, rtt.P99*1e6, rate)
+				b.logf("  round %d %-14s %-7s pipelined %8.0f msg/s", round+1, t.Name, variant, rate)
+				pause()
 			}
 		}
 	}
+	b.stopAll(ts)
 	for _, t := range ts {
-		b.profileUnderLoad(ctx, t, "WebSocket 64 B pipelined", func(c context.Context) {
-			wsPipelined(c, "ws://"+t.Addr+"/ws", 64, b.plan.WSPipeConns, b.plan.WSWindow, (profileSeconds+1)*time.Second)
+		b.profileUnderLoad(ctx, t.spec, "WebSocket 64 B pipelined", func(c context.Context, p *target) {
+			wsPipelined(c, "ws://"+p.Addr+"/ws", 64, b.plan.WSPipeConns, b.plan.WSWindow, (profileSeconds+1)*time.Second)
 		})
 	}
 	return nil
@@ -291,6 +321,7 @@ func (b *bench) scenarioWS(ctx context.Context) error {
 // Every measurement uses a freshly started proxy so earlier load does not
 // leave freed memory behind that new connections would reuse.
 func (b *bench) scenarioIdle(ctx context.Context) error {
+	b.sampleLoad()
 	n := b.plan.IdleConns
 	// Each proxied connection holds two descriptors in the proxy (client and
 	// upstream side); stay under the descriptor limit with some spare.
@@ -323,6 +354,11 @@ func (b *bench) scenarioIdle(ctx context.Context) error {
 				b.res.note("idle", variant, s.Name, err.Error())
 				b.logf("  %s: %v", s.Name, err)
 			}
+		}
+	}
+	for _, s := range specs {
+		if s.Kind == "sluice" && b.lab.available(s) == nil {
+			b.profileIdle(ctx, s, n)
 		}
 	}
 	return nil

@@ -120,7 +120,9 @@ func wsRTT(ctx context.Context, url string, size, conns int, dur time.Duration, 
 }
 
 // wsPipelined sends messages on many connections with up to window
-// unanswered messages each, and returns echoed messages per second.
+// unanswered messages each, and returns echoed messages per second. At the
+// end it waits for the messages in flight and closes cleanly, so the next
+// run does not start while the proxy still drains this one.
 func wsPipelined(ctx context.Context, url string, size, conns, window int, dur time.Duration) (float64, error) {
 	msg := wsMessage(size)
 	cs := make([]*websocket.Conn, 0, conns)
@@ -140,38 +142,43 @@ func wsPipelined(ctx context.Context, url string, size, conns, window int, dur t
 	var counting atomic.Bool
 	stop := make(chan struct{})
 	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for _, c := range cs {
+	var writers, readers sync.WaitGroup
+	sent := make([]atomic.Int64, conns)
+	got := make([]atomic.Int64, conns)
+	for i, c := range cs {
 		tokens := make(chan struct{}, window)
-		for i := 0; i < window; i++ {
+		for j := 0; j < window; j++ {
 			tokens <- struct{}{}
 		}
-		wg.Add(2)
-		go func() { // writer
-			defer wg.Done()
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
 			for {
 				select {
 				case <-stop:
 					return
 				case <-tokens:
 				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				if err := c.WriteMessage(websocket.TextMessage, msg); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
+				sent[i].Add(1)
 			}
 		}()
-		go func() { // reader
-			defer wg.Done()
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
 			for {
 				if _, _, err := c.ReadMessage(); err != nil {
-					select {
-					case <-stop:
-					default:
-						firstErr.CompareAndSwap(nil, err)
-					}
 					return
 				}
+				got[i].Add(1)
 				if counting.Load() {
 					received.Add(1)
 				}
@@ -186,16 +193,35 @@ func wsPipelined(ctx context.Context, url string, size, conns, window int, dur t
 	time.Sleep(dur / 10)
 	counting.Store(true)
 	t0 := time.Now()
-	time.Sleep(dur)
+	select {
+	case <-time.After(dur):
+	case <-ctx.Done():
+	}
 	counting.Store(false)
 	elapsed := time.Since(t0)
 	n := received.Load()
 	close(stop)
-	// Closing the sockets unblocks both pumps whatever they wait for.
+	writers.Wait()
+	// Drain: wait (bounded) until every message sent has come back.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		pending := false
+		for i := range cs {
+			if got[i].Load() < sent[i].Load() {
+				pending = true
+				break
+			}
+		}
+		if !pending {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for _, c := range cs {
+		c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		c.NetConn().Close()
 	}
-	wg.Wait()
+	readers.Wait()
 	if err, _ := firstErr.Load().(error); err != nil && n == 0 {
 		return 0, fmt.Errorf("sluice-bench: ws pipelined: %w", err)
 	}
