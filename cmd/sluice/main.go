@@ -17,11 +17,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/plugins"
 )
 
 func main() {
@@ -61,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	chains, closer, err := buildChains(cfg, log)
+	chains, closer, err := buildChains(cfg, filepath.Dir(*cfgPath), log)
 	if err != nil {
 		fmt.Fprintln(stderr, "sluice:", err)
 		return 1
@@ -84,19 +86,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 // buildChains builds the filter chain of every route from the [[plugin]]
 // tables. This is the one place where filters are wired into the proxy;
 // the returned Closer releases what the chains hold (compiled modules,
-// instance pools) after the proxy has stopped.
-//
-// For now no filters are built: every route runs without a chain.
-func buildChains(cfg *config.Config, log *slog.Logger) (map[string]host.Chain, io.Closer, error) {
-	if len(cfg.Plugins) > 0 {
-		log.Warn("plugins are configured but this build does not load them yet")
+// instance pools) after the proxy has stopped. Relative module paths are
+// resolved against dir, the config file's directory.
+func buildChains(cfg *config.Config, dir string, log *slog.Logger) (map[string]host.Chain, io.Closer, error) {
+	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: dir})
+	set, err := loader.Load(context.Background(), cfg)
+	if err != nil {
+		loader.Close()
+		return nil, nil, err
 	}
-	return map[string]host.Chain{}, nopCloser{}, nil
+	return set.Chains(), closerFunc(func() error { return errors.Join(set.Close(), loader.Close()) }), nil
 }
 
-type nopCloser struct{}
+type closerFunc func() error
 
-func (nopCloser) Close() error { return nil }
+func (f closerFunc) Close() error { return f() }
 
 // check validates the config file named by args[0].
 func check(args []string, stdout, stderr io.Writer) int {
@@ -104,7 +108,8 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: sluice check proxy.toml")
 		return 2
 	}
-	if _, err := config.Load(args[0]); err != nil {
+	cfg, err := config.Load(args[0])
+	if err != nil {
 		var es config.Errors
 		if errors.As(err, &es) {
 			for _, e := range es {
@@ -115,6 +120,15 @@ func check(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	// Load every filter module too, so a broken or missing module is
+	// reported here rather than when the proxy starts.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	_, closer, err := buildChains(cfg, filepath.Dir(args[0]), log)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	closer.Close()
 	fmt.Fprintln(stdout, "OK")
 	return 0
 }
