@@ -58,7 +58,14 @@ func runMicro(ctx context.Context, root string, p plan, logf func(string, ...any
 		logf("  %s\n%s", r.Note, out)
 		return r
 	}
-	raw := filepath.Join(os.TempDir(), "sluice-bench-micro.txt")
+	// benchstat names its column after the file: call it "plugins".
+	tmp, err := os.MkdirTemp("", "sluice-bench-micro-")
+	if err != nil {
+		r.Note = err.Error()
+		return r
+	}
+	defer os.RemoveAll(tmp)
+	raw := filepath.Join(tmp, "plugins")
 	if err := os.WriteFile(raw, out, 0o644); err != nil {
 		r.Note = err.Error()
 		return r
@@ -69,7 +76,9 @@ func runMicro(ctx context.Context, root string, p plan, logf func(string, ...any
 		logf("  %s", r.Note)
 		return r
 	}
-	sout, err := exec.CommandContext(ctx, bs, raw).CombinedOutput()
+	bcmd := exec.CommandContext(ctx, bs, "plugins")
+	bcmd.Dir = tmp
+	sout, err := bcmd.CombinedOutput()
 	if err != nil {
 		r.Note = fmt.Sprintf("benchstat failed: %v", err)
 		return r

@@ -277,7 +277,7 @@ set style fill solid 0.75 border -1
 set boxwidth 0.9
 set grid ytics
 set yrange [0:*]
-set key outside top center horizontal
+set key outside right top vertical
 set xtics nomirror
 plot %s
 `, filepath.Join(dir, name+".png"), title, ylabel, strings.Join(plots, ", "))
