@@ -72,3 +72,24 @@ func BenchmarkHeaderRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// The hook path of this package allocates nothing; the allocations left are
+// wazero's per-call watcher for WithCloseOnContextDone (see RATIONALE.md).
+func TestHookCallAllocations(t *testing.T) {
+	const wazeroPerCall = 3
+	for _, fx := range []string{"noop", "msg"} {
+		e := load(t, plug(fx, fx, func(p *config.Plugin) { p.Timeout.Duration = time.Second }))
+		c := e.chain(t)
+		x := exchange("/")
+		s := session()
+		m := text(host.ClientToUpstream, "hello")
+		if c.Hooks().Has(host.HookRequestHeaders) {
+			if n := testing.AllocsPerRun(200, func() { c.OnRequestHeaders(x) }); n > wazeroPerCall {
+				t.Errorf("%s request hook: %.1f allocations per call, want at most %d", fx, n, wazeroPerCall)
+			}
+		}
+		if n := testing.AllocsPerRun(200, func() { c.OnMessage(s, m) }); n > wazeroPerCall {
+			t.Errorf("%s message hook: %.1f allocations per call, want at most %d", fx, n, wazeroPerCall)
+		}
+	}
+}

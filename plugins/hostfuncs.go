@@ -678,6 +678,10 @@ func hSetMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	in.st.payloadSet = true
 }
 
+// maxInjections bounds the messages one on_message call may inject, so a
+// guest cannot make the host buffer without limit within one deadline.
+const maxInjections = 16
+
 func hInjectMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	const fn = abi.FuncInjectMessage
@@ -685,6 +689,9 @@ func hInjectMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	v := in.read(fn, stack[2], stack[3])
 	if in.st.phase != phaseMessage {
 		in.misuse("%s: called outside on_message", fn)
+	}
+	if len(in.st.inject) >= maxInjections {
+		in.misuse("%s: more than %d messages injected in one call", fn, maxInjections)
 	}
 	if dir != abi.DirectionClientToUpstream && dir != abi.DirectionUpstreamToClient {
 		in.misuse("%s: unknown direction %d", fn, dir)
