@@ -60,6 +60,9 @@ const (
 	// wsReplyLimit bounds how long relaying a refused handshake's body may
 	// take when no HandshakeTimeout is set.
 	wsReplyLimit = 10 * time.Second
+	// wsMinPongWait is the least time a peer gets to answer a keep-alive
+	// ping (otherwise PingInterval): a ping may queue behind a burst of data.
+	wsMinPongWait = time.Second
 	// wsPingPayload marks the relay's own keep-alive pings, so that their
 	// pongs are not forwarded to the other side in message mode.
 	wsPingPayload = "sluice-keepalive"
@@ -592,13 +595,25 @@ func (rs *wsRelayState) nextDue(now int64) time.Duration {
 	if p := int64(rs.opt.PingInterval); p > 0 {
 		for d := range 2 {
 			if h := rs.heard[d].Load(); rs.pingSent[d] > h {
-				next = min(next, rs.pingSent[d]+p) // awaiting an answer
+				// Awaiting an answer: look again after an interval (the
+				// answer usually came, and the next ping is due), then when
+				// the wait for it runs out.
+				if now < rs.pingSent[d]+p {
+					next = min(next, rs.pingSent[d]+p)
+				} else {
+					next = min(next, rs.pingSent[d]+rs.pongWait())
+				}
 			} else {
 				next = min(next, h+p)
 			}
 		}
 	}
 	return max(time.Duration(next-now), time.Millisecond)
+}
+
+// pongWait is how long a peer has to answer a keep-alive ping.
+func (rs *wsRelayState) pongWait() int64 {
+	return int64(max(rs.opt.PingInterval, wsMinPongWait))
 }
 
 func (rs *wsRelayState) tick(k wsKeepalive) {
@@ -617,9 +632,9 @@ func (rs *wsRelayState) tick(k wsKeepalive) {
 		for d := range 2 {
 			h := rs.heard[d].Load()
 			switch {
-			case rs.pingSent[d] > h && now-rs.pingSent[d] >= p:
-				// No answer to the last ping within an interval: the peer
-				// is gone without a close, like a dropped TCP connection.
+			case rs.pingSent[d] > h && now-rs.pingSent[d] >= rs.pongWait():
+				// No answer to the last ping in time: the peer is gone
+				// without a close, like a dropped TCP connection.
 				side := d
 				action = func() {
 					k.shutdown(websocket.CloseGoingAway, wsSideName[side]+" stopped answering pings", wsSideName[side], websocket.CloseAbnormalClosure)
@@ -636,9 +651,12 @@ func (rs *wsRelayState) tick(k wsKeepalive) {
 		return
 	}
 	for _, d := range pings {
+		// The time is taken before the ping goes out: an answer may arrive
+		// before ping returns, and must count as heard after it.
+		sent := time.Now().UnixNano()
 		if k.ping(d) {
 			rs.mu.Lock()
-			rs.pingSent[d] = time.Now().UnixNano()
+			rs.pingSent[d] = sent
 			rs.mu.Unlock()
 		}
 	}

@@ -161,7 +161,7 @@ func (x *wsMsg) write(to, typ int, payload []byte) {
 func (x *wsMsg) ended(d int, err error) {
 	var ce *websocket.CloseError
 	switch {
-	case errors.As(err, &ce):
+	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
 		// Side d sent a close frame, either first or as the reply to one:
 		// pass code and reason on.
 		x.rs.record(wsSideName[d], ce.Code)
@@ -173,6 +173,8 @@ func (x *wsMsg) ended(d int, err error) {
 		x.rs.record("proxy", websocket.CloseMessageTooBig)
 		x.sendClose(1-d, websocket.CloseGoingAway, wsSideName[d]+" sent a message too big")
 	default:
+		// Includes gorilla's 1006 for a connection that ended without a
+		// close frame.
 		x.sideGone(d)
 	}
 	x.sides[1-d].conn.SetReadDeadline(time.Now().Add(wsCloseGrace))

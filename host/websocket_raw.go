@@ -58,6 +58,9 @@ func wsRelayRaw(ctx context.Context, rs *wsRelayState, client, upstream net.Conn
 	x := &wsRaw{rs: rs, conns: [2]net.Conn{client, upstream}}
 	x.dirs[wsClient] = &wsRawDir{src: client, dst: upstream}
 	x.dirs[wsUpstream] = &wsRawDir{src: upstream, dst: client}
+	for _, dir := range x.dirs {
+		dir.fr.limit = rs.opt.MaxMessageSize
+	}
 
 	rs.startTimer(x)
 	stop := context.AfterFunc(ctx, func() {
@@ -123,11 +126,43 @@ func (x *wsRaw) forward(d int, p []byte) (end bool, err error) {
 	dir.mu.Lock()
 	ev := dir.fr.feed(p)
 	stopped := dir.stopped
+	if ev.closed {
+		// Recorded before the close goes on, so that the reply cannot be
+		// recorded as the first close.
+		x.rs.record(wsSideName[d], ev.code)
+	}
+	if ev.tooBig {
+		p = p[:ev.cut]
+	}
+	clean := false
 	if !stopped {
 		dir.dst.SetWriteDeadline(time.Now().Add(wsWriteWait))
-		_, err = dir.dst.Write(p)
+		if len(p) > 0 {
+			_, err = dir.dst.Write(p)
+		}
+		if ev.tooBig {
+			clean = ev.cutClean && err == nil
+			dir.stopped = true
+		}
 	}
 	dir.mu.Unlock()
+
+	if ev.tooBig && x.rs.record("proxy", websocket.CloseMessageTooBig) {
+		// The offender gets 1009, as gorilla does in message mode; first,
+		// so that the other side's answer to its own close cannot overtake
+		// it. The other side did nothing wrong: it hears that its peer went
+		// away, and why.
+		x.closeTo(d, websocket.CloseMessageTooBig, "message too big")
+		if clean {
+			dir.mu.Lock()
+			dir.dst.Write(wsControlFrame(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, wsSideName[d]+" sent a message too big"), d == wsClient))
+			dir.mu.Unlock()
+		}
+		deadline := time.Now().Add(wsCloseGrace)
+		x.conns[0].SetReadDeadline(deadline)
+		x.conns[1].SetReadDeadline(deadline)
+	}
 
 	if ev.msgs > 0 {
 		x.rs.msgs[d].Add(ev.msgs)
@@ -137,7 +172,6 @@ func (x *wsRaw) forward(d int, p []byte) (end bool, err error) {
 	}
 	if ev.closed {
 		dir.sawClose.Store(true)
-		x.rs.record(wsSideName[d], ev.code)
 		if x.dirs[1-d].sawClose.Load() {
 			// Both close frames went through: the handshake is over. Half
 			// close both sockets so the peers see the end, and give them the
@@ -221,13 +255,14 @@ func (x *wsRaw) ping(side int) bool {
 	return err == nil
 }
 
-// finish half-closes both sockets after the close handshake went through.
+// finish ends the sockets after the close handshake went through. Towards
+// the client the relay is the server, which closes the TCP connection first
+// (RFC 6455 7.1.1); towards the upstream it is the client, which half-closes
+// and lets the server close, within the grace period.
 func (x *wsRaw) finish() {
-	deadline := time.Now().Add(wsCloseGrace)
-	for side := range 2 {
-		wsCloseWrite(x.conns[side])
-		x.conns[side].SetReadDeadline(deadline)
-	}
+	x.conns[wsClient].Close()
+	wsCloseWrite(x.conns[wsUpstream])
+	x.conns[wsUpstream].SetReadDeadline(time.Now().Add(wsCloseGrace))
 }
 
 // wsCloseWrite sends FIN where the connection supports a half close, and
@@ -272,6 +307,11 @@ type wsFrameTracker struct {
 	opcode byte
 	masked bool
 	ctl    []byte
+
+	limit      int64 // MaxMessageSize, 0 for none
+	msgLen     int64 // bytes of the current message so far
+	hdrAt      int   // where the current header began in the chunk being fed
+	hdrCarried bool  // the current header began in an earlier chunk
 }
 
 // wsFrameEvents is what one chunk of bytes contained.
@@ -280,6 +320,14 @@ type wsFrameEvents struct {
 	data   bool  // a data frame started
 	closed bool  // a close frame completed
 	code   int   // its code (1005 when it had none)
+
+	// tooBig: a data message went past the limit. cut is how many bytes of
+	// the chunk came before the offending frame; cutClean says the stream
+	// is at a frame boundary after them (the header did not begin in an
+	// earlier chunk that was already forwarded).
+	tooBig   bool
+	cut      int
+	cutClean bool
 }
 
 // atBoundary reports whether the bytes so far end exactly between two frames.
@@ -300,16 +348,23 @@ func wsFrameHeaderLen(b1 byte) int {
 }
 
 func (t *wsFrameTracker) feed(p []byte) (ev wsFrameEvents) {
-	for len(p) > 0 {
+	off := 0
+	for off < len(p) {
 		if !t.inPay {
+			if t.hdrN == 0 {
+				t.hdrAt, t.hdrCarried = off, false
+			}
 			need := 2
 			if t.hdrN >= 2 {
 				need = wsFrameHeaderLen(t.hdr[1])
 			}
-			k := copy(t.hdr[t.hdrN:need], p)
+			k := copy(t.hdr[t.hdrN:need], p[off:])
 			t.hdrN += k
-			p = p[k:]
+			off += k
 			if t.hdrN < 2 || t.hdrN < wsFrameHeaderLen(t.hdr[1]) {
+				if off == len(p) {
+					t.hdrCarried = true // the header goes on in the next chunk
+				}
 				continue
 			}
 			t.startFrame(&ev)
@@ -318,15 +373,15 @@ func (t *wsFrameTracker) feed(p []byte) (ev wsFrameEvents) {
 			}
 			continue
 		}
-		k := len(p)
+		k := len(p) - off
 		if uint64(k) > t.remain {
 			k = int(t.remain)
 		}
 		if t.opcode == websocket.CloseMessage && len(t.ctl) < 125 {
-			t.ctl = append(t.ctl, p[:min(k, 125-len(t.ctl))]...)
+			t.ctl = append(t.ctl, p[off:off+min(k, 125-len(t.ctl))]...)
 		}
 		t.remain -= uint64(k)
-		p = p[k:]
+		off += k
 		if t.remain == 0 {
 			t.endFrame(&ev)
 		}
@@ -354,6 +409,16 @@ func (t *wsFrameTracker) startFrame(ev *wsFrameEvents) {
 	}
 	if t.opcode <= websocket.BinaryMessage { // continuation, text, binary
 		ev.data = true
+		if t.opcode != 0 {
+			t.msgLen = 0
+		}
+		t.msgLen += int64(min(t.remain, 1<<62))
+		if t.limit > 0 && t.msgLen > t.limit && !ev.tooBig {
+			// The message outgrows the limit: cut the stream where this
+			// frame's header began, and never trip again.
+			ev.tooBig, ev.cut, ev.cutClean = true, t.hdrAt, !t.hdrCarried
+			t.limit = 0
+		}
 		if fin {
 			ev.msgs++
 		}
