@@ -764,8 +764,8 @@ func TestWebSocketRawPingsBetweenFrames(t *testing.T) {
 func TestWSFrameTracker(t *testing.T) {
 	// Two masked frames and a close frame, fed one byte at a time.
 	var stream []byte
-	stream = append(stream, 0x01, 0x80|3, 1, 2, 3, 4, 'a'^1, 'b'^2, 'c'^3)    // text, not final
-	stream = append(stream, 0x80, 0x80|1, 0, 0, 0, 0, 'd')                   // final continuation
+	stream = append(stream, 0x01, 0x80|3, 1, 2, 3, 4, 'a'^1, 'b'^2, 'c'^3) // text, not final
+	stream = append(stream, 0x80, 0x80|1, 0, 0, 0, 0, 'd')                 // final continuation
 	stream = append(stream, wsControlFrame(websocket.CloseMessage, websocket.FormatCloseMessage(4002, "x"), true)...)
 	var tr wsFrameTracker
 	var msgs int64
