@@ -1,7 +1,20 @@
 module github.com/sluiceproxy/sluice/examples
 
-go 1.24
+go 1.25.0
 
 require github.com/sluiceproxy/sluice/sdk/go v0.0.0
 
 replace github.com/sluiceproxy/sluice/sdk/go => ../sdk/go
+
+require (
+	github.com/gorilla/websocket v1.5.3
+	github.com/sluiceproxy/sluice v0.0.0
+)
+
+require (
+	github.com/BurntSushi/toml v1.6.0 // indirect
+	github.com/tetratelabs/wazero v1.12.0 // indirect
+	golang.org/x/sys v0.44.0 // indirect
+)
+
+replace github.com/sluiceproxy/sluice => ../
