@@ -199,7 +199,10 @@ func (l *lab) startNginx(t *target) error {
 	var b strings.Builder
 	err = nginxConf.Execute(&b, map[string]any{
 		"Dir": dir, "Backend": l.backend, "Listen": t.Addr, "Keepalive": upstreamKeepalive,
-		"NoFile": l.nofile, "WorkerConns": l.nofile,
+		// worker_connections counts every connection nginx holds, client
+		// and upstream; it only sizes a table, the descriptor limit is the
+		// real bound.
+		"NoFile": l.nofile, "WorkerConns": 2 * l.nofile,
 	})
 	if err != nil {
 		return fmt.Errorf("sluice-bench: nginx config: %w", err)
