@@ -31,6 +31,7 @@ func TestBufferConvention(t *testing.T) {
 	}))
 	x := exchange("/p")
 	x.Request.Header.Set("X-In", "hello")
+	x.RequestBody = []byte("not for this guest")
 	if r := e.chain(t).OnRequestHeaders(x); r != nil {
 		t.Fatalf("reply %+v", r)
 	}
@@ -54,6 +55,9 @@ func TestBufferConvention(t *testing.T) {
 	}
 	if b := stateOf(t, &x.State, "method"); string(b) != "GET" {
 		t.Errorf("get_method = %q", b)
+	}
+	if n := i32At(stateOf(t, &x.State, "nobody")); n != -1 {
+		t.Errorf("get_body without the body feature = %d, want -1", n)
 	}
 }
 
@@ -313,5 +317,59 @@ func TestConcurrentChain(t *testing.T) {
 		if s.Errors != 0 || s.Instances > 3 {
 			t.Errorf("stats %+v: want no errors and at most 3 instances", s)
 		}
+	}
+}
+
+func TestOtherHostFunctions(t *testing.T) {
+	e := load(t, plug("misc", "misc"))
+	c := e.chain(t)
+	if want := host.HookRequestHeaders | host.HookResponseHeaders | host.HookRequestBody | host.HookResponseBody; c.Hooks() != want {
+		t.Errorf("Hooks() = %b, want %b", c.Hooks(), want)
+	}
+	x := exchange("/p?a=1&b=2")
+	x.RequestBody = []byte("old body")
+	before := time.Now().UnixNano()
+	if r := c.OnRequestHeaders(x); r != nil {
+		t.Fatalf("reply %+v; log:\n%s", r, e.logs)
+	}
+	checks := map[string]string{"body": "old body", "query": "a=1&b=2", "host": "example.org\x00", "shared": "v"}
+	for k, want := range checks {
+		if got := stateOf(t, &x.State, k); string(got) != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	for _, k := range []string{"gone", "sdel"} {
+		if n := i32At(stateOf(t, &x.State, k)); n != -1 {
+			t.Errorf("%s = %d, want -1 (absent)", k, n)
+		}
+	}
+	if wall := int64(binary.LittleEndian.Uint64(stateOf(t, &x.State, "wall"))); wall < before || wall > time.Now().UnixNano() {
+		t.Errorf("clock(wall) = %d, not now", wall)
+	}
+	if mono := int64(binary.LittleEndian.Uint64(stateOf(t, &x.State, "mono"))); mono <= 0 {
+		t.Errorf("clock(monotonic) = %d", mono)
+	}
+	if string(x.RequestBody) != "new body" || x.Request.Method != "POST" || x.Request.Host != "example.org" {
+		t.Errorf("after the hook: body %q method %s host %s", x.RequestBody, x.Request.Method, x.Request.Host)
+	}
+	if !strings.Contains(e.logs.String(), `level=INFO msg="hello log" plugin=misc`) {
+		t.Errorf("guest log missing:\n%s", e.logs)
+	}
+
+	x.Status, x.ResponseHeader, x.ResponseBody = 200, http.Header{}, []byte("upstream")
+	if r := c.OnResponseHeaders(x); r != nil {
+		t.Fatalf("reply %+v", r)
+	}
+	if n := i32At(stateOf(t, &x.State, "status")); n != 200 {
+		t.Errorf("get_status = %d", n)
+	}
+	if got := stateOf(t, &x.State, "rbody"); string(got) != "upstream" {
+		t.Errorf("response body = %q", got)
+	}
+	if x.Status != 299 || string(x.ResponseBody) != "resp" {
+		t.Errorf("after the response hook: status %d body %q", x.Status, x.ResponseBody)
+	}
+	if s := e.stats("misc"); s.Errors != 0 {
+		t.Errorf("stats %+v", s)
 	}
 }

@@ -82,6 +82,9 @@ type module struct {
 	// problems found when checking the module against the ABI; every plugin
 	// using it reports them.
 	problems []string
+	// ready is closed when compilation ended, with err set if it failed.
+	ready chan struct{}
+	err   error
 }
 
 // NewLoader returns a Loader. It starts nothing but the shared store's
@@ -117,7 +120,9 @@ func (l *Loader) Close() error {
 	if n := len(l.modules); n > 0 {
 		errs = append(errs, fmt.Errorf("plugins: loader closed while %d module(s) are in use by a Set", n))
 		for k, m := range l.modules {
-			errs = append(errs, m.rt.Close(context.Background()))
+			if m.rt != nil {
+				errs = append(errs, m.rt.Close(context.Background()))
+			}
 			delete(l.modules, k)
 		}
 	}
@@ -128,51 +133,80 @@ func (l *Loader) Close() error {
 	return errors.Join(errs...)
 }
 
-// acquire returns the compiled module for bin under a memory limit, compiling
-// it in a new runtime unless a live Set already holds it.
+// acquire returns the compiled module for bin under a memory limit,
+// compiling it in a new runtime unless a live Set already holds it. Plugins
+// load in parallel; two that need the same module wait for one compilation.
 func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages uint32) (*module, error) {
+	key := moduleKey{sum: sum, pages: pages}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil, errors.New("plugins: loader is closed")
 	}
-	key := moduleKey{sum: sum, pages: pages}
 	if m := l.modules[key]; m != nil {
 		m.refs++
+		l.mu.Unlock()
+		<-m.ready
+		if m.err != nil {
+			l.release(m)
+			return nil, m.err
+		}
 		return m, nil
 	}
+	m := &module{key: key, refs: 1, ready: make(chan struct{})}
+	l.modules[key] = m
+	l.mu.Unlock()
+
+	m.rt, m.compiled, m.err = compile(ctx, l.cache, bin, pages)
+	if m.err == nil {
+		m.problems = checkModule(m.compiled)
+	}
+	close(m.ready)
+	if m.err != nil {
+		l.release(m)
+		return nil, m.err
+	}
+	return m, nil
+}
+
+// compile makes a runtime with the memory limit, WASI and the host module,
+// and compiles bin in it.
+func compile(ctx context.Context, cache wazero.CompilationCache, bin []byte, pages uint32) (wazero.Runtime, wazero.CompiledModule, error) {
 	cfg := wazero.NewRuntimeConfig().
-		WithCompilationCache(l.cache).
+		WithCompilationCache(cache).
 		WithMemoryLimitPages(pages).
 		WithCloseOnContextDone(true)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("plugins: WASI: %w", err)
+		return nil, nil, fmt.Errorf("plugins: WASI: %w", err)
 	}
 	if err := instantiateHost(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
-		return nil, err
+		return nil, nil, err
 	}
 	compiled, err := rt.CompileModule(ctx, bin)
 	if err != nil {
 		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("compile: %w", err)
+		return nil, nil, fmt.Errorf("compile: %w", err)
 	}
-	m := &module{key: key, refs: 1, rt: rt, compiled: compiled, problems: checkModule(compiled)}
-	l.modules[key] = m
-	return m, nil
+	return rt, compiled, nil
 }
 
+// release drops a reference to m, closing its runtime with the last one.
 func (l *Loader) release(m *module) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	m.refs--
-	if m.refs > 0 || l.modules[m.key] != m {
+	if m.refs > 0 {
 		return
 	}
-	delete(l.modules, m.key)
-	_ = m.rt.Close(context.Background())
+	if l.modules[m.key] == m {
+		delete(l.modules, m.key)
+	}
+	if m.rt != nil {
+		_ = m.rt.Close(context.Background())
+	}
 }
 
 // Set is one generation of plugins: every [[plugin]] of a config, ready,
@@ -196,15 +230,37 @@ type Set struct {
 //	plugins: plugin "auth" (examples/auth/auth.wasm): built for ABI v2, this host speaks v1
 func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 	s := &Set{loader: l, chains: make(map[string]host.Chain)}
+	// Build the plugins in parallel: distinct modules compile side by side
+	// and Go filters' instances start (milliseconds each) concurrently.
+	// Report the first error in config order.
+	built := make([]*plugin, len(cfg.Plugins))
+	errs := make([]error, len(cfg.Plugins))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, pc := range cfg.Plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			built[i], errs[i] = l.build(ctx, pc)
+		}()
+	}
+	wg.Wait()
 	byName := make(map[string]*plugin, len(cfg.Plugins))
-	for _, pc := range cfg.Plugins {
-		p, err := l.build(ctx, pc)
-		if err != nil {
-			_ = s.Close()
-			return nil, err
+	for _, p := range built {
+		if p != nil {
+			s.plugins = append(s.plugins, p)
+			byName[p.name] = p
 		}
-		s.plugins = append(s.plugins, p)
-		byName[p.name] = p
+	}
+	if err := errors.Join(errs...); err != nil {
+		_ = s.Close()
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
+		}
 	}
 	for _, r := range cfg.Routes {
 		if len(r.Plugins) == 0 {
@@ -238,6 +294,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
 	}
+	p.lastLog.Store(monoNow() - int64(time.Second))
 	switch pc.OnError {
 	case "", "deny", "allow":
 	default:

@@ -81,6 +81,12 @@ type plugin struct {
 	modCfg wazero.ModuleConfig
 	pool   *pool
 	stats  counters
+
+	// lastLog (monotonic ns) and quiet rate-limit failure logs to one a
+	// second per plugin: a broken filter on a busy route must not flood the
+	// log. The counters still count every failure.
+	lastLog atomic.Int64
+	quiet   atomic.Uint64
 }
 
 // errf formats a load error that names the plugin and its module file.
@@ -327,10 +333,16 @@ func (p *plugin) fail(h hook, ce *callError) bool {
 	case failMisuse:
 		p.stats.misuses.Add(1)
 	}
+	now, last := monoNow(), p.lastLog.Load()
+	if now-last < int64(time.Second) || !p.lastLog.CompareAndSwap(last, now) {
+		p.quiet.Add(1)
+		return p.deny
+	}
 	policy := "allow: filter skipped"
 	if p.deny {
 		policy = "deny"
 	}
-	p.logger.Warn("plugins: hook failed", "hook", hookExports[h], "error", ce.Error(), "on_error", policy)
+	p.logger.Warn("plugins: hook failed", "hook", hookExports[h], "error", ce.Error(),
+		"on_error", policy, "unlogged_since_last", p.quiet.Swap(0))
 	return p.deny
 }

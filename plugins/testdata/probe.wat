@@ -7,11 +7,13 @@
 ;;   plugin:  get_property(plugin name)
 ;;   unknown: get_property(99) -> -1 (i32 LE)
 ;;   method:  get_method
+;;   nobody:  get_body(request) -> -1 (i32 LE): no body feature declared
 (module
   (import "sluice" "get_header" (func $get_header (param i32 i32 i32 i32 i32) (result i32)))
   (import "sluice" "get_config" (func $get_config (param i32 i32) (result i32)))
   (import "sluice" "get_property" (func $get_property (param i32 i32 i32) (result i32)))
   (import "sluice" "get_method" (func $get_method (param i32 i32) (result i32)))
+  (import "sluice" "get_body" (func $get_body (param i32 i32 i32) (result i32)))
   (import "sluice" "state_set" (func $state_set (param i32 i32 i32 i32)))
   (memory (export "memory") 1)
   (data (i32.const 0) "X-In")
@@ -22,6 +24,7 @@
   (data (i32.const 80) "plugin")
   (data (i32.const 96) "unknown")
   (data (i32.const 112) "method")
+  (data (i32.const 128) "nobody")
   (func (export "sluice_abi_version") (result i32) (i32.const 1))
   (func (export "sluice_on_request_headers") (result i32)
     (local $n i32)
@@ -40,4 +43,6 @@
     (call $state_set (i32.const 96) (i32.const 7) (i32.const 516) (i32.const 4))
     (local.set $n (call $get_method (i32.const 3072) (i32.const 64)))
     (call $state_set (i32.const 112) (i32.const 6) (i32.const 3072) (local.get $n))
+    (i32.store (i32.const 520) (call $get_body (i32.const 0) (i32.const 3072) (i32.const 64)))
+    (call $state_set (i32.const 128) (i32.const 6) (i32.const 520) (i32.const 4))
     (i32.const 0)))
