@@ -89,6 +89,7 @@ type instance struct {
 }
 
 func (in *instance) close() {
+	in.ctx.timer.Stop()
 	in.ctx.fire()
 	_ = in.mod.Close(context.Background())
 	in.stdout.Flush()
