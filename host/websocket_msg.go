@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ type wsMsgSide struct {
 	conn      *websocket.Conn
 	wmu       sync.Mutex  // one data writer at a time (gorilla's rule)
 	closeSent atomic.Bool // a close frame was written to this side
+	gotClose  atomic.Bool // the side's reader ended on a close frame
 }
 
 type wsMsg struct {
@@ -78,8 +80,38 @@ func wsRelayMessages(ctx context.Context, rs *wsRelayState, client, upstream *we
 	<-done
 
 	rs.stopTimer()
-	client.Close()
-	upstream.Close()
+	// A side whose reader did not end on a close frame (too big a message,
+	// a failed filter's close still unanswered) may have bytes in flight
+	// towards the relay: closing with unread bytes resets the connection,
+	// and a reset can destroy the close frame the peer has not read yet.
+	// Half-close and drain first, briefly.
+	deadline := time.Now().Add(wsLingerWait)
+	for d, sd := range x.sides {
+		if sd.gotClose.Load() {
+			sd.conn.Close()
+			continue
+		}
+		wsLinger(x.sides[d].conn.NetConn(), deadline)
+	}
+}
+
+// wsLingerWait bounds wsLinger.
+const wsLingerWait = 500 * time.Millisecond
+
+// wsLinger half-closes c, reads and discards until the peer closes or the
+// deadline passes, and closes c.
+func wsLinger(c net.Conn, deadline time.Time) {
+	defer c.Close()
+	if cw, ok := c.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.SetReadDeadline(deadline)
+	var buf [512]byte
+	for {
+		if _, err := c.Read(buf[:]); err != nil {
+			return
+		}
+	}
 }
 
 // read relays the messages of side d until its reader fails.
@@ -164,6 +196,7 @@ func (x *wsMsg) ended(d int, err error) {
 	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
 		// Side d sent a close frame, either first or as the reply to one:
 		// pass code and reason on.
+		x.sides[d].gotClose.Store(true)
 		x.rs.record(wsSideName[d], ce.Code)
 		x.sendClose(1-d, ce.Code, ce.Text)
 	case errors.Is(err, websocket.ErrReadLimit):

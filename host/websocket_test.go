@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
@@ -14,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -787,7 +785,3 @@ func TestWSFrameTracker(t *testing.T) {
 		t.Fatalf("msgs %d code %d boundary %v", msgs, code, tr.atBoundary())
 	}
 }
-
-// wsLockedWriter is unused by the relay; it guards a shared writer in tests.
-var _ = sync.Mutex{}
-var _ = bufio.NewReader
