@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,10 @@ type Options struct {
 	// Logger receives access logs (level Info, message "access" and
 	// "websocket") and the proxy's own events. Nil discards them.
 	Logger *slog.Logger
+	// Closer, when set, releases what the chains given to New hold. The
+	// proxy closes it once that first generation is replaced and drained,
+	// or on Close.
+	Closer io.Closer
 }
 
 // Proxy is the reverse proxy: it routes each request to an upstream or a
@@ -42,6 +47,8 @@ type Proxy struct {
 
 	gen     atomic.Pointer[generation]
 	applyMu sync.Mutex // serialises Apply and Close
+	genSeq  uint64     // the last generation number given; under applyMu
+	closed  bool       // Close ran; under applyMu
 
 	idPrefix string // random per process, so request IDs do not repeat across restarts
 	idSeq    atomic.Uint64
@@ -55,9 +62,14 @@ type Proxy struct {
 	srv srvState
 }
 
+// wsEntry is one tracked WebSocket session.
 type wsEntry struct {
-	route  string
-	cancel context.CancelFunc
+	route    string
+	upstream string
+	target   string // the target URL it was dialled on
+	cancel   context.CancelCauseFunc
+	chain    *liveChain
+	timer    *time.Timer // the close a reload scheduled; under wsMu
 }
 
 // generation is everything built from one config: the routing table, the
@@ -69,6 +81,15 @@ type generation struct {
 	router *router
 	routes map[string]*route
 	pools  map[string]*pool
+
+	// num counts generations from 1 (the one New builds); loadedAt is when
+	// it was swapped in.
+	num      uint64
+	loadedAt time.Time
+	// closer releases what the chains hold (a plugin set: instances and
+	// runtimes). It is closed once the generation is retired and drained,
+	// never by a finalizer. Nil when the chains hold nothing.
+	closer io.Closer
 
 	inflight  atomic.Int64
 	retired   atomic.Bool
@@ -92,54 +113,113 @@ func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, err
 		idPrefix:   hex.EncodeToString(b[:]) + "-",
 		wsSessions: make(map[*wsEntry]struct{}),
 	}
-	g, err := p.build(cfg, chains)
+	g, err := p.build(cfg, chains, nil)
 	if err != nil {
 		return nil, err
 	}
+	p.genSeq = 1
+	g.num, g.loadedAt, g.closer = 1, time.Now(), opts.Closer
 	p.gen.Store(g)
 	return p, nil
 }
 
-// Apply builds a new generation from cfg and chains and swaps it in. Requests
-// already running finish on the old generation, which is closed once they
-// have; WebSockets on routes that no longer exist are closed with 1001, the
-// others keep running and see the new chains from their next message.
-//
-// The listeners, TLS and server timeouts are fixed when Run starts: changes
-// to them are logged and take effect at the next start.
+// Apply builds a new generation from cfg and chains and swaps it in. It is
+// ApplyWith without resources to release.
 func (p *Proxy) Apply(cfg *config.Config, chains map[string]Chain) error {
-	p.applyMu.Lock()
-	defer p.applyMu.Unlock()
-	g, err := p.build(cfg, chains)
-	if err != nil {
-		return err
-	}
-	old := p.gen.Swap(g)
-	if old != nil {
-		s, o := cfg.Server, old.cfg.Server
-		if s.Listen != o.Listen || s.TLSCert != o.TLSCert || s.TLSKey != o.TLSKey || cfg.Admin.Listen != old.cfg.Admin.Listen {
-			p.log.Warn("host: listener or TLS changes take effect at the next start")
-		}
-		p.closeRemovedRoutes(g)
-		p.retire(old)
-	}
-	return nil
+	_, err := p.ApplyWith(cfg, chains, nil)
+	return err
 }
 
-// Close stops the health checks and closes idle upstream connections. Run
-// calls it on its way out; call it yourself for a proxy that was never run.
+// ApplyWith builds a new generation from cfg and chains and swaps it in,
+// atomically for new requests. It returns the new generation's number.
+//
+// Everything that can fail happens before the swap: the upstream pools are
+// built (an upstream whose definition is unchanged keeps its pool, so its
+// connections and health state carry over), a changed server.listen or
+// admin.listen address is bound, and the TLS certificate is read again. On
+// any error nothing changes and closer is not touched: the caller still
+// owns it.
+//
+// After the swap, requests already running finish on the old generation;
+// once the last of them has, its chains' closer is closed and the pools no
+// other generation uses close their idle connections. WebSockets keep
+// running and take their route's chain from the current generation for
+// each message; a session whose route or upstream target is gone, or which
+// relays raw bytes on a route that now has message hooks, is closed with
+// 1001 after server.reload_grace. A new listen address serves before the
+// old one stops accepting; connections accepted on the old one live on.
+// Server timeouts are fixed when Run starts: changes to them are logged and
+// take effect at the next start.
+//
+// # Errors
+//
+// A build, bind or certificate error, or a closed proxy.
+func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]Chain, closer io.Closer) (uint64, error) {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	if p.closed {
+		return 0, errors.New("host: proxy is closed")
+	}
+	old := p.gen.Load()
+	g, err := p.build(cfg, chains, old)
+	if err != nil {
+		return 0, err
+	}
+	lc, err := p.prepareListeners(old.cfg, cfg)
+	if err != nil {
+		p.unrefPools(g)
+		return 0, err
+	}
+	p.genSeq++
+	g.num, g.loadedAt, g.closer = p.genSeq, time.Now(), closer
+	p.gen.Store(g)
+	p.commitListeners(lc)
+	if s, o := cfg.Server, old.cfg.Server; s.ReadHeaderTimeout != o.ReadHeaderTimeout || s.ReadTimeout != o.ReadTimeout ||
+		s.WriteTimeout != o.WriteTimeout || s.IdleTimeout != o.IdleTimeout || s.MaxHeaderBytes != o.MaxHeaderBytes {
+		p.log.Warn("host: server timeouts and max_header_bytes take effect at the next start")
+	}
+	p.reconcileSessions(old, g)
+	p.retire(old, g)
+	return g.num, nil
+}
+
+// Generation returns the number of the generation serving now (1 for the
+// one New built) and when it was swapped in.
+func (p *Proxy) Generation() (uint64, time.Time) {
+	g := p.gen.Load()
+	return g.num, g.loadedAt
+}
+
+// Close stops the health checks, closes idle upstream connections and
+// releases the current generation's chains (Options.Closer or the closer
+// given to ApplyWith). Run calls it on its way out; call it yourself for a
+// proxy that was never run. Later calls do nothing.
 func (p *Proxy) Close() error {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
-	if g := p.gen.Load(); g != nil {
-		for _, pl := range g.pools {
-			pl.close()
-		}
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	g := p.gen.Load()
+	if g == nil {
+		return nil
+	}
+	for _, pl := range g.pools {
+		pl.close()
+	}
+	if g.closer != nil {
+		return g.closer.Close()
 	}
 	return nil
 }
 
-func (p *Proxy) build(cfg *config.Config, chains map[string]Chain) (*generation, error) {
+// build makes a generation from cfg. An upstream whose definition equals
+// that of prev's pool of the same name reuses the pool: its transport keeps
+// its idle connections and its health checker and target states carry on,
+// so a reload does not cold-start upstreams. Every pool counts the
+// generations that use it and closes when the last one is retired.
+func (p *Proxy) build(cfg *config.Config, chains map[string]Chain, prev *generation) (*generation, error) {
 	g := &generation{
 		cfg:     cfg,
 		routes:  make(map[string]*route),
@@ -147,22 +227,26 @@ func (p *Proxy) build(cfg *config.Config, chains map[string]Chain) (*generation,
 		drained: make(chan struct{}),
 	}
 	for _, uc := range cfg.Upstreams {
+		if prev != nil {
+			if pl := prev.pools[uc.Name]; pl != nil && reflect.DeepEqual(pl.cfg, uc) {
+				pl.refs.Add(1)
+				g.pools[uc.Name] = pl
+				continue
+			}
+		}
 		pl, err := newPool(uc, p)
 		if err != nil {
-			for _, made := range g.pools {
-				made.close()
-			}
+			p.unrefPools(g)
 			return nil, fmt.Errorf("host: upstream %q: %w", uc.Name, err)
 		}
+		pl.refs.Add(1)
 		g.pools[uc.Name] = pl
 	}
 	var rs []*route
 	for _, rc := range cfg.Routes {
 		r := newRoute(rc, g.pools, chains[rc.Name])
 		if rc.Upstream != "" && r.pool == nil {
-			for _, made := range g.pools {
-				made.close()
-			}
+			p.unrefPools(g)
 			return nil, fmt.Errorf("host: route %q: no upstream named %q", rc.Name, rc.Upstream)
 		}
 		g.routes[rc.Name] = r
@@ -170,6 +254,14 @@ func (p *Proxy) build(cfg *config.Config, chains map[string]Chain) (*generation,
 	}
 	g.router = newRouter(rs)
 	return g, nil
+}
+
+// unrefPools drops g's hold on its pools, closing those no other generation
+// uses.
+func (p *Proxy) unrefPools(g *generation) {
+	for _, pl := range g.pools {
+		pl.unref()
+	}
 }
 
 // acquire returns the current generation, counted as in use.
@@ -191,20 +283,26 @@ func (p *Proxy) release(g *generation) {
 	}
 }
 
-// retire stops old's health checks now and closes its connections once the
-// requests that hold it have finished.
-func (p *Proxy) retire(old *generation) {
+// retire stops the health checks of old's pools that cur does not reuse,
+// and once the requests and sessions that hold old have finished, releases
+// its chains and its hold on its pools. Nothing waits for a finalizer.
+func (p *Proxy) retire(old, cur *generation) {
 	old.retired.Store(true)
-	for _, pl := range old.pools {
-		pl.stopChecks()
+	for name, pl := range old.pools {
+		if cur.pools[name] != pl {
+			pl.stopChecks()
+		}
 	}
 	if old.inflight.Load() == 0 {
 		old.drainOnce.Do(func() { close(old.drained) })
 	}
 	go func() {
 		<-old.drained
-		for _, pl := range old.pools {
-			pl.close()
+		p.unrefPools(old)
+		if old.closer != nil {
+			if err := old.closer.Close(); err != nil {
+				p.log.Warn("host: releasing a retired generation", "generation", old.num, "err", err)
+			}
 		}
 	}()
 }

@@ -198,7 +198,7 @@ func TestApplyDrainsInFlight(t *testing.T) {
 // the others.
 func TestApplyClosesWebSocketsOfRemovedRoutes(t *testing.T) {
 	back := pxEchoWS(t)
-	conf := "[server]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n" +
+	conf := "[server]\nlisten = \"127.0.0.1:0\"\nreload_grace = \"0s\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n" +
 		"[[route]]\nname = \"keep\"\npath_prefix = \"/keep/\"\nupstream = \"u\"\n"
 	gone := "[[route]]\nname = \"gone\"\npath_prefix = \"/gone/\"\nupstream = \"u\"\n"
 	px := pxStart(t, fmt.Sprintf(conf+gone, back.URL), nil)

@@ -2,16 +2,19 @@ package host
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 // serveUpgrade hands a WebSocket upgrade to the relay after the route's
-// OnUpgrade hook. The session does not hold its generation: it may outlive
-// many reloads, and takes the route's current chain from each new one.
+// OnUpgrade hook. The session holds its generation only until the relay has
+// chosen its mode: it may outlive many reloads, and takes the route's
+// current chain from each new one (see liveChain).
 func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generation, rt *route, x *Exchange, rec *accessRecord) {
 	released := false
 	release := func() {
@@ -42,7 +45,11 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	t.active.Add(1)
 	defer t.active.Add(-1)
 
-	ctx, entry, ok := p.trackSession(rt.name)
+	lc := &liveChain{p: p, route: rt.name, startHooks: rt.chain.Hooks()}
+	lc.start.Store(g) // handed over: the relay's first Hooks call releases it
+	released = true
+	defer lc.releaseStart()
+	ctx, entry, ok := p.trackSession(rt, t, lc, g)
 	if !ok {
 		localError(w, rec.id, http.StatusServiceUnavailable, "host: shutting down")
 		rec.status = http.StatusServiceUnavailable
@@ -58,14 +65,8 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 		HandshakeTimeout: opt.HandshakeTimeout.Duration,
 	}
 	s := &Session{ID: rec.id, Route: rt.name, Upgrade: r, ClientAddr: x.ClientAddr, State: x.State}
-	pl, name, fallback := rt.pool, rt.name, rt.chain
-	chain := func() Chain {
-		if cur := p.gen.Load().routes[name]; cur != nil {
-			return cur.chain
-		}
-		return fallback
-	}
-	release()
+	pl := rt.pool
+	chain := func() Chain { return lc }
 
 	// No deadline to clear for server.read_timeout and write_timeout:
 	// hijacking the connection clears them (TestWebSocketOutlivesServerTimeouts).
@@ -83,38 +84,176 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	rec.ws = &st
 }
 
+// liveChain is the chain a WebSocket session sees: for each call, the chain
+// of its route in the generation current at that moment, held (counted in
+// flight) for the length of the call so that a reload cannot release the
+// filters under a running hook.
+//
+// The relay asks for Hooks once at upgrade time to choose between raw and
+// message mode; that first answer comes from the generation the upgrade
+// ran on (start), which the session holds until then, so the mode matches
+// the OnUpgrade hook that admitted it and reconcileSessions knows the mode
+// without racing the relay.
+type liveChain struct {
+	p          *Proxy
+	route      string
+	startHooks HookSet
+	start      atomic.Pointer[generation]
+	// pinned is the last generation that had the route, held while a
+	// session whose route a reload removed runs out its grace period, so
+	// its messages still pass the filters they were admitted under.
+	pinned atomic.Pointer[generation]
+}
+
+var _ Chain = (*liveChain)(nil)
+
+// raw reports whether the relay copies the session's bytes without frames.
+func (c *liveChain) raw() bool { return !c.startHooks.Has(HookMessage) }
+
+// releaseStart lets go of the upgrade's generation, once.
+func (c *liveChain) releaseStart() {
+	if g := c.start.Swap(nil); g != nil {
+		c.p.release(g)
+	}
+}
+
+// chainIn returns the route's chain in g, or in the pinned generation when
+// g no longer has the route, or nil.
+func (c *liveChain) chainIn(g *generation) Chain {
+	if r := g.routes[c.route]; r != nil {
+		return r.chain
+	}
+	if pg := c.pinned.Load(); pg != nil {
+		if r := pg.routes[c.route]; r != nil {
+			return r.chain
+		}
+	}
+	return nil
+}
+
+// Hooks returns the hooks of the route's current chain, or, the first time,
+// those of the chain the upgrade ran on.
+func (c *liveChain) Hooks() HookSet {
+	if c.start.Load() != nil {
+		c.releaseStart()
+		return c.startHooks
+	}
+	if ch := c.chainIn(c.p.gen.Load()); ch != nil {
+		return ch.Hooks()
+	}
+	return 0
+}
+
+// OnMessage runs the message hooks of the route's current chain. When the
+// current chain has none (a reload removed them), the message passes.
+func (c *liveChain) OnMessage(s *Session, m *Message) MessageVerdict {
+	g := c.p.acquire()
+	defer c.p.release(g)
+	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(HookMessage) {
+		return ch.OnMessage(s, m)
+	}
+	return MessageVerdict{}
+}
+
+// OnClose runs the close hooks of the route's current chain.
+func (c *liveChain) OnClose(s *Session) {
+	g := c.p.acquire()
+	defer c.p.release(g)
+	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(HookClose) {
+		ch.OnClose(s)
+	}
+}
+
+// The HTTP hooks have run before the relay starts; the relay never calls
+// them.
+func (c *liveChain) OnRequestHeaders(*Exchange) *Reply  { return nil }
+func (c *liveChain) OnUpgrade(*Exchange) *Reply         { return nil }
+func (c *liveChain) OnResponseHeaders(*Exchange) *Reply { return nil }
+
 // trackSession registers a WebSocket session so that shutdown, or a reload
-// that removes its route, can close it. It fails once shutdown has begun.
-func (p *Proxy) trackSession(route string) (context.Context, *wsEntry, bool) {
+// that removes its route, can close it. It fails once shutdown has begun. g
+// is the generation the upgrade ran on; when a reload swapped it out
+// already, the session is checked against the current one at once, as
+// reconcileSessions would have.
+func (p *Proxy) trackSession(rt *route, t *target, lc *liveChain, g *generation) (context.Context, *wsEntry, bool) {
 	p.wsMu.Lock()
 	defer p.wsMu.Unlock()
 	if p.wsClosing {
 		return nil, nil, false
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &wsEntry{route: route, cancel: cancel}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	e := &wsEntry{route: rt.name, upstream: rt.pool.name, target: t.url.String(), cancel: cancel, chain: lc}
 	p.wsSessions[e] = struct{}{}
 	p.wsWG.Add(1)
+	if cur := p.gen.Load(); cur != g {
+		p.checkSessionLocked(e, g, cur)
+	}
 	return ctx, e, true
 }
 
 func (p *Proxy) untrackSession(e *wsEntry) {
 	p.wsMu.Lock()
 	delete(p.wsSessions, e)
+	if e.timer != nil {
+		e.timer.Stop()
+	}
 	p.wsMu.Unlock()
-	e.cancel()
+	if pg := e.chain.pinned.Swap(nil); pg != nil {
+		p.release(pg)
+	}
+	e.cancel(nil)
 	p.wsWG.Done()
 }
 
-// closeRemovedRoutes closes the sessions of routes that g no longer has.
-func (p *Proxy) closeRemovedRoutes(g *generation) {
+// errReload is the cause of a session closed because a reload could no
+// longer serve it as it was.
+var errReload = errors.New("host: closed by a reload")
+
+// reconcileSessions checks every session against cur, the generation that
+// just replaced old.
+func (p *Proxy) reconcileSessions(old, cur *generation) {
 	p.wsMu.Lock()
 	defer p.wsMu.Unlock()
 	for e := range p.wsSessions {
-		if _, ok := g.routes[e.route]; !ok {
-			e.cancel()
-		}
+		p.checkSessionLocked(e, old, cur)
 	}
+}
+
+// checkSessionLocked schedules the close (1001, after server.reload_grace)
+// of a session that cur cannot serve as it is: its route is gone (prev,
+// which still had it, stays pinned for the session's filters until then),
+// its route now goes to another upstream or no longer lists its target, or
+// it relays raw bytes while its route now has message hooks. A raw
+// connection cannot start parsing frames mid-stream; closing it lets the
+// client reconnect into the filtered mode, which a policy filter needs.
+func (p *Proxy) checkSessionLocked(e *wsEntry, prev, cur *generation) {
+	if e.timer != nil {
+		return // already closing
+	}
+	why := ""
+	r := cur.routes[e.route]
+	switch {
+	case r == nil:
+		why = "route removed"
+		if e.chain.pinned.Load() == nil && prev.routes[e.route] != nil {
+			// prev is held by whoever called (the upgrade or ApplyWith
+			// before retiring it), so it has not drained.
+			prev.inflight.Add(1)
+			e.chain.pinned.Store(prev)
+		}
+	case r.pool == nil || r.pool.name != e.upstream:
+		why = "route no longer goes to its upstream"
+	case !r.pool.hasTarget(e.target):
+		why = "upstream target removed"
+	case e.chain.raw() && r.chain.Hooks().Has(HookMessage):
+		why = "route gained message hooks"
+	default:
+		return
+	}
+	grace := cur.cfg.Server.ReloadGrace.Duration
+	p.log.Info("host: closing a WebSocket after a reload", "route", e.route, "reason", why, "grace", grace)
+	cancel := e.cancel
+	e.timer = time.AfterFunc(grace, func() { cancel(errReload) })
 }
 
 // closeSessions closes every WebSocket (the relay sends 1001) and waits for
@@ -123,7 +262,7 @@ func (p *Proxy) closeSessions(ctx context.Context) error {
 	p.wsMu.Lock()
 	p.wsClosing = true
 	for e := range p.wsSessions {
-		e.cancel()
+		e.cancel(nil)
 	}
 	p.wsMu.Unlock()
 	done := make(chan struct{})

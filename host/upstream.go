@@ -40,6 +40,9 @@ type pool struct {
 	rp        *httputil.ReverseProxy
 	health    *healthChecker // nil without active checks
 	log       *slog.Logger
+	// refs counts the generations that use the pool; the last one to be
+	// retired closes it.
+	refs atomic.Int32
 }
 
 func newPool(cfg config.Upstream, p *Proxy) (*pool, error) {
@@ -111,6 +114,23 @@ func (pl *pool) connOK(t *target) {
 func (pl *pool) stopChecks() {
 	if pl.health != nil {
 		pl.health.stop()
+	}
+}
+
+// hasTarget reports whether the pool lists the target with URL u.
+func (pl *pool) hasTarget(u string) bool {
+	for _, t := range pl.targets {
+		if t.url.String() == u {
+			return true
+		}
+	}
+	return false
+}
+
+// unref drops one generation's hold and closes the pool after the last.
+func (pl *pool) unref() {
+	if pl.refs.Add(-1) == 0 {
+		pl.close()
 	}
 }
 

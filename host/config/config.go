@@ -44,6 +44,12 @@ type Server struct {
 	// ShutdownGrace bounds a graceful shutdown: in-flight requests get this
 	// long to finish, and WebSockets are closed with 1001. Default 10s.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// ReloadGrace is how long a WebSocket that a reload can no longer serve
+	// as it is (its route or upstream target is gone, or its route gained
+	// message hooks while the session relays raw bytes) keeps running
+	// before it is closed with 1001, so the client reconnects into the new
+	// config. Default 5s; "0s" closes such sessions at once.
+	ReloadGrace Duration `toml:"reload_grace"`
 	// WebSocket holds the defaults for proxied WebSocket sessions.
 	WebSocket WebSocket `toml:"websocket"`
 }

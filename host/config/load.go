@@ -275,6 +275,7 @@ func (p *parser) defaults(c *Config) {
 	durDefault(&s.ReadHeaderTimeout, 10*time.Second, set("server.read_header_timeout"))
 	durDefault(&s.IdleTimeout, 120*time.Second, set("server.idle_timeout"))
 	durDefault(&s.ShutdownGrace, 10*time.Second, false)
+	durDefault(&s.ReloadGrace, 5*time.Second, set("server.reload_grace"))
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = 64 << 10
 	}
