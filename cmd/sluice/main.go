@@ -1,11 +1,14 @@
 // Command sluice is the Sluice reverse proxy.
 //
-//	sluice -config proxy.toml [-log-format text|json] [-log-level info]
+//	sluice -config proxy.toml [-watch=true] [-log-format text|json] [-log-level info]
 //	sluice check proxy.toml
 //
 // The first form serves until SIGINT or SIGTERM, then shuts down gracefully.
-// The second validates a config file, prints OK or every problem found, and
-// exits 0 or 1.
+// It reloads the config and its filters without a restart on SIGHUP, on
+// POST /reload to the admin listener and, unless -watch=false, when
+// proxy.toml or a module it names changes on disk. The second form
+// validates a config file, prints OK or every problem found, and exits 0
+// or 1.
 package main
 
 import (
@@ -40,8 +43,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "proxy.toml", "path of the config file")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	watch := fs.Bool("watch", true, "reload when proxy.toml or a module it names changes")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sluice [-config proxy.toml] [-log-format text|json] [-log-level info]")
+		fmt.Fprintln(stderr, "usage: sluice [-config proxy.toml] [-watch=true] [-log-format text|json] [-log-level info]")
 		fmt.Fprintln(stderr, "       sluice check proxy.toml")
 		fs.PrintDefaults()
 	}
@@ -58,34 +62,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	chains, closer, err := buildChains(cfg, filepath.Dir(*cfgPath), log)
-	if err != nil {
-		fmt.Fprintln(stderr, "sluice:", err)
-		return 1
-	}
-	defer closer.Close()
-	p, err := host.New(cfg, chains, host.Options{Logger: log})
-	if err != nil {
-		fmt.Fprintln(stderr, "sluice:", err)
-		return 1
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := p.Run(ctx); err != nil {
-		log.Error("stopped", "err", err)
+	if err := serve(ctx, *cfgPath, *watch, log); err != nil {
+		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	return 0
 }
 
 // buildChains builds the filter chain of every route from the [[plugin]]
-// tables. This is the one place where filters are wired into the proxy;
-// the returned Closer releases what the chains hold (compiled modules,
+// tables, with a Loader of its own, for `sluice check`; the server builds
+// every generation with one Loader (see serve and loaderBuilder). The
+// returned Closer releases what the chains hold (compiled modules,
 // instance pools) after the proxy has stopped. Relative module paths are
 // resolved against dir, the config file's directory.
 func buildChains(cfg *config.Config, dir string, log *slog.Logger) (map[string]host.Chain, io.Closer, error) {
