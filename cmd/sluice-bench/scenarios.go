@@ -314,6 +314,12 @@ func (b *bench) scenarioWS(ctx context.Context) error {
 			wsPipelined(c, "ws://"+p.Addr+"/ws", 64, b.plan.WSPipeConns, b.plan.WSWindow, (profileSeconds+1)*time.Second)
 		})
 	}
+	// A filter that reads whole messages scales with their size: profile the
+	// largest size too.
+	big := b.plan.WSSizes[len(b.plan.WSSizes)-1]
+	b.profileUnderLoad(ctx, specRedact, "WebSocket "+sizeLabel(big)+" pipelined", func(c context.Context, p *target) {
+		wsPipelined(c, "ws://"+p.Addr+"/ws", big, b.plan.WSPipeConns, b.plan.WSWindow, (profileSeconds+1)*time.Second)
+	})
 	return nil
 }
 
