@@ -97,6 +97,12 @@ pub fn hooks<F: Filter>(f: &F) -> i32 {
     f.hooks().intersect(F::HOOKS).bits() as i32
 }
 
+/// A [`Response`] handle outside a hook, for the SDK's own tests.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn response_for_tests() -> Response {
+    Response::new()
+}
+
 /// `sluice_on_request_headers`.
 pub fn on_request_headers<F: Filter>(f: &F) -> i32 {
     respond(f.on_request_headers(&mut Request::new()))

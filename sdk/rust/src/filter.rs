@@ -189,7 +189,8 @@ pub struct LocalResponse {
 }
 
 impl LocalResponse {
-    /// A response with `status`, no headers and an empty body.
+    /// A response with `status` (200 to 599; the proxy traps a filter that
+    /// answers with another), no headers and an empty body.
     pub fn new(status: u16) -> LocalResponse {
         LocalResponse {
             status,
@@ -225,8 +226,11 @@ pub enum MessageAction {
     Pass,
     /// Discard the message; later filters do not see it.
     Drop,
-    /// Close both sides of the WebSocket with a close code (such as 1008,
-    /// policy violation) and a reason (at most 123 bytes on the wire).
+    /// Close both sides of the WebSocket with a close code and a reason.
+    ///
+    /// The code must be one a filter may send (1000-1003, 1007-1014 or
+    /// 3000-4999; 1008 is "policy violation") and the reason at most 123
+    /// bytes, or the proxy traps the filter.
     Close {
         /// The WebSocket close code.
         code: u16,

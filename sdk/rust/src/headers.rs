@@ -6,6 +6,13 @@ use crate::host::{self, raw, split_list};
 /// Names are case-insensitive; the host reports them in canonical form
 /// (`Content-Type`). Values that are not UTF-8 read with U+FFFD in place of
 /// the bad bytes.
+///
+/// # Traps
+///
+/// The proxy traps the filter (and applies its failure policy) for a name
+/// that is not an HTTP token or a value with CR, LF or NUL, and for changes
+/// where they cannot happen: the request's headers change only in the
+/// request hooks.
 #[derive(Debug)]
 pub struct Headers {
     kind: i32,

@@ -51,7 +51,8 @@ impl Request {
         text(host::read_or_empty(|b, c| unsafe { host::get_method(b, c) }))
     }
 
-    /// Changes the method sent upstream.
+    /// Changes the method sent upstream. It must be a token (`PATCH`), or
+    /// the proxy traps the filter.
     pub fn set_method(&mut self, method: &str) {
         let (p, n) = raw(method.as_bytes());
         unsafe { host::set_method(p, n) }
@@ -62,7 +63,8 @@ impl Request {
         text(host::read_or_empty(|b, c| unsafe { host::get_path(b, c) }))
     }
 
-    /// Changes the path sent upstream.
+    /// Changes the path sent upstream. It must start with `/` and have no
+    /// CR, LF or NUL, or the proxy traps the filter.
     pub fn set_path(&mut self, path: &str) {
         let (p, n) = raw(path.as_bytes());
         unsafe { host::set_path(p, n) }
@@ -73,7 +75,9 @@ impl Request {
         text(host::read_or_empty(|b, c| unsafe { host::get_query(b, c) }))
     }
 
-    /// Changes the raw query sent upstream (without `?`).
+    /// Changes the raw query sent upstream (without `?`). It must be
+    /// escaped already (no spaces, control bytes or `#`), or the proxy traps
+    /// the filter.
     pub fn set_query(&mut self, query: &str) {
         let (p, n) = raw(query.as_bytes());
         unsafe { host::set_query(p, n) }
@@ -117,7 +121,8 @@ impl Response {
         unsafe { host::get_status() as u16 }
     }
 
-    /// Changes the status code sent to the client.
+    /// Changes the status code sent to the client (100 to 999; anything else
+    /// traps the filter).
     pub fn set_status(&mut self, status: u16) {
         unsafe { host::set_status(status as i32) }
     }
@@ -127,7 +132,8 @@ impl Response {
         Headers::new(abi::HEADER_RESPONSE)
     }
 
-    /// The headers of the request this response answers (as sent upstream).
+    /// The headers of the request this response answers (as sent upstream),
+    /// to read: the request is gone, so changing them traps the filter.
     pub fn request_headers(&self) -> Headers {
         Headers::new(abi::HEADER_REQUEST)
     }
@@ -268,6 +274,9 @@ impl Message {
 
     /// Sends a new message in `direction`; injected messages go out before
     /// the current one is acted on.
+    ///
+    /// A text message must be UTF-8, and one hook call may inject at most 16
+    /// messages; otherwise the proxy traps the filter.
     pub fn inject(&mut self, direction: Direction, kind: MessageKind, payload: &[u8]) {
         let (p, n) = raw(payload);
         unsafe { host::inject_message(direction.id(), kind.id(), p, n) }

@@ -125,6 +125,28 @@ pub fn canonical(name: &str) -> String {
     out
 }
 
+/// The hook the stub host is running, which decides what a filter may
+/// call: like the proxy, the stub traps (panics) on a call the ABI forbids in
+/// that hook, such as `set_status` during a request hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Outside any hook: a test calling SDK functions directly. Only the
+    /// values are checked, not the phase.
+    None,
+    /// `sluice_configure`.
+    Configure,
+    /// `on_request_headers`.
+    Request,
+    /// `on_upgrade`.
+    Upgrade,
+    /// `on_response_headers`.
+    Response,
+    /// `on_message`.
+    Message,
+    /// `on_close`.
+    Close,
+}
+
 /// A local response a filter sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalReply {
@@ -208,6 +230,9 @@ pub struct Host {
     pub shared: BTreeMap<String, (Vec<u8>, i64)>,
     /// Log lines written.
     pub logs: Vec<LogLine>,
+    /// The hook running now; the drivers ([`on_request_headers`], ...) set
+    /// it.
+    pub phase: Phase,
 }
 
 impl Default for Host {
@@ -240,6 +265,7 @@ impl Default for Host {
             state: BTreeMap::new(),
             shared: BTreeMap::new(),
             logs: Vec::new(),
+            phase: Phase::None,
         }
     }
 }
@@ -295,7 +321,15 @@ pub fn reset() {
 pub fn configure<F: Filter>(config: &str) -> Result<F, Error> {
     reset();
     with(|h| h.config = config.as_bytes().to_vec());
-    F::configure(&crate::config())
+    in_phase(Phase::Configure, || F::configure(&crate::config()))
+}
+
+/// Runs `f` with the host in `phase`, back to [`Phase::None`] afterwards.
+fn in_phase<R>(phase: Phase, f: impl FnOnce() -> R) -> R {
+    with(|h| h.phase = phase);
+    let r = f();
+    with(|h| h.phase = Phase::None);
+    r
 }
 
 /// The hooks the host would call for this configured filter: the result of
@@ -318,14 +352,14 @@ pub fn hooks<F: Filter>(f: &F) -> crate::Hooks {
 /// the raw action (`sluice::abi::ACTION_*`).
 pub fn on_request_headers<F: Filter>(f: &F) -> i32 {
     with(|h| h.status = 0);
-    crate::__private::on_request_headers(f)
+    in_phase(Phase::Request, || crate::__private::on_request_headers(f))
 }
 
 /// Runs [`Filter::on_upgrade`] through the export glue and returns the raw
 /// action.
 pub fn on_upgrade<F: Filter>(f: &F) -> i32 {
     with(|h| h.status = 0);
-    crate::__private::on_upgrade(f)
+    in_phase(Phase::Upgrade, || crate::__private::on_upgrade(f))
 }
 
 /// Runs [`Filter::on_response_headers`] through the export glue and returns
@@ -336,7 +370,7 @@ pub fn on_response_headers<F: Filter>(f: &F) -> i32 {
             h.status = 200
         }
     });
-    crate::__private::on_response_headers(f)
+    in_phase(Phase::Response, || crate::__private::on_response_headers(f))
 }
 
 /// Runs [`Filter::on_message`] for one message through the export glue and
@@ -344,13 +378,15 @@ pub fn on_response_headers<F: Filter>(f: &F) -> i32 {
 /// [`Host::message`].
 pub fn on_message<F: Filter>(f: &F, direction: Direction, kind: MessageKind, payload: &[u8]) -> i32 {
     with(|h| h.message = Some(payload.to_vec()));
-    crate::__private::on_message(f, direction.id(), kind.id(), payload.len() as i32)
+    in_phase(Phase::Message, || {
+        crate::__private::on_message(f, direction.id(), kind.id(), payload.len() as i32)
+    })
 }
 
 /// Runs [`Filter::on_close`] through the export glue.
 pub fn on_close<F: Filter>(f: &F) {
     with(|h| h.message = None);
-    crate::__private::on_close(f)
+    in_phase(Phase::Close, || crate::__private::on_close(f))
 }
 
 /// The host functions of the stub, with the signatures of the real imports.
@@ -359,8 +395,52 @@ pub fn on_close<F: Filter>(f: &F) {
 pub(crate) mod stub {
     #![allow(clippy::missing_safety_doc)]
 
-    use super::{with, Host, Injected, LocalReply, LogLine};
+    use super::{with, Host, Injected, LocalReply, LogLine, Phase};
     use crate::{abi, Direction, MessageKind};
+
+    /// Traps the guest for breaking the ABI, as the proxy does (there the
+    /// instance is discarded and the failure policy applies).
+    fn misuse(msg: &str) -> ! {
+        panic!("sluice: ABI misuse (the proxy would trap the filter): {}", msg)
+    }
+
+    fn phase() -> Phase {
+        with(|h| h.phase)
+    }
+
+    /// Panics unless the host is in one of `allowed` (or in no hook).
+    fn only_in(func: &str, allowed: &[Phase]) {
+        let p = phase();
+        if p != Phase::None && !allowed.contains(&p) {
+            misuse(&format!("{} called in {:?}", func, p));
+        }
+    }
+
+    const REQUEST_PHASES: &[Phase] = &[Phase::Request, Phase::Upgrade];
+    const HTTP_PHASES: &[Phase] = &[Phase::Request, Phase::Upgrade, Phase::Response];
+
+    /// The proxy's rule for header names (and methods).
+    fn valid_name(name: &[u8]) -> bool {
+        !name.is_empty()
+            && name
+                .iter()
+                .all(|&c| c > b' ' && c < 0x7f && !b"\"(),/:;<=>?@[\\]{}".contains(&c))
+    }
+
+    /// The proxy's rule for header values: no CR, LF or NUL.
+    fn valid_value(v: &[u8]) -> bool {
+        !v.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0)
+    }
+
+    fn check_header_write(func: &str, kind: i32, name: &[u8], value: &[u8]) {
+        only_in(func, if kind == abi::HEADER_REQUEST { REQUEST_PHASES } else { HTTP_PHASES });
+        if !valid_name(name) {
+            misuse(&format!("{}: {:?} is not a valid header name", func, String::from_utf8_lossy(name)));
+        }
+        if !valid_value(value) {
+            misuse(&format!("{}: the value contains CR, LF or NUL", func));
+        }
+    }
 
     unsafe fn bytes<'a>(p: *const u8, n: i32) -> &'a [u8] {
         if n <= 0 {
@@ -433,16 +513,19 @@ pub(crate) mod stub {
     }
 
     pub unsafe fn set_header(kind: i32, name: *const u8, name_len: i32, value: *const u8, value_len: i32) {
+        check_header_write("set_header", kind, bytes(name, name_len), bytes(value, value_len));
         let (name, value) = (text(name, name_len), text(value, value_len));
         with(|h| headers(h, kind).set(&name, &value))
     }
 
     pub unsafe fn add_header(kind: i32, name: *const u8, name_len: i32, value: *const u8, value_len: i32) {
+        check_header_write("add_header", kind, bytes(name, name_len), bytes(value, value_len));
         let (name, value) = (text(name, name_len), text(value, value_len));
         with(|h| headers(h, kind).add(&name, &value))
     }
 
     pub unsafe fn remove_header(kind: i32, name: *const u8, name_len: i32) {
+        only_in("remove_header", if kind == abi::HEADER_REQUEST { REQUEST_PHASES } else { HTTP_PHASES });
         let name = text(name, name_len);
         with(|h| headers(h, kind).remove(&name))
     }
@@ -452,6 +535,10 @@ pub(crate) mod stub {
     }
 
     pub unsafe fn set_method(value: *const u8, value_len: i32) {
+        only_in("set_method", REQUEST_PHASES);
+        if !valid_name(bytes(value, value_len)) {
+            misuse("set_method: not a valid method");
+        }
         let v = text(value, value_len);
         with(|h| h.method = v)
     }
@@ -461,6 +548,11 @@ pub(crate) mod stub {
     }
 
     pub unsafe fn set_path(value: *const u8, value_len: i32) {
+        only_in("set_path", REQUEST_PHASES);
+        let b = bytes(value, value_len);
+        if b.first() != Some(&b'/') || !valid_value(b) {
+            misuse("set_path: a path must start with / and have no CR, LF or NUL");
+        }
         let v = text(value, value_len);
         with(|h| h.path = v)
     }
@@ -470,6 +562,10 @@ pub(crate) mod stub {
     }
 
     pub unsafe fn set_query(value: *const u8, value_len: i32) {
+        only_in("set_query", REQUEST_PHASES);
+        if bytes(value, value_len).iter().any(|&c| c <= b' ' || c == 0x7f || c == b'#') {
+            misuse("set_query: a raw query has no spaces, control bytes or #");
+        }
         let v = text(value, value_len);
         with(|h| h.query = v)
     }
@@ -479,6 +575,10 @@ pub(crate) mod stub {
     }
 
     pub unsafe fn set_status(status: i32) {
+        only_in("set_status", &[Phase::Response]);
+        if !(100..=999).contains(&status) {
+            misuse("set_status: not an HTTP status");
+        }
         with(|h| h.status = status)
     }
 
@@ -509,15 +609,26 @@ pub(crate) mod stub {
     }
 
     pub unsafe fn send_response(status: i32, hdrs: *const u8, hdrs_len: i32, body: *const u8, body_len: i32) {
+        only_in("send_response", HTTP_PHASES);
+        if !(200..=599).contains(&status) {
+            misuse("send_response: a local response's status is 200-599");
+        }
         let pairs = bytes(hdrs, hdrs_len);
+        if !pairs.is_empty() && pairs.last() != Some(&0) {
+            misuse("send_response: the header list does not end with NUL");
+        }
         let body = bytes(body, body_len).to_vec();
         with(|h| {
             let mut headers = h.response_headers.clone();
             let items: Vec<String> = crate::host::split_list(pairs);
+            if items.len() % 2 != 0 {
+                misuse("send_response: the header list has a name without a value");
+            }
             for pair in items.chunks(2) {
-                if let [name, value] = pair {
-                    headers.add(name, value);
+                if !valid_name(pair[0].as_bytes()) || !valid_value(pair[1].as_bytes()) {
+                    misuse(&format!("send_response: invalid header {:?}", pair[0]));
                 }
+                headers.add(&pair[0], &pair[1]);
             }
             h.local_response = Some(LocalReply {
                 status: status as u16,
@@ -535,11 +646,19 @@ pub(crate) mod stub {
     }
 
     pub unsafe fn set_message(value: *const u8, value_len: i32) {
+        only_in("set_message", &[Phase::Message]);
         let v = bytes(value, value_len).to_vec();
         with(|h| h.message = Some(v))
     }
 
     pub unsafe fn inject_message(direction: i32, kind: i32, value: *const u8, value_len: i32) {
+        only_in("inject_message", &[Phase::Message]);
+        if kind == abi::MESSAGE_TEXT && std::str::from_utf8(bytes(value, value_len)).is_err() {
+            misuse("inject_message: a text message must be UTF-8");
+        }
+        if with(|h| h.injected.len()) >= 16 && phase() == Phase::Message {
+            misuse("inject_message: more than 16 messages injected in one call");
+        }
         let payload = bytes(value, value_len).to_vec();
         with(|h| {
             h.injected.push(Injected {
@@ -551,11 +670,20 @@ pub(crate) mod stub {
     }
 
     pub unsafe fn close_websocket(code: i32, reason: *const u8, reason_len: i32) {
+        only_in("close_websocket", &[Phase::Message]);
+        if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+            misuse(&format!("close_websocket: {} is not a close code a filter may send", code));
+        }
+        let r = bytes(reason, reason_len);
+        if r.len() > 123 || std::str::from_utf8(r).is_err() {
+            misuse("close_websocket: the reason must be UTF-8 of at most 123 bytes");
+        }
         let reason = text(reason, reason_len);
         with(|h| h.close = Some((code as u16, reason)))
     }
 
     pub unsafe fn state_get(key: *const u8, key_len: i32, buf: *mut u8, cap: i32) -> i32 {
+        only_in("state_get", &[Phase::Request, Phase::Upgrade, Phase::Response, Phase::Message, Phase::Close]);
         let key = text(key, key_len);
         with(|h| match h.state.get(&key) {
             Some(v) => write(buf, cap, v),
@@ -564,6 +692,7 @@ pub(crate) mod stub {
     }
 
     pub unsafe fn state_set(key: *const u8, key_len: i32, value: *const u8, value_len: i32) {
+        only_in("state_set", &[Phase::Request, Phase::Upgrade, Phase::Response, Phase::Message, Phase::Close]);
         let (key, value) = (text(key, key_len), bytes(value, value_len).to_vec());
         with(|h| h.state.insert(key, value));
     }

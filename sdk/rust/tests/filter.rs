@@ -304,3 +304,72 @@ fn hooks_and_features_bits_match_the_abi() {
     assert!(!Hooks::REQUEST_HEADERS.contains(Hooks::UPGRADE));
     assert_eq!((Features::REQUEST_BODY | Features::RESPONSE_BODY).bits(), 3);
 }
+
+/// A filter that breaks the ABI in the way its config says, to check that the
+/// stub host traps where the proxy would.
+struct Misuse(String);
+
+impl Filter for Misuse {
+    const HOOKS: Hooks = Hooks::REQUEST_HEADERS.union(Hooks::MESSAGE);
+    fn configure(config: &[u8]) -> Result<Self, Error> {
+        Ok(Misuse(String::from_utf8_lossy(config).into_owned()))
+    }
+    fn on_request_headers(&self, req: &mut Request) -> Action {
+        match self.0.as_str() {
+            "bad header name" => req.headers().set("Bad Name", "x"),
+            "header value with newline" => req.headers().set("X-A", "a\r\nB: c"),
+            "status 99" => return Action::Respond(LocalResponse::new(99)),
+            "path without slash" => req.set_path("x"),
+            "query with space" => req.set_query("a b"),
+            _ => {}
+        }
+        Action::Continue
+    }
+    fn on_message(&self, msg: &mut Message) -> MessageAction {
+        match self.0.as_str() {
+            "close 1005" => MessageAction::close(1005, ""),
+            "long reason" => MessageAction::close(1008, &"x".repeat(124)),
+            "text not utf-8" => {
+                msg.inject(Direction::ClientToUpstream, MessageKind::Text, &[0xff]);
+                MessageAction::Pass
+            }
+            _ => MessageAction::Pass,
+        }
+    }
+}
+
+#[test]
+fn the_stub_traps_where_the_proxy_would() {
+    for case in [
+        "bad header name",
+        "header value with newline",
+        "status 99",
+        "path without slash",
+        "query with space",
+        "close 1005",
+        "long reason",
+        "text not utf-8",
+    ] {
+        let result = std::panic::catch_unwind(|| {
+            let f: Misuse = testing::configure(case).unwrap();
+            testing::on_request_headers(&f);
+            testing::on_message(&f, Direction::ClientToUpstream, MessageKind::Text, b"m");
+        });
+        assert!(result.is_err(), "{}: no trap", case);
+    }
+    // And a well-behaved run does not trap.
+    let f: Misuse = testing::configure("fine").unwrap();
+    assert_eq!(testing::on_request_headers(&f), abi::ACTION_CONTINUE);
+    assert_eq!(testing::on_message(&f, Direction::ClientToUpstream, MessageKind::Text, b"m"), abi::ACTION_PASS);
+}
+
+#[test]
+#[should_panic(expected = "set_status called in Request")]
+fn set_status_belongs_to_the_response() {
+    testing::reset();
+    testing::with(|h| h.phase = testing::Phase::Request);
+    // Only reachable through a Response, which exists only in the response
+    // hook; the stub still checks the phase like the proxy.
+    let mut resp = sluice::__private::response_for_tests();
+    resp.set_status(201);
+}
