@@ -49,25 +49,65 @@ func tinygo() string {
 
 var built struct {
 	once sync.Once
-	dir  string
+	dir  string // temporary directory of the modules built here
+	path map[string]string
 	err  error
 }
 
-// buildFilters builds every example once per test binary into a temporary
-// directory: <name>.wasm (TinyGo, or Go without it) and, for noop and
-// headers, <name>.go.wasm (Go).
-func buildFilters(t *testing.T) string {
+// newestSource returns the modification time of the newest .go or go.mod
+// file under dirs.
+func newestSource(dirs ...string) time.Time {
+	var newest time.Time
+	for _, d := range dirs {
+		filepath.WalkDir(d, func(path string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() || !(strings.HasSuffix(path, ".go") || e.Name() == "go.mod") {
+				return nil
+			}
+			if info, err := e.Info(); err == nil && info.ModTime().After(newest) {
+				newest = info.ModTime()
+			}
+			return nil
+		})
+	}
+	return newest
+}
+
+// buildFilters returns the path of each module the tests load, keyed
+// "<name>.wasm" (TinyGo, or Go without it) and, for noop and headers,
+// "<name>.go.wasm" (Go). It uses the modules examples/build.sh left next to
+// their sources when they are newer than every source file (make test
+// builds them first), and builds the others once per test binary.
+// SLUICE_E2E_REBUILD=1 always builds.
+func buildFilters(t *testing.T) map[string]string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: building filter modules takes a while")
 	}
 	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "sluice-e2e-")
-		if built.err != nil {
-			return
-		}
+		built.path = map[string]string{}
 		tg := tinygo()
-		build := func(name, out string, useTinyGo bool) error {
+		sdk := newestSource(filepath.Join("..", "sdk", "go"))
+		build := func(name, file string, useTinyGo bool) error {
+			prebuilt := filepath.Join(name, file)
+			if os.Getenv("SLUICE_E2E_REBUILD") == "" && (!useTinyGo || tg != "") {
+				src := newestSource(name)
+				if sdk.After(src) {
+					src = sdk
+				}
+				if info, err := os.Stat(prebuilt); err == nil && info.ModTime().After(src) {
+					built.path[file] = prebuilt
+					return nil
+				}
+			}
+			if built.dir == "" {
+				if built.dir, built.err = os.MkdirTemp("", "sluice-e2e-"); built.err != nil {
+					return built.err
+				}
+			}
+			out, err := filepath.Abs(filepath.Join(built.dir, file))
+			if err != nil {
+				return err
+			}
 			var cmd *exec.Cmd
 			if useTinyGo {
 				cmd = exec.Command(tg, "build", "-target=wasip1", "-buildmode=c-shared",
@@ -80,17 +120,16 @@ func buildFilters(t *testing.T) string {
 			if b, err := cmd.CombinedOutput(); err != nil {
 				return fmt.Errorf("build %s: %v\n%s", name, err, b)
 			}
+			built.path[file] = out
 			return nil
 		}
 		for _, name := range []string{"auth", "headers", "redact", "guard", "noop"} {
-			if err := build(name, filepath.Join(built.dir, name+".wasm"), tg != ""); err != nil {
-				built.err = err
+			if built.err = build(name, name+".wasm", tg != ""); built.err != nil {
 				return
 			}
 		}
 		for _, name := range []string{"noop", "headers"} {
-			if err := build(name, filepath.Join(built.dir, name+".go.wasm"), false); err != nil {
-				built.err = err
+			if built.err = build(name, name+".go.wasm", false); built.err != nil {
 				return
 			}
 		}
@@ -98,7 +137,7 @@ func buildFilters(t *testing.T) string {
 	if built.err != nil {
 		t.Fatal(built.err)
 	}
-	return built.dir
+	return built.path
 }
 
 func TestMain(m *testing.M) {
@@ -327,10 +366,17 @@ timeout = "1s"
 // setup builds the filters and starts the backend and the proxy.
 func setup(t *testing.T) (*backend, string) {
 	t.Helper()
-	dir := buildFilters(t)
+	modules := buildFilters(t)
 	b := startBackend(t)
-	r := strings.NewReplacer("{{backend}}", b.addr, "{{dir}}", filepath.ToSlash(dir))
-	return b, startProxy(t, r.Replace(proxyConfig))
+	pairs := []string{"{{backend}}", b.addr}
+	for file, path := range modules {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pairs = append(pairs, "{{dir}}/"+file, filepath.ToSlash(abs))
+	}
+	return b, startProxy(t, strings.NewReplacer(pairs...).Replace(proxyConfig))
 }
 
 func get(t *testing.T, u string, header http.Header) (*http.Response, []byte) {
@@ -487,8 +533,8 @@ func TestE2E(t *testing.T) {
 		<-b.handshakes
 		for in, want := range map[string]string{
 			`{"user":"ann","profile":{"password":"pw","ssn":"123"}}`: `{"user":"ann","profile":{"password":"***","ssn":"***"}}`,
-			"my secret plan":   "my *** plan",
-			"nothing to see":   "nothing to see",
+			"my secret plan":    "my *** plan",
+			"nothing to see":    "nothing to see",
 			`{"text":"secret"}`: `{"text":"***"}`,
 		} {
 			if _, got := roundTrip(t, c, websocket.TextMessage, in); got != want {
@@ -583,4 +629,3 @@ func TestE2E(t *testing.T) {
 		})
 	}
 }
-
