@@ -44,8 +44,10 @@ test-go:
 test-sdk:
 	cd sdk/go && $(GO) test -count=1 ./...
 
+# test-rust runs the Rust SDK's tests and every Rust example's (with Debian's
+# rustc and rustdoc: a rustup install on PATH would shadow them).
 test-rust:
-	@if [ -f sdk/rust/Cargo.toml ]; then cd sdk/rust && RUSTC=/usr/bin/rustc /usr/bin/cargo test --offline; fi
+	@if [ -f examples/build-rust.sh ]; then bash examples/build-rust.sh --test; fi
 
 bench: build
 	$(GO) run ./cmd/sluice-bench
