@@ -41,7 +41,9 @@ func (r *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 
 	names := map[string]bool{} // absolute paths of the files that matter
 	dirs := map[string]bool{}  // directories watched now
-	resolve := func() {
+	// resolve watches the directories of the files the config names now,
+	// and reports whether it added one.
+	resolve := func() (added bool) {
 		want := map[string]bool{}
 		clear(names)
 		for _, f := range r.watched() {
@@ -57,6 +59,7 @@ func (r *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 					continue
 				}
 				dirs[d] = true
+				added = true
 			}
 		}
 		for d := range dirs {
@@ -65,6 +68,7 @@ func (r *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 				delete(dirs, d)
 			}
 		}
+		return added
 	}
 	resolve()
 	r.log.Info("watching for config and module changes", "files", len(names), "debounce", debounce)
@@ -96,7 +100,12 @@ func (r *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 			timer.Reset(debounce)
 		case <-timer.C:
 			_, _ = r.Reload("watch", false)
-			resolve()
+			// A file in a directory watched only from now on may have
+			// changed since the reload read it: look once more (a no-op
+			// when nothing did).
+			for resolve() {
+				_, _ = r.Reload("watch", false)
+			}
 		}
 	}
 }
