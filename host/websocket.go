@@ -126,12 +126,61 @@ func wsServe(ctx context.Context, w http.ResponseWriter, r *http.Request, target
 		return st
 	}
 
+	// The chain decides the relay mode once, at upgrade time.
+	hooks := wsHooks(chain)
+
+	// The two handshakes run deep call stacks (resolver, dialer, TLS, HTTP
+	// parsers). They run on a goroutine of their own that ends with them,
+	// so that the handler's goroutine, which lives as long as the session,
+	// does not keep a stack grown for them.
+	var hs wsHandshakes
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs = wsHandshake(ctx, w, r, target, upHeader, opt, log, &st)
+	}()
+	<-done
+	if hs.client == nil {
+		return st
+	}
+
+	rs := &wsRelayState{opt: opt, log: log}
+	if hooks.Has(HookMessage) {
+		client, up := hs.client, hs.up
+		hs = wsHandshakes{}
+		wsRelayMessages(ctx, rs, client, up, chain, s)
+	} else {
+		// The gorilla Conns are dropped: raw mode owns the sockets.
+		client, up, leftover := hs.client.NetConn(), hs.upConn, hs.leftover
+		hs = wsHandshakes{}
+		wsRelayRaw(ctx, rs, client, up, leftover)
+	}
+
+	if c := chain(); c != nil && c.Hooks().Has(HookClose) {
+		wsCallHook(s, log, func() { c.OnClose(s) })
+	}
+	rs.fill(&st)
+	return st
+}
+
+// wsHandshakes is what the two handshakes leave for the relay.
+type wsHandshakes struct {
+	client   *websocket.Conn
+	up       *websocket.Conn
+	upConn   net.Conn // the upstream socket, for raw mode
+	leftover []byte   // bytes the upstream sent right behind its 101
+}
+
+// wsHandshake dials the upstream, then upgrades the client. When either
+// fails it answers the client, fills st and returns no client.
+func wsHandshake(ctx context.Context, w http.ResponseWriter, r *http.Request, target *url.URL,
+	upHeader http.Header, opt wsOptions, log *slog.Logger, st *wsStats) wsHandshakes {
 	up, resp, hs, err := wsDialUpstream(ctx, r, target, upHeader, opt)
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && errors.Is(err, websocket.ErrBadHandshake) {
 			// The upstream answered, and said no: relay its answer.
 			st.Status = wsRelayRefusal(w, resp, hs, opt)
-			return st
+			return wsHandshakes{}
 		}
 		st.DialErr = err
 		st.Status = http.StatusBadGateway
@@ -140,11 +189,8 @@ func wsServe(ctx context.Context, w http.ResponseWriter, r *http.Request, target
 		}
 		log.Debug("host: websocket upstream unreachable", "target", target.Host, "err", err)
 		http.Error(w, http.StatusText(st.Status), st.Status)
-		return st
+		return wsHandshakes{}
 	}
-
-	// The chain decides the relay mode once, at upgrade time.
-	hooks := wsHooks(chain)
 
 	u := wsUpgrader
 	u.Error = func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
@@ -159,27 +205,12 @@ func wsServe(ctx context.Context, w http.ResponseWriter, r *http.Request, target
 		}
 		up.Close()
 		log.Debug("host: websocket client upgrade failed", "err", err)
-		return st
+		return wsHandshakes{}
 	}
 	st.Status = http.StatusSwitchingProtocols
-
-	rs := &wsRelayState{opt: opt, log: log}
-	if hooks.Has(HookMessage) {
-		hs.stopRecording()
-		wsRelayMessages(ctx, rs, client, up, chain, s)
-	} else {
-		leftover := hs.leftover()
-		hs.stopRecording()
-		upConn := hs.Conn
-		// The gorilla Conns are dropped here: raw mode owns the sockets.
-		wsRelayRaw(ctx, rs, client.NetConn(), upConn, leftover)
-	}
-
-	if c := chain(); c != nil && c.Hooks().Has(HookClose) {
-		wsCallHook(s, log, func() { c.OnClose(s) })
-	}
-	rs.fill(&st)
-	return st
+	out := wsHandshakes{client: client, up: up, upConn: hs.Conn, leftover: hs.leftover()}
+	hs.stopRecording()
+	return out
 }
 
 // wsHooks returns the hook set of the chain in force now, or none.

@@ -1,0 +1,105 @@
+package host
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestWebSocketIdleMemory measures what an idle proxied session costs the
+// relay, in both modes: the heap and stacks of N sessions through
+// serveWebSocket, minus the same N clients connected to the upstream
+// directly (clients and upstream live in this process too). It opens
+// thousands of sockets, so it runs only when SLUICE_WS_MEM is set (to N, or
+// to 1 for 2000):
+//
+//	SLUICE_WS_MEM=5000 go test -run IdleMemory -v ./host/
+func TestWebSocketIdleMemory(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SLUICE_WS_MEM"))
+	if n == 0 {
+		t.Skip("set SLUICE_WS_MEM=N to measure N idle sessions")
+	}
+	if n == 1 {
+		n = 2000
+	}
+	upgrader := websocket.Upgrader{ReadBufferSize: 256, WriteBufferSize: 256}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}))
+	defer up.Close()
+	upURL := "ws" + up.URL[len("http"):]
+
+	// measure opens n sessions to url and returns what they cost, per
+	// session, in heap and stacks.
+	measure := func(url string) float64 {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		defer func() {
+			t.Logf("  heap %+d B/session, stacks %+d B/session",
+				(int64(m1.HeapInuse)-int64(m0.HeapInuse))/int64(n), (int64(m1.StackInuse)-int64(m0.StackInuse))/int64(n))
+		}()
+		d := websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256, HandshakeTimeout: 10 * time.Second}
+		g0 := runtime.NumGoroutine()
+		before := wsHeapAndStacks()
+		conns := make([]*websocket.Conn, 0, n)
+		for range n {
+			c, _, err := d.Dial(url, nil)
+			if err != nil {
+				t.Fatalf("after %d sessions: %v", len(conns), err)
+			}
+			conns = append(conns, c)
+		}
+		time.Sleep(200 * time.Millisecond) // let every session settle into its idle state
+		after := wsHeapAndStacks()
+		runtime.ReadMemStats(&m1)
+		for _, c := range conns {
+			c.Close()
+		}
+		// Wait for every session to end before the next measurement.
+		for deadline := time.Now().Add(15 * time.Second); runtime.NumGoroutine() > g0 && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		return float64(after-before) / float64(n)
+	}
+
+	for _, mode := range wsModes {
+		t.Run(mode.name, func(t *testing.T) {
+			direct := measure(upURL)
+			t.Logf("%d idle sessions, client and upstream alone: %.0f B/session", n, direct)
+			p := newWSTestProxy(t, up.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{PingInterval: 30 * time.Second})
+			go func() {
+				for range p.stats {
+				}
+			}()
+			// The proxy's own listener and handler are the test server's
+			// (net/http), as in the real proxy.
+			proxied := measure(p.url + "/x")
+			t.Logf("%s mode: %.0f B/session through the relay (net/http server connection included)", mode.name, proxied-direct)
+		})
+	}
+}
+
+func wsHeapAndStacks() uint64 {
+	var ms runtime.MemStats
+	for range 2 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse
+}
