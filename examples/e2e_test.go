@@ -78,7 +78,7 @@ func newestSource(dirs ...string) time.Time {
 // their sources when they are newer than every source file (make test
 // builds them first), and builds the others once per test binary.
 // SLUICE_E2E_REBUILD=1 always builds.
-func buildFilters(t *testing.T) map[string]string {
+func buildFilters(t testing.TB) map[string]string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: building filter modules takes a while")

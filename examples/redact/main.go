@@ -48,12 +48,14 @@ func configure(raw []byte) error {
 		}
 		r.fields = append(r.fields, []byte(strings.ToLower(f)))
 	}
+	var words [][]byte
 	for _, w := range c.Words {
 		if w == "" {
 			return errors.New("redact: config: words: empty word")
 		}
-		r.words = append(r.words, []byte(strings.ToLower(w)))
+		words = append(words, []byte(strings.ToLower(w)))
 	}
+	r.setWords(words)
 	switch c.Direction {
 	case "", "both":
 		directions = [2]bool{true, true}

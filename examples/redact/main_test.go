@@ -52,6 +52,20 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+func TestPhrases(t *testing.T) {
+	h := newHost(t, `{"words": ["top secret", "x-ray", "code"]}`)
+	for in, want := range map[string]string{
+		"a TOP SECRET plan":        "a *** plan",
+		"top secrets, x-ray, code": "top secrets, ***, ***",
+		`{"m":"Top Secret!"}`:      `{"m":"***!"}`,
+		"topsecret codes":          "topsecret codes",
+	} {
+		if v := h.Text(sluice.ClientToUpstream, in); string(v.Payload) != want {
+			t.Errorf("%q -> %q, want %q", in, v.Payload, want)
+		}
+	}
+}
+
 func TestBinaryPassesUntouched(t *testing.T) {
 	h := newHost(t, config)
 	in := []byte(`{"password":"pw"} secret`)

@@ -20,6 +20,8 @@ type redactor struct {
 
 	fields       [][]byte // lower-case field names
 	words        [][]byte // lower-case words
+	phrases      bool     // some word holds a separator: see maskPhrases
+	longest      int      // length of the longest word
 	maskValue    []byte   // the mask as a JSON string, quotes included
 	maskInString []byte   // the mask escaped for inside a JSON string
 	maskText     []byte   // the mask as it is, for plain text
@@ -248,16 +250,45 @@ func (r *redactor) redactText(in []byte) {
 // non-ASCII byte, so "secret" matches in "my secret!" but not in
 // "secretary".
 func (r *redactor) maskWords(a, b int, mask []byte) {
+	if r.phrases {
+		r.maskPhrases(a, b, mask)
+		return
+	}
+	// Every word is one token: cut the text into tokens and compare each
+	// with the words of its length. One table lookup per byte.
 	in := r.in
 	for i := a; i < b; {
-		if i > a && isWordByte(in[i-1]) {
+		for i < b && !wordByte[in[i]] {
+			i++
+		}
+		start := i
+		for i < b && wordByte[in[i]] {
+			i++
+		}
+		if n := i - start; n > 0 && n <= r.longest {
+			for _, w := range r.words {
+				if len(w) == n && equalFold(in[start:i], w) {
+					r.replace(start, i, mask)
+					break
+				}
+			}
+		}
+	}
+}
+
+// maskPhrases is maskWords for words that hold separators ("top secret"):
+// it tries every word at every word start.
+func (r *redactor) maskPhrases(a, b int, mask []byte) {
+	in := r.in
+	for i := a; i < b; {
+		if i > a && wordByte[in[i-1]] {
 			i++
 			continue
 		}
 		matched := 0
 		for _, w := range r.words {
 			end := i + len(w)
-			if end <= b && lower(in[i]) == w[0] && equalFold(in[i:end], w) && (end == b || !isWordByte(in[end])) {
+			if end <= b && lower(in[i]) == w[0] && equalFold(in[i:end], w) && (end == b || !wordByte[in[end]]) {
 				matched = len(w)
 				break
 			}
@@ -271,8 +302,28 @@ func (r *redactor) maskWords(a, b int, mask []byte) {
 	}
 }
 
-func isWordByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c >= 0x80
+// wordByte holds the bytes words are made of: ASCII letters and digits, '_',
+// and every byte of a multi-byte UTF-8 character (so "café" is one word).
+var wordByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c >= 0x80
+	}
+	return t
+}()
+
+// setWords installs the (lower-case) words and picks the matching strategy.
+func (r *redactor) setWords(words [][]byte) {
+	r.words, r.phrases, r.longest = words, false, 0
+	for _, w := range words {
+		if len(w) > r.longest {
+			r.longest = len(w)
+		}
+		for _, c := range w {
+			if !wordByte[c] {
+				r.phrases = true
+			}
+		}
+	}
 }
 
 func lower(c byte) byte {

@@ -1,0 +1,212 @@
+package examples_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/plugins"
+)
+
+// benchConfig puts each filter alone on a route named after it.
+const benchConfig = `
+[[upstream]]
+name = "u"
+targets = ["http://127.0.0.1:9"]
+
+[[route]]
+name = "auth"
+path_prefix = "/auth/"
+upstream = "u"
+plugins = ["auth"]
+
+[[route]]
+name = "headers"
+path_prefix = "/headers/"
+upstream = "u"
+plugins = ["headers"]
+
+[[route]]
+name = "headers-go"
+path_prefix = "/headers-go/"
+upstream = "u"
+plugins = ["headers-go"]
+
+[[route]]
+name = "redact"
+path_prefix = "/redact/"
+upstream = "u"
+plugins = ["redact"]
+
+[[route]]
+name = "guard"
+path_prefix = "/guard/"
+upstream = "u"
+plugins = ["guard"]
+
+[[route]]
+name = "noop"
+path_prefix = "/noop/"
+upstream = "u"
+plugins = ["noop"]
+
+[[route]]
+name = "noop-go"
+path_prefix = "/noop-go/"
+upstream = "u"
+plugins = ["noop-go"]
+
+[[plugin]]
+name = "auth"
+module = "{{dir}}/auth.wasm"
+timeout = "1s"
+  [plugin.config]
+  tokens = ["demo-token"]
+  jwt_secret = "s3cret"
+
+[[plugin]]
+name = "headers"
+module = "{{dir}}/headers.wasm"
+timeout = "1s"
+  [plugin.config.request]
+  set = { "X-Env" = "prod" }
+  remove = ["X-Internal"]
+
+[[plugin]]
+name = "headers-go"
+module = "{{dir}}/headers.go.wasm"
+timeout = "1s"
+  [plugin.config.request]
+  set = { "X-Env" = "prod" }
+  remove = ["X-Internal"]
+
+[[plugin]]
+name = "redact"
+module = "{{dir}}/redact.wasm"
+timeout = "1s"
+  [plugin.config]
+  fields = ["password", "ssn"]
+  words = ["secret"]
+
+[[plugin]]
+name = "guard"
+module = "{{dir}}/guard.wasm"
+timeout = "1s"
+  [plugin.config]
+  max_size = 4096
+  deny_prefixes = ["DROP"]
+  rate = 1000000
+
+[[plugin]]
+name = "noop"
+module = "{{dir}}/noop.wasm"
+timeout = "1s"
+
+[[plugin]]
+name = "noop-go"
+module = "{{dir}}/noop.go.wasm"
+timeout = "1s"
+`
+
+// benchChains loads every example with the real plugin loader and returns
+// the chain of each route.
+func benchChains(b *testing.B) map[string]host.Chain {
+	modules := buildFilters(b)
+	pairs := []string{}
+	for file, path := range modules {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pairs = append(pairs, "{{dir}}/"+file, filepath.ToSlash(abs))
+	}
+	cfg, err := config.Parse([]byte(strings.NewReplacer(pairs...).Replace(benchConfig)), "bench.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: slog.New(slog.DiscardHandler)})
+	b.Cleanup(func() { loader.Close() })
+	set, err := loader.Load(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { set.Close() })
+	return set.Chains()
+}
+
+// BenchmarkFilters measures one hook call of each example through the real
+// plugin chain (pool, deadline, host functions, guest): what a filter adds
+// to a request or a message, without the network.
+//
+//	go test -run '^$' -bench Filters -benchmem .
+func BenchmarkFilters(b *testing.B) {
+	chains := benchChains(b)
+
+	request := func(route string, header http.Header, check func(*host.Exchange)) func(*testing.B) {
+		return func(b *testing.B) {
+			c := chains[route]
+			r, _ := http.NewRequest("GET", "http://example.com/"+route+"/x?a=1", nil)
+			x := &host.Exchange{Request: r, Route: route, ClientAddr: "127.0.0.1:5000", Scheme: "http"}
+			b.ReportAllocs()
+			for range b.N {
+				r.Header = header.Clone()
+				if reply := c.OnRequestHeaders(x); reply != nil {
+					b.Fatalf("%d %s", reply.Status, reply.Body)
+				}
+			}
+			check(x)
+		}
+	}
+	jwt := jwt(`{"sub":"alice","exp":` + "4102444800" + `}`)
+	b.Run("auth/static-token", request("auth", http.Header{"Authorization": {"Bearer demo-token"}}, func(x *host.Exchange) {
+		if x.Request.Header.Get("X-User") != "static" {
+			b.Fatal("no X-User")
+		}
+	}))
+	b.Run("auth/jwt", request("auth", http.Header{"Authorization": {"Bearer " + jwt}}, func(x *host.Exchange) {
+		if x.Request.Header.Get("X-User") != "alice" {
+			b.Fatal("no X-User")
+		}
+	}))
+	for _, route := range []string{"headers", "headers-go"} {
+		b.Run(route, request(route, http.Header{"X-Internal": {"1"}, "Accept": {"*/*"}}, func(x *host.Exchange) {
+			if x.Request.Header.Get("X-Env") != "prod" {
+				b.Fatal("no X-Env")
+			}
+		}))
+	}
+
+	message := func(route, payload string, want func(*host.Message) bool) func(*testing.B) {
+		return func(b *testing.B) {
+			c := chains[route]
+			s := &host.Session{ID: "bench", Route: route, ClientAddr: "127.0.0.1:5000"}
+			in := []byte(payload)
+			m := &host.Message{Direction: host.ClientToUpstream}
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for range b.N {
+				m.Payload = in
+				if v := c.OnMessage(s, m); v.Action != host.MessagePass {
+					b.Fatalf("verdict %+v", v)
+				}
+			}
+			if !want(m) {
+				b.Fatalf("payload %q", m.Payload)
+			}
+		}
+	}
+	chat := `{"type":"chat","user":"ann","text":"hello there, this is a message of a typical size","meta":{"ts":1700000000}}`
+	same := func(m *host.Message) bool { return string(m.Payload) == chat }
+	b.Run("noop", message("noop", chat, same))
+	b.Run("noop-go", message("noop-go", chat, same))
+	b.Run("guard", message("guard", chat, same))
+	b.Run("redact/nothing-to-mask", message("redact", chat, same))
+	b.Run("redact/masks", message("redact", strings.Replace(chat, `"ts"`, `"password"`, 1), func(m *host.Message) bool {
+		return strings.Contains(string(m.Payload), `"password":"***"`)
+	}))
+}
