@@ -373,3 +373,43 @@ fn set_status_belongs_to_the_response() {
     let mut resp = sluice::__private::response_for_tests();
     resp.set_status(201);
 }
+
+/// Reads and rewrites the request body, which needs the feature.
+struct Body;
+
+impl Filter for Body {
+    const HOOKS: Hooks = Hooks::REQUEST_HEADERS;
+    const FEATURES: Features = Features::REQUEST_BODY;
+    fn configure(_: &[u8]) -> Result<Self, Error> {
+        Ok(Body)
+    }
+    fn on_request_headers(&self, req: &mut Request) -> Action {
+        match req.body() {
+            None => Action::Respond(LocalResponse::new(500).body("body not buffered")),
+            Some(b) if b.is_empty() => Action::Respond(LocalResponse::new(411)),
+            Some(b) => {
+                let mut b = b;
+                b.reverse();
+                req.set_body(&b).unwrap();
+                req.headers().set("Content-Length", &b.len().to_string());
+                Action::Continue
+            }
+        }
+    }
+}
+
+#[test]
+fn request_body() {
+    let f: Body = testing::configure("{}").unwrap();
+    testing::with(|h| h.request_body = Some(b"abc".to_vec()));
+    assert_eq!(testing::on_request_headers(&f), abi::ACTION_CONTINUE);
+    testing::with(|h| assert_eq!(h.request_body.as_deref(), Some(&b"cba"[..])));
+    testing::with(|h| h.request_body = Some(Vec::new()));
+    assert_eq!(testing::on_request_headers(&f), abi::ACTION_RESPOND);
+    testing::with(|h| assert_eq!(h.local_response.as_ref().map(|r| r.status), Some(411)));
+    testing::with(|h| h.request_body = None);
+    assert_eq!(testing::on_request_headers(&f), abi::ACTION_RESPOND);
+    testing::with(|h| assert_eq!(h.local_response.as_ref().map(|r| r.text()), Some("body not buffered".to_string())));
+    // abi.FeatureRequestBody.
+    assert_eq!(Body::FEATURES.bits(), 1);
+}
