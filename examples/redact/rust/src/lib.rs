@@ -28,6 +28,11 @@ pub struct Redact {
     fields: Vec<Vec<u8>>,
     /// Lower-case words.
     words: Vec<Vec<u8>>,
+    /// Whether some word holds a separator ("top secret"): see
+    /// `mask_phrases`.
+    phrases: bool,
+    /// The length of the longest word.
+    longest: usize,
     /// The mask as a JSON string, quotes included.
     mask_value: Vec<u8>,
     /// The mask escaped for the inside of a JSON string.
@@ -90,6 +95,8 @@ impl Filter for Redact {
         let mut r = Redact {
             fields: Vec::new(),
             words: Vec::new(),
+            phrases: false,
+            longest: 0,
             mask_value,
             mask_in_string: escaped,
             mask_text: mask.into_bytes(),
@@ -106,7 +113,10 @@ impl Filter for Redact {
             if w.is_empty() {
                 return Err(config_error("words: empty word"));
             }
-            r.words.push(w.to_lowercase().into_bytes());
+            let w = w.to_lowercase().into_bytes();
+            r.longest = r.longest.max(w.len());
+            r.phrases |= w.iter().any(|&c| !is_word_byte(c));
+            r.words.push(w);
         }
         match direction.as_str() {
             "" | "both" => {}
@@ -353,6 +363,34 @@ impl<'a> Scan<'a> {
     /// '_' or a non-ASCII byte, so "secret" matches in "my secret!" but not
     /// in "secretary".
     fn mask_words(&mut self, a: usize, b: usize, mask: &[u8]) {
+        if self.r.phrases {
+            return self.mask_phrases(a, b, mask);
+        }
+        // Every word is one token: cut the text into tokens and compare each
+        // with the words of its length. One table lookup per byte.
+        let input = self.input;
+        let mut i = a;
+        while i < b {
+            while i < b && !WORD_BYTE[input[i] as usize] {
+                i += 1;
+            }
+            let start = i;
+            while i < b && WORD_BYTE[input[i] as usize] {
+                i += 1;
+            }
+            let n = i - start;
+            if n > 0 && n <= self.r.longest {
+                let token = &input[start..i];
+                if self.r.words.iter().any(|w| w.len() == n && equal_fold(token, w)) {
+                    self.replace(start, i, mask);
+                }
+            }
+        }
+    }
+
+    /// `mask_words` for words that hold separators ("top secret"): tries
+    /// every word at every word start.
+    fn mask_phrases(&mut self, a: usize, b: usize, mask: &[u8]) {
         let input = self.input;
         let mut i = a;
         while i < b {
@@ -383,8 +421,21 @@ impl<'a> Scan<'a> {
 }
 
 fn is_word_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+    WORD_BYTE[c as usize]
 }
+
+/// The bytes words are made of: ASCII letters and digits, '_', and every
+/// byte of a multi-byte UTF-8 character (so "café" is one word).
+static WORD_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+        c += 1;
+    }
+    t
+};
 
 fn lower(c: u8) -> u8 {
     c.to_ascii_lowercase()
@@ -446,6 +497,19 @@ mod tests {
             if json::parse(input.as_bytes()).is_ok() {
                 assert!(json::parse(got.as_bytes()).is_ok(), "{}: valid JSON in, invalid JSON out", name);
             }
+        }
+    }
+
+    #[test]
+    fn phrases() {
+        let f: Redact = testing::configure(r#"{"words": ["top secret", "x-ray", "code"]}"#).unwrap();
+        for (input, want) in [
+            ("a TOP SECRET plan", "a *** plan"),
+            ("top secrets, x-ray, code", "top secrets, ***, ***"),
+            (r#"{"m":"Top Secret!"}"#, r#"{"m":"***!"}"#),
+            ("topsecret codes", "topsecret codes"),
+        ] {
+            assert_eq!(text(&f, Direction::ClientToUpstream, input), want, "{}", input);
         }
     }
 
