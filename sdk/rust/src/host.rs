@@ -1,7 +1,7 @@
 //! The raw host functions of ABI v1 and the buffer convention.
 //!
 //! On `wasm32` they are imports from the host module `sluice`. Elsewhere they
-//! are the in-memory stub host of [`crate::testing`], with the same
+//! are the in-memory stub host of `crate::testing`, with the same
 //! signatures, so that every line of the SDK above this module runs unchanged
 //! under `cargo test`.
 

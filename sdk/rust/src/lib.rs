@@ -32,7 +32,7 @@
 //!
 //! Build it with `cargo build --release --target wasm32-unknown-unknown` (a
 //! `cdylib` crate). On other targets the host functions are an in-memory stub
-//! host ([`testing`]), so `cargo test` runs a filter's tests natively.
+//! host (the `testing` module), so `cargo test` runs a filter's tests natively.
 //!
 //! # Statelessness
 //!
