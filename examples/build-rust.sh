@@ -37,6 +37,7 @@ if [[ ${#names[@]} -eq 0 ]]; then
 fi
 
 if [[ $test -eq 1 ]]; then
+  export CARGO_TARGET_DIR="$root/sdk/rust/target/examples"
   (cd sdk/rust && "$CARGO" test --offline --quiet)
   for name in "${names[@]}"; do
     echo "build-rust: testing $name"
@@ -44,6 +45,10 @@ if [[ $test -eq 1 ]]; then
   done
   exit 0
 fi
+
+# One target directory for every example (under the SDK's ignored target/):
+# the SDK compiles once, not once per example.
+export CARGO_TARGET_DIR="$root/sdk/rust/target/examples"
 
 for name in "${names[@]}"; do
   dir="examples/$name/rust"
@@ -53,6 +58,6 @@ for name in "${names[@]}"; do
   fi
   (cd "$dir" && "$CARGO" build --offline --quiet --release --target wasm32-unknown-unknown)
   # Each crate's library is named after its example, so its module is <name>.wasm.
-  cp "$dir/target/wasm32-unknown-unknown/release/$name.wasm" "examples/$name/$name.rust.wasm"
+  cp "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/$name.wasm" "examples/$name/$name.rust.wasm"
   printf 'build-rust: %-32s %7d bytes\n' "examples/$name/$name.rust.wasm" "$(stat -c %s "$root/examples/$name/$name.rust.wasm")"
 done
