@@ -16,33 +16,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/sluiceproxy/sluice/examples/internal/tinyjson"
 	sluice "github.com/sluiceproxy/sluice/sdk/go"
 )
-
-// config is the filter's [plugin.config].
-type config struct {
-	// Tokens are accepted as they are; StaticUser is forwarded for them.
-	Tokens     []string `json:"tokens"`
-	StaticUser string   `json:"static_user"`
-	// JWTSecret enables HS256 JWTs; their "sub" is forwarded.
-	JWTSecret string `json:"jwt_secret"`
-	// Leeway tolerates clock skew on exp and nbf: "30s", or seconds.
-	Leeway json.RawMessage `json:"leeway"`
-	// QueryParam and SubprotocolPrefix are the upgrade-only token carriers;
-	// nil means the default, "" turns the carrier off.
-	QueryParam        *string `json:"query_param"`
-	SubprotocolPrefix *string `json:"subprotocol_prefix"`
-	// UserHeader is the header that carries the user upstream.
-	UserHeader string `json:"user_header"`
-	// Realm is the realm of WWW-Authenticate.
-	Realm string `json:"realm"`
-}
 
 // settings is the config, checked and with defaults applied.
 type settings struct {
@@ -59,18 +40,24 @@ type settings struct {
 var cfg settings
 
 func configure(raw []byte) error {
-	var c config
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return errors.New("auth: config: " + err.Error())
+	c, err := tinyjson.NewConfig(raw, "auth: config")
+	if err != nil {
+		return err
 	}
 	s := settings{
-		staticUser:  "static",
-		secret:      []byte(c.JWTSecret),
-		queryParam:  "access_token",
-		subprotocol: "bearer.",
-		userHeader:  "X-User",
+		staticUser:  c.String("static_user", "static"),
+		secret:      []byte(c.String("jwt_secret", "")),
+		queryParam:  c.String("query_param", "access_token"),
+		subprotocol: c.String("subprotocol_prefix", "bearer."),
+		userHeader:  c.String("user_header", "X-User"),
 	}
-	for _, t := range c.Tokens {
+	tokens := c.Strings("tokens")
+	realm := c.String("realm", "sluice")
+	leeway := c.Value("leeway")
+	if err := c.Done(); err != nil {
+		return err
+	}
+	for _, t := range tokens {
 		if t == "" {
 			return errors.New("auth: config: tokens: empty token")
 		}
@@ -79,44 +66,28 @@ func configure(raw []byte) error {
 	if len(s.tokens) == 0 && len(s.secret) == 0 {
 		return errors.New("auth: config: set tokens, jwt_secret or both")
 	}
-	if c.StaticUser != "" {
-		s.staticUser = c.StaticUser
-	}
-	if c.QueryParam != nil {
-		s.queryParam = *c.QueryParam
-	}
-	if c.SubprotocolPrefix != nil {
-		s.subprotocol = *c.SubprotocolPrefix
-	}
-	if c.UserHeader != "" {
-		s.userHeader = c.UserHeader
-	}
-	realm := "sluice"
-	if c.Realm != "" {
-		realm = c.Realm
-	}
 	if strings.ContainsAny(realm, "\"\\\r\n") {
 		return errors.New("auth: config: realm must not contain quotes, backslashes or newlines")
 	}
+	if !validSubject(s.userHeader) || strings.ContainsAny(s.userHeader, " :") || s.userHeader == "" {
+		return errors.New("auth: config: user_header is not a header name")
+	}
 	s.challenge = `Bearer realm="` + realm + `", error="invalid_token"`
-	if len(c.Leeway) > 0 {
-		var secs float64
-		var str string
-		switch {
-		case json.Unmarshal(c.Leeway, &secs) == nil:
-			s.leeway = time.Duration(secs * float64(time.Second))
-		case json.Unmarshal(c.Leeway, &str) == nil:
-			d, err := time.ParseDuration(str)
-			if err != nil {
-				return errors.New("auth: config: leeway: " + err.Error())
-			}
-			s.leeway = d
-		default:
-			return errors.New(`auth: config: leeway must be seconds or a duration like "30s"`)
+	switch leeway.Kind {
+	case tinyjson.Missing:
+	case tinyjson.Number:
+		s.leeway = time.Duration(leeway.Num * float64(time.Second))
+	case tinyjson.String:
+		d, err := time.ParseDuration(leeway.Str)
+		if err != nil {
+			return errors.New("auth: config: leeway: " + err.Error())
 		}
-		if s.leeway < 0 {
-			return errors.New("auth: config: leeway must not be negative")
-		}
+		s.leeway = d
+	default:
+		return errors.New(`auth: config: leeway must be seconds or a duration like "30s"`)
+	}
+	if s.leeway < 0 {
+		return errors.New("auth: config: leeway must not be negative")
 	}
 	cfg = s
 	return nil
@@ -295,14 +266,12 @@ func validateJWT(token string, now time.Time) (string, error) {
 	signed, sig64 := token[:dot], token[dot+1:]
 	head64, claims64, _ := strings.Cut(signed, ".")
 
-	var head struct {
-		Alg string `json:"alg"`
-	}
-	if err := decodePart(head64, &head); err != nil {
+	head, err := decodePart(head64)
+	if err != nil {
 		return "", err
 	}
 	// Only HS256: never "none", never an algorithm the token picks for us.
-	if head.Alg != "HS256" {
+	if alg := head.Get("alg"); alg.Kind != tinyjson.String || alg.Str != "HS256" {
 		return "", errors.New("unsupported JWT algorithm")
 	}
 	sig, err := b64.DecodeString(sig64)
@@ -315,38 +284,49 @@ func validateJWT(token string, now time.Time) (string, error) {
 		return "", errors.New("bad JWT signature")
 	}
 
-	var claims struct {
-		Sub string   `json:"sub"`
-		Exp *float64 `json:"exp"`
-		Nbf *float64 `json:"nbf"`
-	}
-	if err := decodePart(claims64, &claims); err != nil {
+	claims, err := decodePart(claims64)
+	if err != nil {
 		return "", err
 	}
-	if claims.Exp != nil && now.Add(-cfg.leeway).After(unix(*claims.Exp)) {
-		return "", errors.New("token expired")
+	for _, c := range []struct {
+		name    string
+		expired func(time.Time) bool
+		msg     string
+	}{
+		{"exp", func(t time.Time) bool { return now.Add(-cfg.leeway).After(t) }, "token expired"},
+		{"nbf", func(t time.Time) bool { return now.Add(cfg.leeway).Before(t) }, "token not valid yet"},
+	} {
+		switch v := claims.Get(c.name); v.Kind {
+		case tinyjson.Missing:
+		case tinyjson.Number:
+			if c.expired(unix(v.Num)) {
+				return "", errors.New(c.msg)
+			}
+		default:
+			return "", errInvalid
+		}
 	}
-	if claims.Nbf != nil && now.Add(cfg.leeway).Before(unix(*claims.Nbf)) {
-		return "", errors.New("token not valid yet")
-	}
-	if claims.Sub == "" {
+	sub := claims.Get("sub")
+	if sub.Kind != tinyjson.String || sub.Str == "" {
 		return "", errors.New("token has no subject")
 	}
-	if !validSubject(claims.Sub) {
+	if !validSubject(sub.Str) {
 		return "", errors.New("token subject is not a valid header value")
 	}
-	return claims.Sub, nil
+	return sub.Str, nil
 }
 
-func decodePart(part string, v any) error {
+// decodePart decodes a JWT part: base64url JSON that must be an object.
+func decodePart(part string) (tinyjson.Value, error) {
 	b, err := b64.DecodeString(part)
 	if err != nil {
-		return errInvalid
+		return tinyjson.Value{}, errInvalid
 	}
-	if json.Unmarshal(b, v) != nil {
-		return errInvalid
+	v, err := tinyjson.Parse(b)
+	if err != nil || v.Kind != tinyjson.Object {
+		return tinyjson.Value{}, errInvalid
 	}
-	return nil
+	return v, nil
 }
 
 func unix(secs float64) time.Time {

@@ -65,6 +65,8 @@ func TestHTTP(t *testing.T) {
 		{"jwt alg none", "Bearer " + jwt(t, "none", secret, map[string]any{"sub": "alice"}), "", "unsupported JWT algorithm"},
 		{"jwt no subject", "Bearer " + jwt(t, "HS256", secret, map[string]any{"exp": exp(time.Hour)}), "", "token has no subject"},
 		{"jwt garbage", "Bearer a.b.c", "", "invalid token"},
+		{"jwt exp not a number", "Bearer " + jwt(t, "HS256", secret, map[string]any{"sub": "alice", "exp": "soon"}), "", "invalid token"},
+		{"jwt claims not an object", "Bearer " + jwt(t, "HS256", secret, nil), "", "invalid token"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,6 +207,9 @@ func TestConfigErrors(t *testing.T) {
 		"negative leeway":  `{"jwt_secret": "x", "leeway": -1}`,
 		"quote in realm":   `{"jwt_secret": "x", "realm": "a\"b"}`,
 		"not json":         `[`,
+		"unknown key":      `{"token": ["a"]}`,
+		"bad user header":  `{"tokens": ["a"], "user_header": "X User"}`,
+		"tokens not list":  `{"tokens": "a"}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := sluicetest.New()

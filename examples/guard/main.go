@@ -12,9 +12,9 @@ package main
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 
+	"github.com/sluiceproxy/sluice/examples/internal/tinyjson"
 	sluice "github.com/sluiceproxy/sluice/sdk/go"
 )
 
@@ -30,31 +30,34 @@ type settings struct {
 var cfg settings
 
 func configure(raw []byte) error {
-	var c struct {
-		MaxSize       int      `json:"max_size"`
-		DenyPrefixes  []string `json:"deny_prefixes"`
-		Rate          int64    `json:"rate"`
-		MaxViolations int64    `json:"max_violations"`
-		Direction     string   `json:"direction"`
+	c, err := tinyjson.NewConfig(raw, "guard: config")
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return errors.New("guard: config: " + err.Error())
+	maxSize, rate, maxViolations := c.Int("max_size", 0), c.Int("rate", 0), c.Int("max_violations", 0)
+	prefixes := c.Strings("deny_prefixes")
+	direction := c.String("direction", "client_to_upstream")
+	if err := c.Done(); err != nil {
+		return err
 	}
-	if c.MaxSize < 0 || c.Rate < 0 || c.MaxViolations < 0 {
+	if maxSize < 0 || rate < 0 || maxViolations < 0 {
 		return errors.New("guard: config: max_size, rate and max_violations must not be negative")
 	}
-	if c.Rate > 1_000_000 {
+	if maxSize > 1<<31-1 {
+		return errors.New("guard: config: max_size is larger than any message")
+	}
+	if rate > 1_000_000 {
 		return errors.New("guard: config: rate above 1000000 per second is no limit; leave it out")
 	}
-	s := settings{maxSize: c.MaxSize, rate: c.Rate, maxViolations: c.MaxViolations}
-	for _, p := range c.DenyPrefixes {
+	s := settings{maxSize: int(maxSize), rate: rate, maxViolations: maxViolations}
+	for _, p := range prefixes {
 		if p == "" {
 			return errors.New("guard: config: deny_prefixes: an empty prefix would deny everything")
 		}
 		s.denyPrefixes = append(s.denyPrefixes, []byte(p))
 	}
-	switch c.Direction {
-	case "", "client_to_upstream":
+	switch direction {
+	case "client_to_upstream":
 		s.directions = [2]bool{true, false}
 	case "upstream_to_client":
 		s.directions = [2]bool{false, true}

@@ -115,6 +115,8 @@ func TestConfigErrors(t *testing.T) {
 		"empty prefix": `{"deny_prefixes": [""]}`,
 		"direction":    `{"direction": "up"}`,
 		"string size":  `{"max_size": "4KiB"}`,
+		"fraction":     `{"rate": 2.5}`,
+		"unknown key":  `{"max_sise": 10}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := sluicetest.New()

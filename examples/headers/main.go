@@ -8,40 +8,63 @@
 //	[plugin.config.response]
 //	set = { "X-Powered-By" = "sluice" }
 //
-// Each side applies remove, then set, then add. A side with no rules does not
-// register its hook, so the proxy never calls the filter for it.
+// Each side applies remove, then set, then add, each in the order of the
+// config. A side with no rules does not register its hook, so the proxy
+// never calls the filter for it.
 package main
 
 import (
-	"encoding/json"
 	"errors"
-	"sort"
 
+	"github.com/sluiceproxy/sluice/examples/internal/tinyjson"
 	sluice "github.com/sluiceproxy/sluice/sdk/go"
 )
 
-// values is one header's values: a JSON string or an array of strings.
-type values []string
-
-func (v *values) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*v = values{s}
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal(b, &list); err != nil {
-		return errors.New("a header value must be a string or a list of strings")
-	}
-	*v = list
-	return nil
-}
-
 // rules is the config of one side (request or response).
 type rules struct {
-	Remove []string          `json:"remove"`
-	Set    map[string]values `json:"set"`
-	Add    map[string]values `json:"add"`
+	remove   []string
+	set, add []tinyjson.Member // value: a string or a list of strings
+}
+
+func readRules(c *tinyjson.Config) rules {
+	var r rules
+	r.remove = c.Strings("remove")
+	for _, key := range []string{"set", "add"} {
+		v := c.Value(key)
+		switch v.Kind {
+		case tinyjson.Missing:
+			continue
+		case tinyjson.Object:
+		default:
+			c.Fail(key, "want a table of header = value")
+			continue
+		}
+		if key == "set" {
+			r.set = v.Members
+		} else {
+			r.add = v.Members
+		}
+	}
+	return r
+}
+
+// values returns a header's values from config: a string or a list of
+// strings.
+func values(v tinyjson.Value) ([]string, bool) {
+	switch v.Kind {
+	case tinyjson.String:
+		return []string{v.Str}, true
+	case tinyjson.Array:
+		out := make([]string, 0, len(v.Items))
+		for _, it := range v.Items {
+			if it.Kind != tinyjson.String {
+				return nil, false
+			}
+			out = append(out, it.Str)
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // op is one header change, precomputed so a hook only walks a slice.
@@ -55,36 +78,34 @@ var requestOps, responseOps []op
 
 func compile(side string, r rules) ([]op, error) {
 	var ops []op
-	for _, n := range r.Remove {
+	for _, n := range r.remove {
 		if !validName(n) {
 			return nil, errors.New(side + ".remove: invalid header name " + quote(n))
 		}
 		ops = append(ops, op{kind: 'r', name: n})
 	}
 	for _, kind := range []byte{'s', 'a'} {
-		m := r.Set
+		members, key := r.set, "set"
 		if kind == 'a' {
-			m = r.Add
+			members, key = r.add, "add"
 		}
-		// Map order is random; sort so the result is the same every time.
-		names := make([]string, 0, len(m))
-		for n := range m {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			if !validName(n) {
-				return nil, errors.New(side + ": invalid header name " + quote(n))
+		for _, m := range members {
+			if !validName(m.Key) {
+				return nil, errors.New(side + "." + key + ": invalid header name " + quote(m.Key))
 			}
-			for i, v := range m[n] {
+			vals, ok := values(m.Value)
+			if !ok {
+				return nil, errors.New(side + "." + key + ": " + m.Key + ": want a string or a list of strings")
+			}
+			for i, v := range vals {
 				if !validValue(v) {
-					return nil, errors.New(side + ": invalid value for " + n)
+					return nil, errors.New(side + "." + key + ": invalid value for " + m.Key)
 				}
 				k := kind
 				if kind == 's' && i > 0 {
 					k = 'a' // set with a list: the first replaces, the rest add
 				}
-				ops = append(ops, op{kind: k, name: n, value: v})
+				ops = append(ops, op{kind: k, name: m.Key, value: v})
 			}
 		}
 	}
@@ -105,19 +126,19 @@ func apply(h sluice.Header, ops []op) {
 }
 
 func configure(cfg []byte) error {
-	var c struct {
-		Request  rules `json:"request"`
-		Response rules `json:"response"`
+	c, err := tinyjson.NewConfig(cfg, "headers: config")
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(cfg, &c); err != nil {
+	req, resp := readRules(c.Table("request")), readRules(c.Table("response"))
+	if err := c.Done(); err != nil {
+		return err
+	}
+	if requestOps, err = compile("request", req); err != nil {
 		return errors.New("headers: config: " + err.Error())
 	}
-	var err error
-	if requestOps, err = compile("request", c.Request); err != nil {
-		return errors.New("headers: " + err.Error())
-	}
-	if responseOps, err = compile("response", c.Response); err != nil {
-		return errors.New("headers: " + err.Error())
+	if responseOps, err = compile("response", resp); err != nil {
+		return errors.New("headers: config: " + err.Error())
 	}
 	// The proxy reads the filter's hooks after configure: a side without
 	// rules costs nothing.

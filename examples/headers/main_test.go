@@ -77,6 +77,8 @@ func TestBadConfig(t *testing.T) {
 		"newline value": `{"response": {"add": {"X-A": "a\r\nInjected: 1"}}}`,
 		"number value":  `{"request": {"set": {"X-A": 1}}}`,
 		"empty remove":  `{"request": {"remove": [""]}}`,
+		"unknown key":   `{"request": {"sett": {"X-A": "1"}}}`,
+		"set not table": `{"response": {"set": ["X-A"]}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			reset()

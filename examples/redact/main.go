@@ -7,10 +7,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 
+	"github.com/sluiceproxy/sluice/examples/internal/tinyjson"
 	sluice "github.com/sluiceproxy/sluice/sdk/go"
 )
 
@@ -21,43 +21,40 @@ var (
 )
 
 func configure(raw []byte) error {
-	var c struct {
-		Fields    []string `json:"fields"`
-		Words     []string `json:"words"`
-		Mask      *string  `json:"mask"`
-		Direction string   `json:"direction"`
+	c, err := tinyjson.NewConfig(raw, "redact: config")
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return errors.New("redact: config: " + err.Error())
+	fields, words := c.Strings("fields"), c.Strings("words")
+	mask := c.String("mask", "***")
+	direction := c.String("direction", "both")
+	if err := c.Done(); err != nil {
+		return err
 	}
-	if len(c.Fields) == 0 && len(c.Words) == 0 {
+	if len(fields) == 0 && len(words) == 0 {
 		return errors.New("redact: config: set fields, words or both")
-	}
-	mask := "***"
-	if c.Mask != nil {
-		mask = *c.Mask
 	}
 	r := redactor{
 		maskValue:    append(append([]byte{'"'}, escapeJSON(mask)...), '"'),
 		maskInString: escapeJSON(mask),
 		maskText:     []byte(mask),
 	}
-	for _, f := range c.Fields {
+	for _, f := range fields {
 		if f == "" {
 			return errors.New("redact: config: fields: empty name")
 		}
 		r.fields = append(r.fields, []byte(strings.ToLower(f)))
 	}
-	var words [][]byte
-	for _, w := range c.Words {
+	var lower [][]byte
+	for _, w := range words {
 		if w == "" {
 			return errors.New("redact: config: words: empty word")
 		}
-		words = append(words, []byte(strings.ToLower(w)))
+		lower = append(lower, []byte(strings.ToLower(w)))
 	}
-	r.setWords(words)
-	switch c.Direction {
-	case "", "both":
+	r.setWords(lower)
+	switch direction {
+	case "both":
 		directions = [2]bool{true, true}
 	case "client_to_upstream":
 		directions = [2]bool{true, false}
