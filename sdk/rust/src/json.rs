@@ -230,8 +230,9 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// How deep arrays and objects may nest; deeper input is refused rather than
-/// exhausting the guest's stack.
+/// How deep [`parse`] lets values nest: the top-level value is at depth 0,
+/// the elements of a top-level array at depth 1, and so on. Deeper input is
+/// refused rather than exhausting the guest's stack.
 pub const MAX_DEPTH: usize = 512;
 
 /// Parses one JSON document (surrounding whitespace allowed).
@@ -242,7 +243,22 @@ pub const MAX_DEPTH: usize = 512;
 /// nesting deeper than [`MAX_DEPTH`], and for numbers out of `f64` range (as
 /// Go refuses them).
 pub fn parse(input: &[u8]) -> Result<Value, ParseError> {
-    let mut p = Parser { s: input, i: 0 };
+    parse_with_max_depth(input, MAX_DEPTH)
+}
+
+/// [`parse`] with another nesting limit: values may sit at depths 0 to
+/// `max_depth`. Filters that must refuse exactly what another implementation
+/// refuses (the Go examples' parser allows 64) set it here.
+///
+/// # Errors
+///
+/// As [`parse`].
+pub fn parse_with_max_depth(input: &[u8], max_depth: usize) -> Result<Value, ParseError> {
+    let mut p = Parser {
+        s: input,
+        i: 0,
+        max_depth,
+    };
     p.ws();
     let v = p.value(0)?;
     p.ws();
@@ -255,6 +271,7 @@ pub fn parse(input: &[u8]) -> Result<Value, ParseError> {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    max_depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -291,6 +308,9 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, ParseError> {
+        if depth > self.max_depth {
+            return Err(self.err("nesting too deep"));
+        }
         match self.peek() {
             None => Err(self.err("unexpected end of input")),
             Some(b'n') => self.lit(b"null", Value::Null),
@@ -299,9 +319,6 @@ impl<'a> Parser<'a> {
             Some(b'"') => Ok(Value::String(self.string()?)),
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(b'[') => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.err("nesting too deep"));
-                }
                 self.i += 1;
                 let mut items = Vec::new();
                 self.ws();
@@ -324,9 +341,6 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(b'{') => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.err("nesting too deep"));
-                }
                 self.i += 1;
                 let mut entries: Vec<(String, Value)> = Vec::new();
                 self.ws();
@@ -619,6 +633,208 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// A filter's config object, read key by key with typed accessors that
+/// record the first problem, so `configure` reads everything and checks once:
+///
+/// ```
+/// use sluice::json::Config;
+///
+/// let mut c = Config::parse(br#"{"max_size": 4096, "deny": ["x"]}"#, "guard: config").unwrap();
+/// let size = c.int("max_size", 0);
+/// let deny = c.strings("deny");
+/// let rate = c.int("rate", 0);
+/// c.done().unwrap();
+/// assert_eq!((size, deny, rate), (4096, vec!["x".to_string()], 0));
+///
+/// let mut c = Config::parse(br#"{"max_sise": 1}"#, "guard: config").unwrap();
+/// c.int("max_size", 0);
+/// assert_eq!(c.done().unwrap_err().message(), "guard: config: unknown key max_sise");
+/// ```
+///
+/// It is strict the way the proxy's own config is: keys match exactly, a
+/// `null` is a value of the wrong type (not an absent key), and
+/// [`done`](Config::done) refuses keys nobody read, so a typo in `proxy.toml`
+/// refuses the module instead of being ignored. The messages and rules are
+/// those of the Go examples' config reader, so a Rust and a Go filter accept
+/// the same configs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    entries: Vec<(String, Value)>,
+    prefix: String,
+    used: Vec<String>,
+    err: Option<crate::Error>,
+    children: Vec<Config>,
+}
+
+/// How deep a config may nest, as in the Go examples' reader.
+const CONFIG_MAX_DEPTH: usize = 64;
+
+fn kind_article(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "a null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl Config {
+    /// Parses `raw`, which must be a JSON object. `prefix` starts every error
+    /// message (`"auth: config"`).
+    ///
+    /// # Errors
+    ///
+    /// When `raw` is not JSON or not an object.
+    pub fn parse(raw: &[u8], prefix: &str) -> Result<Config, crate::Error> {
+        let v = parse_with_max_depth(raw, CONFIG_MAX_DEPTH).map_err(|e| {
+            crate::Error::new(format!("{}: invalid JSON at offset {}: {}", prefix, e.offset, e.message))
+        })?;
+        Config::from_value(Some(v), prefix)
+    }
+
+    /// A config from an already decoded value, such as a nested table; an
+    /// absent value (`None`) is an empty table.
+    ///
+    /// # Errors
+    ///
+    /// When the value is not an object.
+    pub fn from_value(v: Option<Value>, prefix: &str) -> Result<Config, crate::Error> {
+        let entries = match v {
+            None => Vec::new(),
+            Some(Value::Object(entries)) => entries,
+            Some(other) => {
+                return Err(crate::Error::new(format!("{}: want a table, got {}", prefix, kind_article(&other))))
+            }
+        };
+        Ok(Config {
+            entries,
+            prefix: prefix.to_string(),
+            used: Vec::new(),
+            err: None,
+            children: Vec::new(),
+        })
+    }
+
+    fn get(&mut self, key: &str) -> Option<Value> {
+        if !self.used.iter().any(|k| k == key) {
+            self.used.push(key.to_string());
+        }
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+
+    /// Records a problem with `key`, unless one is recorded already.
+    pub fn fail(&mut self, key: &str, msg: &str) {
+        if self.err.is_none() {
+            self.err = Some(crate::Error::new(format!("{}: {}: {}", self.prefix, key, msg)));
+        }
+    }
+
+    /// Whether `key` is present (`null` counts as present).
+    pub fn has(&mut self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The raw value of `key`, `None` when absent.
+    pub fn value(&mut self, key: &str) -> Option<Value> {
+        self.get(key)
+    }
+
+    /// The string `key`, or `default` when absent.
+    pub fn string(&mut self, key: &str, default: &str) -> String {
+        match self.get(key) {
+            None => default.to_string(),
+            Some(Value::String(s)) => s,
+            Some(other) => {
+                self.fail(key, &format!("want a string, got {}", kind_article(&other)));
+                default.to_string()
+            }
+        }
+    }
+
+    /// The whole number `key`, or `default` when absent.
+    pub fn int(&mut self, key: &str, default: i64) -> i64 {
+        match self.get(key) {
+            None => default,
+            Some(v) => match v.as_i64() {
+                Some(n) => n,
+                None => {
+                    self.fail(key, "want a whole number");
+                    default
+                }
+            },
+        }
+    }
+
+    /// The list of strings `key`, empty when absent.
+    pub fn strings(&mut self, key: &str) -> Vec<String> {
+        match self.get(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Value::String(s) => out.push(s),
+                        other => {
+                            self.fail(key, &format!("want a list of strings, found {}", kind_article(&other)));
+                            return Vec::new();
+                        }
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                self.fail(key, &format!("want a list of strings, got {}", kind_article(&other)));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The nested table `key` (empty when absent), read like this one; its
+    /// problems and unknown keys are reported by this config's
+    /// [`done`](Config::done).
+    pub fn table(&mut self, key: &str) -> &mut Config {
+        let prefix = format!("{}: {}", self.prefix, key);
+        let v = self.get(key);
+        let sub = match Config::from_value(v, &prefix) {
+            Ok(sub) => sub,
+            Err(e) => {
+                if self.err.is_none() {
+                    self.err = Some(e);
+                }
+                Config::from_value(None, &prefix).expect("an empty table")
+            }
+        };
+        self.children.push(sub);
+        self.children.last_mut().expect("just pushed")
+    }
+
+    /// The first problem recorded, or one naming the keys nobody read.
+    ///
+    /// # Errors
+    ///
+    /// That problem.
+    pub fn done(&self) -> Result<(), crate::Error> {
+        if let Some(e) = &self.err {
+            return Err(e.clone());
+        }
+        for sub in &self.children {
+            sub.done()?;
+        }
+        let unknown: Vec<&str> = self
+            .entries
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !self.used.iter().any(|u| u == k))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(crate::Error::new(format!("{}: unknown key {}", self.prefix, unknown.join(", "))));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -722,10 +938,15 @@ mod tests {
 
     #[test]
     fn limits_nesting() {
-        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
-        assert_eq!(parse(deep.as_bytes()).unwrap_err().message, "nesting too deep");
-        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        // MAX_DEPTH + 1 arrays: the innermost sits at depth MAX_DEPTH.
+        let ok = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
         assert!(parse(ok.as_bytes()).is_ok());
+        let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
+        assert_eq!(parse(deep.as_bytes()).unwrap_err().message, "nesting too deep");
+        // Scalars count too: 1 inside 64 arrays is at depth 64.
+        let at = |n: usize| "[".repeat(n) + "1" + &"]".repeat(n);
+        assert!(parse_with_max_depth(at(64).as_bytes(), 64).is_ok());
+        assert!(parse_with_max_depth(at(65).as_bytes(), 64).is_err());
     }
 
     #[test]
@@ -756,5 +977,49 @@ mod tests {
         assert_eq!(c.field("tokens").map(|v| v.to_json()), Some("[3]".to_string()));
         assert_eq!(c.field("X").and_then(Value::as_i64), Some(1));
         assert_eq!(c.field("y"), None);
+    }
+
+    #[test]
+    fn config_reads_strictly() {
+        let mut c = Config::parse(
+            br#"{"s": "x", "n": 3, "f": 2.0, "l": ["a", "b"], "t": {"k": "v"}, "z": null}"#,
+            "f: config",
+        )
+        .unwrap();
+        assert_eq!(c.string("s", "d"), "x");
+        assert_eq!(c.string("absent", "d"), "d");
+        assert_eq!(c.int("n", 0), 3);
+        assert_eq!(c.int("f", 0), 2);
+        assert_eq!(c.strings("l"), vec!["a", "b"]);
+        assert_eq!(c.table("t").string("k", ""), "v");
+        assert!(c.has("z"));
+        assert!(c.done().is_ok());
+
+        let cases: &[(&str, &str)] = &[
+            (r#"{"s": 1}"#, "f: config: s: want a string, got a number"),
+            (r#"{"s": null}"#, "f: config: s: want a string, got a null"),
+            (r#"{"n": 1.5}"#, "f: config: n: want a whole number"),
+            (r#"{"l": "a"}"#, "f: config: l: want a list of strings, got a string"),
+            (r#"{"l": ["a", null]}"#, "f: config: l: want a list of strings, found a null"),
+            (r#"{"t": []}"#, "f: config: t: want a table, got an array"),
+            (r#"{"t": {"k": "v", "q": 1}}"#, "f: config: t: unknown key q"),
+            (r#"{"S": "x", "extra": 1}"#, "f: config: unknown key S, extra"),
+        ];
+        for (raw, want) in cases {
+            let mut c = Config::parse(raw.as_bytes(), "f: config").unwrap();
+            c.string("s", "");
+            c.int("n", 0);
+            c.strings("l");
+            c.table("t").string("k", "");
+            assert_eq!(c.done().unwrap_err().message(), *want, "{}", raw);
+        }
+        assert_eq!(
+            Config::parse(b"[]", "f: config").unwrap_err().message(),
+            "f: config: want a table, got an array"
+        );
+        assert_eq!(
+            Config::parse(b"{", "f: config").unwrap_err().message(),
+            "f: config: invalid JSON at offset 1: unexpected end of input"
+        );
     }
 }
