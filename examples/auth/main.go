@@ -90,6 +90,7 @@ func configure(raw []byte) error {
 		return errors.New("auth: config: leeway must not be negative")
 	}
 	cfg = s
+	jwtCache = map[string]verified{} // verified with another secret, maybe
 	return nil
 }
 
@@ -259,61 +260,95 @@ func validate(token string, now time.Time) (string, error) {
 
 var b64 = base64.RawURLEncoding
 
+// verified is what a JWT with a good signature says.
+type verified struct {
+	sub            string
+	exp, nbf       float64
+	hasExp, hasNbf bool
+}
+
+// jwtCache remembers the JWTs this instance verified, so a client that
+// sends the same token on every request costs a map lookup instead of an
+// HMAC and two JSON decodes. Times are still checked on every request. The
+// cache is per instance and bounded: when full it starts over.
+var jwtCache = map[string]verified{}
+
+const jwtCacheSize = 512
+
 // validateJWT checks an HS256 JWT's signature, exp and nbf (with leeway)
 // and returns its subject.
 func validateJWT(token string, now time.Time) (string, error) {
+	v, ok := jwtCache[token]
+	if !ok {
+		var err error
+		if v, err = verifyJWT(token); err != nil {
+			return "", err
+		}
+		if len(jwtCache) >= jwtCacheSize {
+			jwtCache = map[string]verified{}
+		}
+		jwtCache[token] = v
+	}
+	if v.hasExp && now.Add(-cfg.leeway).After(unix(v.exp)) {
+		return "", errors.New("token expired")
+	}
+	if v.hasNbf && now.Add(cfg.leeway).Before(unix(v.nbf)) {
+		return "", errors.New("token not valid yet")
+	}
+	return v.sub, nil
+}
+
+// verifyJWT checks an HS256 JWT's signature and claim types.
+func verifyJWT(token string) (verified, error) {
 	dot := strings.LastIndexByte(token, '.')
 	signed, sig64 := token[:dot], token[dot+1:]
 	head64, claims64, _ := strings.Cut(signed, ".")
 
 	head, err := decodePart(head64)
 	if err != nil {
-		return "", err
+		return verified{}, err
 	}
 	// Only HS256: never "none", never an algorithm the token picks for us.
 	if alg := head.Get("alg"); alg.Kind != tinyjson.String || alg.Str != "HS256" {
-		return "", errors.New("unsupported JWT algorithm")
+		return verified{}, errors.New("unsupported JWT algorithm")
 	}
 	sig, err := b64.DecodeString(sig64)
 	if err != nil {
-		return "", errInvalid
+		return verified{}, errInvalid
 	}
 	mac := hmac.New(sha256.New, cfg.secret)
 	mac.Write([]byte(signed))
 	if !hmac.Equal(sig, mac.Sum(nil)) {
-		return "", errors.New("bad JWT signature")
+		return verified{}, errors.New("bad JWT signature")
 	}
 
 	claims, err := decodePart(claims64)
 	if err != nil {
-		return "", err
+		return verified{}, err
 	}
+	var v verified
 	for _, c := range []struct {
-		name    string
-		expired func(time.Time) bool
-		msg     string
-	}{
-		{"exp", func(t time.Time) bool { return now.Add(-cfg.leeway).After(t) }, "token expired"},
-		{"nbf", func(t time.Time) bool { return now.Add(cfg.leeway).Before(t) }, "token not valid yet"},
-	} {
-		switch v := claims.Get(c.name); v.Kind {
+		name string
+		val  *float64
+		has  *bool
+	}{{"exp", &v.exp, &v.hasExp}, {"nbf", &v.nbf, &v.hasNbf}} {
+		switch n := claims.Get(c.name); n.Kind {
 		case tinyjson.Missing:
 		case tinyjson.Number:
-			if c.expired(unix(v.Num)) {
-				return "", errors.New(c.msg)
-			}
+			*c.val, *c.has = n.Num, true
 		default:
-			return "", errInvalid
+			return verified{}, errInvalid
 		}
 	}
 	sub := claims.Get("sub")
 	if sub.Kind != tinyjson.String || sub.Str == "" {
-		return "", errors.New("token has no subject")
+		return verified{}, errors.New("token has no subject")
 	}
 	if !validSubject(sub.Str) {
-		return "", errors.New("token subject is not a valid header value")
+		return verified{}, errors.New("token subject is not a valid header value")
 	}
-	return sub.Str, nil
+	v.sub = sub.Str
+	return v, nil
 }
 
 // decodePart decodes a JWT part: base64url JSON that must be an object.

@@ -221,6 +221,26 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+func TestCachedJWTStillExpires(t *testing.T) {
+	h := newHost(t, baseConfig)
+	token := jwt(t, "HS256", secret, map[string]any{"sub": "erin", "exp": float64(h.Now.Add(time.Minute).Unix())})
+	for i, want := range []bool{true, true, false} {
+		if i == 2 {
+			h.Advance(2 * time.Minute) // past exp and the 30 s leeway
+		}
+		h.RequestHeader.Set("Authorization", "Bearer "+token)
+		if r := h.RequestHeaders(); (r == nil) != want {
+			t.Fatalf("request %d: let through %v, want %v", i, r == nil, want)
+		}
+	}
+	// Another secret: the token verified before must be checked again.
+	h = newHost(t, `{"jwt_secret": "other"}`)
+	h.RequestHeader.Set("Authorization", "Bearer "+token)
+	if r := h.RequestHeaders(); r == nil {
+		t.Fatal("a token cached under the old secret passed")
+	}
+}
+
 func TestLeewayInSeconds(t *testing.T) {
 	h := newHost(t, `{"jwt_secret": "s3cret", "leeway": 90}`)
 	h.RequestHeader.Set("Authorization", "Bearer "+jwt(t, "HS256", secret, map[string]any{
