@@ -4,9 +4,10 @@
 //! It follows Go's `encoding/json` where the two could differ, so a Rust
 //! filter and a Go filter given the same input produce the same bytes:
 //! numbers are `f64` and print like Go's; strings escape `<`, `>`, `&`,
-//! U+2028 and U+2029 as Go does; a duplicate key keeps its last value; invalid
-//! UTF-8 inside a string reads as U+FFFD. Objects keep their keys in input
-//! order; [`Value::sort_keys`] gives the order Go uses for a map.
+//! U+2028 and U+2029 as Go does; invalid UTF-8 inside a string reads as
+//! U+FFFD. Objects keep their members in input order, repeated keys included;
+//! looking a key up finds its last value, as decoding into a Go map keeps.
+//! [`Value::sort_keys`] gives the order Go writes a map in.
 //!
 //! ```
 //! use sluice::json::{self, Value};
@@ -34,15 +35,16 @@ pub enum Value {
     String(String),
     /// An array.
     Array(Vec<Value>),
-    /// An object: keys and values in order, each key once.
+    /// An object: its members in order (a key may repeat).
     Object(Vec<(String, Value)>),
 }
 
 impl Value {
-    /// The value of `key` when this is an object that has it.
+    /// The value of `key` (its last, if the key repeats) when this is an
+    /// object that has it.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Object(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Object(entries) => entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -53,9 +55,7 @@ impl Value {
     /// to read a config exactly as a Go filter would.
     pub fn field(&self, name: &str) -> Option<&Value> {
         let entries = self.as_object()?;
-        // With duplicates removed at parse time an exact key is unique, but a
-        // case-folded one is not: Go decodes each matching key in turn, so
-        // the last one stays.
+        // Go decodes each matching key in turn, so the last one stays.
         entries
             .iter()
             .rev()
@@ -63,19 +63,20 @@ impl Value {
             .map(|(_, v)| v)
     }
 
-    /// The value of `key`, mutable, when this is an object that has it.
+    /// The value of `key` (its last, if the key repeats), mutable, when this
+    /// is an object that has it.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         match self {
-            Value::Object(entries) => entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Object(entries) => entries.iter_mut().rev().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }
 
-    /// Sets `key` to `value` when this is an object (replacing an existing
+    /// Sets `key` to `value` when this is an object (replacing its last
     /// value in place, or appending); does nothing otherwise.
     pub fn insert(&mut self, key: &str, value: Value) {
         if let Value::Object(entries) = self {
-            match entries.iter_mut().find(|(k, _)| k == key) {
+            match entries.iter_mut().rev().find(|(k, _)| k == key) {
                 Some(slot) => slot.1 = value,
                 None => entries.push((key.to_string(), value)),
             }
@@ -361,12 +362,7 @@ impl<'a> Parser<'a> {
                     self.i += 1;
                     self.ws();
                     let v = self.value(depth + 1)?;
-                    // A repeated key keeps its first place and its last
-                    // value, as decoding into a Go map does.
-                    match entries.iter_mut().find(|(k, _)| *k == key) {
-                        Some(slot) => slot.1 = v,
-                        None => entries.push((key, v)),
-                    }
+                    entries.push((key, v));
                     self.ws();
                     match self.peek() {
                         Some(b',') => self.i += 1,
@@ -721,7 +717,7 @@ impl Config {
         if !self.used.iter().any(|k| k == key) {
             self.used.push(key.to_string());
         }
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        self.entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
 
     /// Records a problem with `key`, unless one is recorded already.
@@ -913,8 +909,13 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_keep_the_last_value_in_the_first_place() {
-        assert_eq!(roundtrip(r#"{"a":1,"b":2,"a":3}"#), r#"{"a":3,"b":2}"#);
+    fn repeated_keys_are_kept_and_the_last_is_found() {
+        let v = parse(br#"{"a":1,"b":2,"a":3}"#).unwrap();
+        assert_eq!(v.get("a").and_then(Value::as_i64), Some(3));
+        assert_eq!(v.to_json(), r#"{"a":1,"b":2,"a":3}"#);
+        let mut v = v;
+        v.insert("a", Value::from(4i64));
+        assert_eq!(v.to_json(), r#"{"a":1,"b":2,"a":4}"#);
     }
 
     #[test]
