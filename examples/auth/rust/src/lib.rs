@@ -9,7 +9,7 @@
 //! came, the filter strips the credential before the request goes upstream
 //! and forwards the user's name in `X-User` instead.
 
-use sluice::json::{self, Value};
+use sluice::json::{self, Config, Value};
 use sluice::{base64, clock, crypto, duration, Action, Error, Filter, Headers, Hooks, LocalResponse, Request};
 
 /// The filter: its config, checked and with defaults applied.
@@ -30,52 +30,22 @@ fn config_error(msg: &str) -> Error {
     Error::new(format!("auth: config: {}", msg))
 }
 
-/// A string field as Go decodes it into a `string`: absent or null is "".
-fn string_field(c: &Value, name: &str) -> Result<String, Error> {
-    match c.field(name) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(config_error(&format!("{} must be a string", name))),
-    }
-}
-
-/// A field decoded into a `*string`: absent or null is `None`.
-fn optional_string(c: &Value, name: &str) -> Result<Option<String>, Error> {
-    match c.field(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(config_error(&format!("{} must be a string", name))),
-    }
-}
-
 impl Filter for Auth {
     // on_request_headers runs for every request, WebSocket upgrades included
     // (before on_upgrade), so one hook guards both.
     const HOOKS: Hooks = Hooks::REQUEST_HEADERS;
 
     fn configure(raw: &[u8]) -> Result<Self, Error> {
-        let c = json::parse(raw).map_err(|e| config_error(&e.to_string()))?;
-        if !matches!(c, Value::Object(_) | Value::Null) {
-            return Err(config_error("must be an object"));
-        }
-        let tokens: Vec<String> = match c.field("tokens") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|t| match t {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Null => Ok(String::new()),
-                    _ => Err(config_error("tokens must be a list of strings")),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(config_error("tokens must be a list of strings")),
-        };
-        let static_user = string_field(&c, "static_user")?;
-        let secret = string_field(&c, "jwt_secret")?;
-        let query_param = optional_string(&c, "query_param")?;
-        let subprotocol = optional_string(&c, "subprotocol_prefix")?;
-        let user_header = string_field(&c, "user_header")?;
-        let realm = string_field(&c, "realm")?;
+        let mut c = Config::parse(raw, "auth: config")?;
+        let static_user = c.string("static_user", "static");
+        let secret = c.string("jwt_secret", "");
+        let query_param = c.string("query_param", "access_token");
+        let subprotocol = c.string("subprotocol_prefix", "bearer.");
+        let user_header = c.string("user_header", "X-User");
+        let tokens = c.strings("tokens");
+        let realm = c.string("realm", "sluice");
+        let leeway = c.value("leeway");
+        c.done()?;
 
         if tokens.iter().any(|t| t.is_empty()) {
             return Err(config_error("tokens: empty token"));
@@ -83,16 +53,16 @@ impl Filter for Auth {
         if tokens.is_empty() && secret.is_empty() {
             return Err(config_error("set tokens, jwt_secret or both"));
         }
-        let realm = if realm.is_empty() { "sluice".to_string() } else { realm };
         if realm.contains(|c| matches!(c, '"' | '\\' | '\r' | '\n')) {
             return Err(config_error("realm must not contain quotes, backslashes or newlines"));
         }
-        let leeway = match c.field("leeway") {
+        if !valid_subject(&user_header) || user_header.contains(|c| c == ' ' || c == ':') || user_header.is_empty() {
+            return Err(config_error("user_header is not a header name"));
+        }
+        let leeway = match leeway {
             None => 0,
-            // Go decodes a JSON null into its number as "unchanged": 0.
-            Some(Value::Null) => 0,
             Some(Value::Number(secs)) => (secs * 1e9) as i64,
-            Some(Value::String(s)) => duration::parse(s).map_err(|e| config_error(&format!("leeway: {}", e)))?,
+            Some(Value::String(s)) => duration::parse(&s).map_err(|e| config_error(&format!("leeway: {}", e)))?,
             Some(_) => return Err(config_error("leeway must be seconds or a duration like \"30s\"")),
         };
         if leeway < 0 {
@@ -100,12 +70,12 @@ impl Filter for Auth {
         }
         Ok(Auth {
             tokens: tokens.into_iter().map(String::into_bytes).collect(),
-            static_user: if static_user.is_empty() { "static".to_string() } else { static_user },
+            static_user,
             secret: secret.into_bytes(),
             leeway,
-            query_param: query_param.unwrap_or_else(|| "access_token".to_string()),
-            subprotocol: subprotocol.unwrap_or_else(|| "bearer.".to_string()),
-            user_header: if user_header.is_empty() { "X-User".to_string() } else { user_header },
+            query_param,
+            subprotocol,
+            user_header,
             challenge: format!("Bearer realm=\"{}\", error=\"invalid_token\"", realm),
         })
     }
@@ -212,6 +182,21 @@ impl Auth {
     /// Checks an HS256 JWT's signature, `exp` and `nbf` (with leeway) and
     /// returns its subject.
     fn validate_jwt(&self, token: &[u8], now: i64) -> Result<String, &'static str> {
+        let v = self.verify_jwt(token)?;
+        // i128: a claim far in the past or future must not wrap around.
+        let (now, leeway) = (now as i128, self.leeway as i128);
+        if matches!(v.exp, Some(exp) if now - leeway > exp as i128) {
+            return Err("token expired");
+        }
+        if matches!(v.nbf, Some(nbf) if now + leeway < nbf as i128) {
+            return Err("token not valid yet");
+        }
+        Ok(v.sub)
+    }
+
+    /// What a JWT with a good signature says, or why it is refused; the
+    /// times are checked by the caller.
+    fn verify_jwt(&self, token: &[u8]) -> Result<Verified, &'static str> {
         let dot = token.iter().rposition(|&c| c == b'.').ok_or(INVALID)?;
         let (signed, sig64) = (&token[..dot], &token[dot + 1..]);
         let first = signed.iter().position(|&c| c == b'.').ok_or(INVALID)?;
@@ -219,7 +204,7 @@ impl Auth {
 
         let head = decode_part(head64)?;
         // Only HS256: never "none", never an algorithm the token picks for us.
-        if string_claim(&head, "alg")? != "HS256" {
+        if head.get("alg").and_then(Value::as_str) != Some("HS256") {
             return Err("unsupported JWT algorithm");
         }
         let sig = std::str::from_utf8(sig64)
@@ -230,52 +215,44 @@ impl Auth {
             return Err("bad JWT signature");
         }
         let claims = decode_part(claims64)?;
-        let sub = string_claim(&claims, "sub")?;
         let exp = time_claim(&claims, "exp")?;
         let nbf = time_claim(&claims, "nbf")?;
-        // i128: a claim far in the past or future must not wrap around.
-        let (now, leeway) = (now as i128, self.leeway as i128);
-        if matches!(exp, Some(exp) if now - leeway > exp as i128) {
-            return Err("token expired");
-        }
-        if matches!(nbf, Some(nbf) if now + leeway < nbf as i128) {
-            return Err("token not valid yet");
-        }
-        if sub.is_empty() {
-            return Err("token has no subject");
-        }
+        let sub = match claims.get("sub") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => return Err("token has no subject"),
+        };
         if !valid_subject(&sub) {
             return Err("token subject is not a valid header value");
         }
-        Ok(sub)
+        Ok(Verified { sub, exp, nbf })
     }
+}
+
+/// What a JWT with a good signature says.
+struct Verified {
+    sub: String,
+    /// `exp` and `nbf` as Unix nanoseconds.
+    exp: Option<i64>,
+    nbf: Option<i64>,
 }
 
 const INVALID: &str = "invalid token";
 
-/// A JWT part: base64url JSON that decodes into a Go struct (an object, or
-/// null).
+/// A JWT part: base64url JSON that must be an object (nested at most 64
+/// deep, as the Go version's parser allows).
 fn decode_part(part: &[u8]) -> Result<Value, &'static str> {
     let raw = std::str::from_utf8(part).ok().and_then(base64::decode_url).ok_or(INVALID)?;
-    match json::parse(&raw) {
-        Ok(v @ (Value::Object(_) | Value::Null)) => Ok(v),
+    match json::parse_with_max_depth(&raw, 64) {
+        Ok(v @ Value::Object(_)) => Ok(v),
         _ => Err(INVALID),
     }
 }
 
-/// A claim decoded into a Go `string`.
-fn string_claim(v: &Value, name: &str) -> Result<String, &'static str> {
-    match v.field(name) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(INVALID),
-    }
-}
-
-/// A claim decoded into a Go `*float64` of seconds, as Unix nanoseconds.
+/// A time claim (seconds since the Unix epoch) as Unix nanoseconds; absent
+/// is `None`, anything but a number is an invalid token.
 fn time_claim(v: &Value, name: &str) -> Result<Option<i64>, &'static str> {
-    match v.field(name) {
-        None | Some(Value::Null) => Ok(None),
+    match v.get(name) {
+        None => Ok(None),
         // Saturating, as float-to-integer conversion is in WebAssembly.
         Some(Value::Number(secs)) => Ok(Some((secs * 1e9) as i64)),
         Some(_) => Err(INVALID),

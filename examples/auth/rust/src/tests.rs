@@ -8,7 +8,11 @@ const BASE_CONFIG: &str = r#"{"tokens": ["demo-token"], "static_user": "demo", "
 /// Signs `claims` (a JSON object) with HS256, or the header's `alg`, under
 /// `key`.
 fn jwt(alg: &str, key: &str, claims: &str) -> String {
-    let head = format!(r#"{{"alg":"{}","typ":"JWT"}}"#, alg);
+    jwt_head(&format!(r#"{{"alg":"{}","typ":"JWT"}}"#, alg), key, claims)
+}
+
+/// Signs `claims` under `key` with HMAC-SHA256, whatever `head` says.
+fn jwt_head(head: &str, key: &str, claims: &str) -> String {
     let signed = format!(
         "{}.{}",
         base64::encode_url(head.as_bytes()),
@@ -68,7 +72,15 @@ fn http() {
         ("jwt subject with a newline", format!("Bearer {}", jwt("HS256", SECRET, r#"{"sub":"a\nb"}"#)), "", "token subject is not a valid header value"),
         ("jwt exp not a number", format!("Bearer {}", jwt("HS256", SECRET, r#"{"sub":"a","exp":"soon"}"#)), "", "invalid token"),
         ("jwt claims not an object", format!("Bearer {}", jwt("HS256", SECRET, r#"["sub"]"#)), "", "invalid token"),
-        ("jwt field names fold case", format!("Bearer {}", jwt("HS256", SECRET, r#"{"SUB":"erin"}"#)), "erin", ""),
+        ("jwt claim names are exact", format!("Bearer {}", jwt("HS256", SECRET, r#"{"SUB":"erin"}"#)), "", "token has no subject"),
+        ("jwt sub not a string", format!("Bearer {}", jwt("HS256", SECRET, r#"{"sub":5}"#)), "", "token has no subject"),
+        ("jwt claims null", format!("Bearer {}", jwt("HS256", SECRET, "null")), "", "invalid token"),
+        ("jwt no subject wins over expiry", format!("Bearer {}", jwt("HS256", SECRET, &format!(r#"{{"exp":{}}}"#, exp(-3600)))), "", "token has no subject"),
+        ("jwt nbf null", format!("Bearer {}", jwt("HS256", SECRET, r#"{"sub":"a","nbf":null}"#)), "", "invalid token"),
+        ("jwt alg not a string", format!("Bearer {}", jwt_head(r#"{"alg":1}"#, SECRET, r#"{"sub":"a"}"#)), "", "unsupported JWT algorithm"),
+        ("jwt repeated claim: the last counts", format!("Bearer {}", jwt("HS256", SECRET, r#"{"sub":"a","sub":"b"}"#)), "b", ""),
+        ("jwt nested 64 deep", format!("Bearer {}", jwt("HS256", SECRET, &format!(r#"{{"sub":"a","x":{}1{}}}"#, "[".repeat(63), "]".repeat(63)))), "a", ""),
+        ("jwt nested 65 deep", format!("Bearer {}", jwt("HS256", SECRET, &format!(r#"{{"sub":"a","x":{}1{}}}"#, "[".repeat(64), "]".repeat(64)))), "", "invalid token"),
     ];
     for (name, auth, user, why) in cases {
         let f = host(BASE_CONFIG);
@@ -169,6 +181,12 @@ fn config_errors() {
         ("not json", "["),
         ("tokens not a list", r#"{"tokens": "demo-token"}"#),
         ("leeway a bool", r#"{"jwt_secret": "x", "leeway": true}"#),
+        ("leeway null", r#"{"jwt_secret": "x", "leeway": null}"#),
+        ("unknown key", r#"{"token": ["a"]}"#),
+        ("bad user header", r#"{"tokens": ["a"], "user_header": "X User"}"#),
+        ("empty user header", r#"{"tokens": ["a"], "user_header": ""}"#),
+        ("null token", r#"{"tokens": [null]}"#),
+        ("keys are exact", r#"{"Tokens": ["a"]}"#),
     ] {
         match testing::configure::<Auth>(cfg) {
             Ok(_) => panic!("{}: config accepted", name),

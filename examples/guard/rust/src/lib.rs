@@ -13,11 +13,14 @@
 //! direction = "client_to_upstream" # the default; or "upstream_to_client", "both"
 //! ```
 //!
+//! Unknown config keys refuse the module, so a typo (`max_sise`) is not
+//! silently ignored.
+//!
 //! The counters live in the host's per-connection state, not in the module:
 //! the proxy may run any message of a connection in any pooled instance. The
 //! record's layout is the Go version's, byte for byte.
 
-use sluice::json::{self, Value};
+use sluice::json::Config;
 use sluice::{clock, log, state, Direction, Error, Filter, Hooks, Message, MessageAction};
 
 /// The filter: the checked config.
@@ -36,47 +39,22 @@ fn config_error(msg: &str) -> Error {
     Error::new(format!("guard: config: {}", msg))
 }
 
-/// An integer field as Go decodes it into an `int64`: absent or null is 0,
-/// anything but an integer is an error.
-fn integer(c: &Value, name: &str) -> Result<i64, Error> {
-    match c.field(name) {
-        None | Some(Value::Null) => Ok(0),
-        Some(v) => v
-            .as_i64()
-            .ok_or_else(|| config_error(&format!("{} must be an integer", name))),
-    }
-}
-
 impl Filter for Guard {
     const HOOKS: Hooks = Hooks::MESSAGE;
 
     fn configure(raw: &[u8]) -> Result<Self, Error> {
-        let c = json::parse(raw).map_err(|e| config_error(&e.to_string()))?;
-        if !matches!(c, Value::Object(_) | Value::Null) {
-            return Err(config_error("must be an object"));
-        }
-        let max_size = integer(&c, "max_size")?;
-        let rate = integer(&c, "rate")?;
-        let max_violations = integer(&c, "max_violations")?;
-        let prefixes: Vec<String> = match c.field("deny_prefixes") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| match i {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Null => Ok(String::new()),
-                    _ => Err(config_error("deny_prefixes must be a list of strings")),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(config_error("deny_prefixes must be a list of strings")),
-        };
-        let direction = match c.field("direction") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(config_error("direction must be a string")),
-        };
+        let mut c = Config::parse(raw, "guard: config")?;
+        let max_size = c.int("max_size", 0);
+        let rate = c.int("rate", 0);
+        let max_violations = c.int("max_violations", 0);
+        let prefixes = c.strings("deny_prefixes");
+        let direction = c.string("direction", "client_to_upstream");
+        c.done()?;
         if max_size < 0 || rate < 0 || max_violations < 0 {
             return Err(config_error("max_size, rate and max_violations must not be negative"));
+        }
+        if max_size > i32::MAX as i64 {
+            return Err(config_error("max_size is larger than any message"));
         }
         if rate > 1_000_000 {
             return Err(config_error("rate above 1000000 per second is no limit; leave it out"));
@@ -85,7 +63,7 @@ impl Filter for Guard {
             return Err(config_error("deny_prefixes: an empty prefix would deny everything"));
         }
         let (client_to_upstream, upstream_to_client) = match direction.as_str() {
-            "" | "client_to_upstream" => (true, false),
+            "client_to_upstream" => (true, false),
             "upstream_to_client" => (false, true),
             "both" => (true, true),
             _ => {
@@ -309,9 +287,16 @@ mod tests {
             ("string size", r#"{"max_size": "4KiB"}"#),
             ("fractional rate", r#"{"rate": 1.5}"#),
             ("rate too high", r#"{"rate": 1000001}"#),
+            ("fraction", r#"{"rate": 2.5}"#),
+            ("unknown key", r#"{"max_sise": 10}"#),
+            ("null is not absent", r#"{"rate": null}"#),
+            ("empty direction", r#"{"direction": ""}"#),
+            ("max_size over 2^31-1", r#"{"max_size": 2147483648}"#),
+            ("config not an object", "[]"),
         ] {
             assert!(testing::configure::<Guard>(cfg).is_err(), "{}: accepted", name);
         }
         assert!(testing::configure::<Guard>("{}").is_ok());
+        assert!(testing::configure::<Guard>(r#"{"max_size": 2147483647, "rate": 1e3}"#).is_ok());
     }
 }

@@ -10,12 +10,12 @@
 //! set = { "X-Powered-By" = "sluice" }
 //! ```
 //!
-//! Each side applies remove (in order), then set, then add (each by header
-//! name in byte order). A `set` with a list replaces with the first value and
-//! adds the rest. A side with no rules is not hooked, so the proxy never calls
-//! the filter for it.
+//! Each side applies remove, then set, then add, each in the order of the
+//! config. A `set` with a list replaces with the first value and adds the
+//! rest. A side with no rules is not hooked, so the proxy never calls the
+//! filter for it. Unknown config keys refuse the module.
 
-use sluice::json::{self, Value};
+use sluice::json::{Config, Value};
 use sluice::{Action, Error, Filter, Headers, Hooks, Request, Response};
 
 /// One header change, compiled from the config so a hook only walks a list.
@@ -32,69 +32,69 @@ pub struct HeadersFilter {
     response: Vec<Op>,
 }
 
-/// Reads a JSON string list as Go decodes `[]string`: `null` is empty, and a
-/// `null` element is "".
-fn string_list(v: Option<&Value>) -> Result<Vec<String>, ()> {
-    match v {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| match i {
-                Value::String(s) => Ok(s.clone()),
-                Value::Null => Ok(String::new()),
-                _ => Err(()),
-            })
-            .collect(),
-        Some(_) => Err(()),
-    }
+/// The rules of one side, as read from the config.
+#[derive(Default)]
+struct Rules {
+    remove: Vec<String>,
+    /// Header = value members, in config order: a value is a string or a
+    /// list of strings.
+    set: Vec<(String, Value)>,
+    add: Vec<(String, Value)>,
 }
 
-/// One header's values: a string or a list of strings (`null` reads as one
-/// empty value, as the Go version's decoder does).
-fn header_values(v: &Value) -> Result<Vec<String>, ()> {
-    match v {
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Null => Ok(vec![String::new()]),
-        other => string_list(Some(other)),
-    }
-}
-
-fn compile(side: &str, rules: Option<&Value>) -> Result<Vec<Op>, String> {
-    let rules = match rules {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(r @ Value::Object(_)) => r,
-        Some(_) => return Err(format!("config: {} must be an object", side)),
+fn read_rules(c: &mut Config) -> Rules {
+    let mut r = Rules {
+        remove: c.strings("remove"),
+        ..Rules::default()
     };
+    for key in ["set", "add"] {
+        let members = match c.value(key) {
+            None => continue,
+            Some(Value::Object(m)) => m,
+            Some(_) => {
+                c.fail(key, "want a table of header = value");
+                continue;
+            }
+        };
+        if key == "set" {
+            r.set = members;
+        } else {
+            r.add = members;
+        }
+    }
+    r
+}
+
+/// A header's values from config: a string or a list of strings.
+fn values(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) => items.iter().map(|i| i.as_str().map(str::to_string)).collect(),
+        _ => None,
+    }
+}
+
+fn compile(side: &str, r: Rules) -> Result<Vec<Op>, String> {
     let mut ops = Vec::new();
-    let remove =
-        string_list(rules.field("remove")).map_err(|_| format!("config: {}.remove must be a list of strings", side))?;
-    for name in remove {
+    for name in r.remove {
         if !valid_name(&name) {
             return Err(format!("{}.remove: invalid header name \"{}\"", side, name));
         }
         ops.push(Op::Remove(name));
     }
-    for (key, add) in [("set", false), ("add", true)] {
-        let entries: Vec<(String, Value)> = match rules.field(key) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Object(e)) => e.clone(),
-            Some(_) => return Err(format!("config: {}.{} must be an object", side, key)),
-        };
-        let mut entries = entries;
-        // Go walks its map sorted by name: the result is the same every time.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        for (name, v) in entries {
+    for (key, members) in [("set", r.set), ("add", r.add)] {
+        for (name, v) in members {
             if !valid_name(&name) {
-                return Err(format!("{}: invalid header name \"{}\"", side, name));
+                return Err(format!("{}.{}: invalid header name \"{}\"", side, key, name));
             }
-            let values = header_values(&v)
-                .map_err(|_| "config: a header value must be a string or a list of strings".to_string())?;
-            for (i, value) in values.into_iter().enumerate() {
+            let vals = values(&v)
+                .ok_or_else(|| format!("{}.{}: {}: want a string or a list of strings", side, key, name))?;
+            for (i, value) in vals.into_iter().enumerate() {
                 if !valid_value(&value) {
-                    return Err(format!("{}: invalid value for {}", side, name));
+                    return Err(format!("{}.{}: invalid value for {}", side, key, name));
                 }
                 // set with a list: the first replaces, the rest add.
-                ops.push(if add || i > 0 {
+                ops.push(if key == "add" || i > 0 {
                     Op::Add(name.clone(), value)
                 } else {
                     Op::Set(name.clone(), value)
@@ -119,14 +119,14 @@ impl Filter for HeadersFilter {
     const HOOKS: Hooks = Hooks::REQUEST_HEADERS.union(Hooks::RESPONSE_HEADERS);
 
     fn configure(config: &[u8]) -> Result<Self, Error> {
-        let wrap = |e: String| Error::new(format!("headers: {}", e));
-        let c = json::parse(config).map_err(|e| wrap(format!("config: {}", e)))?;
-        if !matches!(c, Value::Object(_) | Value::Null) {
-            return Err(wrap("config: must be an object".to_string()));
-        }
+        let mut c = Config::parse(config, "headers: config")?;
+        let request = read_rules(c.table("request"));
+        let response = read_rules(c.table("response"));
+        c.done()?;
+        let wrap = |e: String| Error::new(format!("headers: config: {}", e));
         Ok(HeadersFilter {
-            request: compile("request", c.field("request")).map_err(wrap)?,
-            response: compile("response", c.field("response")).map_err(wrap)?,
+            request: compile("request", request).map_err(wrap)?,
+            response: compile("response", response).map_err(wrap)?,
         })
     }
 
@@ -218,10 +218,11 @@ mod tests {
     }
 
     #[test]
-    fn ops_are_in_go_order() {
-        let f: HeadersFilter =
-            testing::configure(r#"{"Request": {"add": {"B": "1", "A": "2"}, "set": {"Z": ["x", "y"]}, "remove": ["Q", "P"]}}"#)
-                .unwrap();
+    fn ops_are_in_config_order() {
+        let f: HeadersFilter = testing::configure(
+            r#"{"request": {"add": {"B": "1", "A": "2", "B": "3"}, "set": {"Z": ["x", "y"]}, "remove": ["Q", "P"]}}"#,
+        )
+        .unwrap();
         assert_eq!(
             f.request,
             vec![
@@ -229,27 +230,11 @@ mod tests {
                 Op::Remove("P".into()),
                 Op::Set("Z".into(), "x".into()),
                 Op::Add("Z".into(), "y".into()),
-                Op::Add("A".into(), "2".into()),
                 Op::Add("B".into(), "1".into()),
+                Op::Add("A".into(), "2".into()),
+                Op::Add("B".into(), "3".into()),
             ]
         );
-    }
-
-    #[test]
-    fn null_reads_as_go_reads_it() {
-        let f: HeadersFilter =
-            testing::configure(r#"{"request": {"set": {"X-A": null}, "add": {"X-B": ["b", null]}, "remove": null}, "response": null}"#)
-                .unwrap();
-        assert_eq!(
-            f.request,
-            vec![
-                Op::Set("X-A".into(), "".into()),
-                Op::Add("X-B".into(), "b".into()),
-                Op::Add("X-B".into(), "".into()),
-            ]
-        );
-        assert!(f.response.is_empty());
-        assert!(testing::configure::<HeadersFilter>("null").is_ok());
     }
 
     #[test]
@@ -263,6 +248,12 @@ mod tests {
             ("remove not a list", r#"{"request": {"remove": "X-A"}}"#),
             ("side not an object", r#"{"request": []}"#),
             ("config not an object", "[]"),
+            ("unknown key", r#"{"request": {"sett": {"X-A": "1"}}}"#),
+            ("set not table", r#"{"response": {"set": ["X-A"]}}"#),
+            ("null value", r#"{"request": {"set": {"X-A": null}}}"#),
+            ("null side", r#"{"request": null}"#),
+            ("null in a list", r#"{"request": {"add": {"X-B": ["b", null]}}}"#),
+            ("keys are exact", r#"{"Request": {"set": {"X-A": "1"}}}"#),
         ] {
             assert!(testing::configure::<HeadersFilter>(cfg).is_err(), "{}: config accepted", name);
         }

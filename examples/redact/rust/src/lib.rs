@@ -12,10 +12,12 @@
 //! direction = "both"             # or "client_to_upstream", "upstream_to_client"
 //! ```
 //!
+//! Unknown config keys refuse the module.
+//!
 //! The scanner works on the bytes as they came: it keeps the sender's key
 //! order and formatting, and copies only around what it replaces.
 
-use sluice::json::{self, Value};
+use sluice::json::Config;
 use sluice::{Direction, Error, Filter, Hooks, Message, MessageAction, MessageKind};
 
 /// Deeper nesting is not treated as JSON (the message is then scanned as
@@ -48,43 +50,16 @@ fn config_error(msg: &str) -> Error {
     Error::new(format!("redact: config: {}", msg))
 }
 
-/// A `[]string` field as Go decodes it: absent or null is empty, a null
-/// element is "".
-fn strings(c: &Value, name: &str) -> Result<Vec<String>, Error> {
-    match c.field(name) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| match i {
-                Value::String(s) => Ok(s.clone()),
-                Value::Null => Ok(String::new()),
-                _ => Err(config_error(&format!("{} must be a list of strings", name))),
-            })
-            .collect(),
-        Some(_) => Err(config_error(&format!("{} must be a list of strings", name))),
-    }
-}
-
 impl Filter for Redact {
     const HOOKS: Hooks = Hooks::MESSAGE;
 
     fn configure(raw: &[u8]) -> Result<Self, Error> {
-        let c = json::parse(raw).map_err(|e| config_error(&e.to_string()))?;
-        if !matches!(c, Value::Object(_) | Value::Null) {
-            return Err(config_error("must be an object"));
-        }
-        let fields = strings(&c, "fields")?;
-        let words = strings(&c, "words")?;
-        let mask = match c.field("mask") {
-            None | Some(Value::Null) => "***".to_string(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(config_error("mask must be a string")),
-        };
-        let direction = match c.field("direction") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(config_error("direction must be a string")),
-        };
+        let mut c = Config::parse(raw, "redact: config")?;
+        let fields = c.strings("fields");
+        let words = c.strings("words");
+        let mask = c.string("mask", "***");
+        let direction = c.string("direction", "both");
+        c.done()?;
         if fields.is_empty() && words.is_empty() {
             return Err(config_error("set fields, words or both"));
         }
@@ -119,7 +94,7 @@ impl Filter for Redact {
             r.words.push(w);
         }
         match direction.as_str() {
-            "" | "both" => {}
+            "both" => {}
             "client_to_upstream" => r.upstream_to_client = false,
             "upstream_to_client" => r.client_to_upstream = false,
             _ => {
@@ -463,7 +438,7 @@ fn escape_json(s: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice::{abi, testing};
+    use sluice::{abi, json, testing};
 
     const CONFIG: &str = r#"{"fields": ["password", "ssn"], "words": ["secret", "hunter2"]}"#;
 
@@ -555,10 +530,13 @@ mod tests {
             ("direction", r#"{"words": ["a"], "direction": "sideways"}"#),
             ("not json", r#"{"words": "#),
             ("words not a list", r#"{"words": "a"}"#),
+            ("unknown key", r#"{"word": ["a"]}"#),
+            ("null mask", r#"{"words": ["a"], "mask": null}"#),
+            ("empty direction", r#"{"words": ["a"], "direction": ""}"#),
         ] {
             assert!(testing::configure::<Redact>(cfg).is_err(), "{}: accepted", name);
         }
-        let f: Redact = testing::configure(r#"{"words": ["a"], "mask": null}"#).unwrap();
+        let f: Redact = testing::configure(r#"{"words": ["a"]}"#).unwrap();
         assert_eq!(f.mask_text, b"***");
         assert_eq!(testing::hooks(&f), Hooks::MESSAGE);
     }
