@@ -144,6 +144,7 @@ http {
     keepalive_requests 1000000;
     keepalive_timeout 120s;
     client_max_body_size 0;
+    client_body_buffer_size 32k;
 
     upstream backend {
         server {{.Backend}};
@@ -178,6 +179,9 @@ http {
             # to disk (Sluice never does).
             proxy_request_buffering off;
             proxy_max_temp_file_size 0;
+            # 32 KiB buffers, like the copy buffer of Go's reverse proxy.
+            proxy_buffer_size 32k;
+            proxy_buffers 8 32k;
             # WebSockets stay open while idle, as in Sluice (no idle timeout).
             proxy_read_timeout 3600s;
             proxy_send_timeout 3600s;

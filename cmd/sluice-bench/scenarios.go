@@ -39,7 +39,7 @@ func fullPlan() plan {
 		BulkRounds: 3, BulkDur: 4 * time.Second, BulkConns: 16,
 		WSDur: 1500 * time.Millisecond, WSSizes: []int{64, 16 << 10}, WSRTTConns: 1, WSPipeConns: 64, WSWindow: 8,
 		IdleConns: 10000, IdleReps: 2, IdleSettle: 3 * time.Second,
-		BenchCount: 5, BenchTime: "1s",
+		BenchCount: 6, BenchTime: "1s",
 	}
 }
 
