@@ -90,7 +90,7 @@ func configure(raw []byte) error {
 		return errors.New("auth: config: leeway must not be negative")
 	}
 	cfg = s
-	jwtCache = map[string]verified{} // verified with another secret, maybe
+	jwtCache = map[uint64]verified{} // verified with another secret, maybe
 	return nil
 }
 
@@ -112,23 +112,31 @@ const (
 	fromSubprotocol
 )
 
+var authBuf []byte
+
 func authenticate(req sluice.Request) sluice.Action {
 	h := req.Header()
 	upgrade := isUpgrade(h)
 
-	token, from, ok := bearer(h.Get("Authorization"))
+	// The header is read into a reused buffer: the common case (a token in
+	// Authorization, valid or cached) allocates nothing, which keeps
+	// TinyGo's garbage collector off the request path.
+	authBuf, _ = h.AppendValue(authBuf[:0], "Authorization")
+	token, ok := bearer(authBuf)
+	from := fromHeader
 	var query string
 	if !ok && upgrade && cfg.queryParam != "" {
 		query = req.Query()
-		token, ok = queryToken(query, cfg.queryParam)
-		from = fromQuery
+		var t string
+		t, ok = queryToken(query, cfg.queryParam)
+		token, from = []byte(t), fromQuery
 	}
 	var protocols []string
 	if !ok && upgrade && cfg.subprotocol != "" {
 		protocols = subprotocols(h)
 		for _, p := range protocols {
 			if t, found := strings.CutPrefix(p, cfg.subprotocol); found && t != "" {
-				token, ok, from = t, true, fromSubprotocol
+				token, ok, from = []byte(t), true, fromSubprotocol
 				break
 			}
 		}
@@ -185,13 +193,28 @@ func isUpgrade(h sluice.Header) bool {
 
 // bearer extracts the token of an "Authorization: Bearer <token>" value;
 // the scheme is case-insensitive.
-func bearer(v string) (string, carrier, bool) {
+func bearer(v []byte) ([]byte, bool) {
 	const scheme = "bearer "
-	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", fromHeader, false
+	if len(v) <= len(scheme) {
+		return nil, false
 	}
-	t := strings.TrimSpace(v[len(scheme):])
-	return t, fromHeader, t != ""
+	for i := 0; i < len(scheme); i++ {
+		c := v[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != scheme[i] {
+			return nil, false
+		}
+	}
+	t := v[len(scheme):]
+	for len(t) > 0 && (t[0] == ' ' || t[0] == '\t') {
+		t = t[1:]
+	}
+	for len(t) > 0 && (t[len(t)-1] == ' ' || t[len(t)-1] == '\t') {
+		t = t[:len(t)-1]
+	}
+	return t, len(t) > 0
 }
 
 // queryToken finds param in a raw query and returns its unescaped value.
@@ -243,16 +266,20 @@ func subprotocols(h sluice.Header) []string {
 	return out
 }
 
-var errInvalid = errors.New("invalid token")
+var (
+	errInvalid = errors.New("invalid token")
+	errExpired = errors.New("token expired")
+	errNotYet  = errors.New("token not valid yet")
+)
 
 // validate returns the user a token stands for.
-func validate(token string, now time.Time) (string, error) {
+func validate(token []byte, now time.Time) (string, error) {
 	for _, t := range cfg.tokens {
-		if subtle.ConstantTimeCompare(t, []byte(token)) == 1 {
+		if subtle.ConstantTimeCompare(t, token) == 1 {
 			return cfg.staticUser, nil
 		}
 	}
-	if len(cfg.secret) == 0 || strings.Count(token, ".") != 2 {
+	if len(cfg.secret) == 0 {
 		return "", errInvalid
 	}
 	return validateJWT(token, now)
@@ -262,38 +289,45 @@ var b64 = base64.RawURLEncoding
 
 // verified is what a JWT with a good signature says.
 type verified struct {
+	token          []byte
 	sub            string
 	exp, nbf       float64
 	hasExp, hasNbf bool
 }
 
 // jwtCache remembers the JWTs this instance verified, so a client that
-// sends the same token on every request costs a map lookup instead of an
-// HMAC and two JSON decodes. Times are still checked on every request. The
-// cache is per instance and bounded: when full it starts over.
-var jwtCache = map[string]verified{}
+// sends the same token on every request costs a lookup instead of an HMAC
+// and two JSON decodes. Times are still checked on every request. The cache
+// is per instance and bounded: when full it starts over.
+//
+// It is keyed by a hash computed eight bytes at a time rather than by the
+// token string: inside the proxy every loop iteration of a guest pays for a
+// cancellation check, and the map's own string hashing and comparing walk a
+// ~200-byte token byte by byte.
+var jwtCache = map[uint64]verified{}
 
 const jwtCacheSize = 512
 
 // validateJWT checks an HS256 JWT's signature, exp and nbf (with leeway)
 // and returns its subject.
-func validateJWT(token string, now time.Time) (string, error) {
-	v, ok := jwtCache[token]
-	if !ok {
+func validateJWT(token []byte, now time.Time) (string, error) {
+	key := hash64(token)
+	v, ok := jwtCache[key]
+	if !ok || !equal64(v.token, token) {
 		var err error
-		if v, err = verifyJWT(token); err != nil {
+		if v, err = verifyJWT(string(token)); err != nil {
 			return "", err
 		}
 		if len(jwtCache) >= jwtCacheSize {
-			jwtCache = map[string]verified{}
+			jwtCache = map[uint64]verified{}
 		}
-		jwtCache[token] = v
+		jwtCache[key] = v
 	}
 	if v.hasExp && now.Add(-cfg.leeway).After(unix(v.exp)) {
-		return "", errors.New("token expired")
+		return "", errExpired
 	}
 	if v.hasNbf && now.Add(cfg.leeway).Before(unix(v.nbf)) {
-		return "", errors.New("token not valid yet")
+		return "", errNotYet
 	}
 	return v.sub, nil
 }
@@ -301,8 +335,14 @@ func validateJWT(token string, now time.Time) (string, error) {
 // verifyJWT checks an HS256 JWT's signature and claim types.
 func verifyJWT(token string) (verified, error) {
 	dot := strings.LastIndexByte(token, '.')
+	if dot < 0 {
+		return verified{}, errInvalid
+	}
 	signed, sig64 := token[:dot], token[dot+1:]
-	head64, claims64, _ := strings.Cut(signed, ".")
+	head64, claims64, found := strings.Cut(signed, ".")
+	if !found { // a dot inside claims64 fails base64 decoding below
+		return verified{}, errInvalid
+	}
 
 	head, err := decodePart(head64)
 	if err != nil {
@@ -347,8 +387,47 @@ func verifyJWT(token string) (verified, error) {
 	if !validSubject(sub.Str) {
 		return verified{}, errors.New("token subject is not a valid header value")
 	}
-	v.sub = sub.Str
+	v.token, v.sub = []byte(token), sub.Str
 	return v, nil
+}
+
+// hash64 is an FNV-style hash of s that mixes eight bytes per step.
+func hash64(s []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for len(s) >= 8 {
+		h = (h ^ le64(s)) * 1099511628211
+		h ^= h >> 29
+		s = s[8:]
+	}
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * 1099511628211
+	}
+	return h
+}
+
+// equal64 compares a and b eight bytes per step.
+func equal64(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for len(a) >= 8 {
+		if le64(a) != le64(b) {
+			return false
+		}
+		a, b = a[8:], b[8:]
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func le64(s []byte) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // decodePart decodes a JWT part: base64url JSON that must be an object.

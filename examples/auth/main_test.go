@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -238,6 +239,27 @@ func TestCachedJWTStillExpires(t *testing.T) {
 	h.RequestHeader.Set("Authorization", "Bearer "+token)
 	if r := h.RequestHeaders(); r == nil {
 		t.Fatal("a token cached under the old secret passed")
+	}
+}
+
+func TestHash64AndEqual64(t *testing.T) {
+	seen := map[uint64]string{}
+	for n := 0; n < 300; n++ {
+		s := []byte(strings.Repeat("x", n))
+		if old, dup := seen[hash64(s)]; dup {
+			t.Fatalf("%d and %d x's collide", len(old), n)
+		}
+		seen[hash64(s)] = string(s)
+		if !equal64(s, []byte(strings.Repeat("x", n))) {
+			t.Fatalf("%d: equal strings differ", n)
+		}
+		for i := 0; i < n; i++ {
+			d := bytes.Clone(s)
+			d[i] = 'y'
+			if equal64(s, d) || hash64(s) == hash64(d) {
+				t.Fatalf("%d: a change at %d went unnoticed", n, i)
+			}
+		}
 	}
 }
 

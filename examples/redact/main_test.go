@@ -146,3 +146,34 @@ func BenchmarkRedactJSON(b *testing.B) {
 		red.result()
 	}
 }
+
+// TestStringScanning checks the eight-bytes-at-a-time string scanner
+// against encoding/json on strings with quotes, backslashes, control
+// characters and multi-byte characters at every offset.
+func TestStringScanning(t *testing.T) {
+	newHost(t, `{"fields": ["password"]}`)
+	alphabet := []string{"a", "b", `"`, `\`, "\n", "\x01", "é", "中", "/", " "}
+	seed := uint32(1)
+	for i := 0; i < 2000; i++ {
+		var sb strings.Builder
+		n := int(seed % 40)
+		for j := 0; j < n; j++ {
+			seed = seed*1664525 + 1013904223
+			sb.WriteString(alphabet[seed>>16%uint32(len(alphabet))])
+		}
+		seed = seed*1664525 + 1013904223
+		enc, _ := json.Marshal(sb.String())
+		in := `{"x":` + string(enc) + `,"password":` + string(enc) + `}`
+		want := `{"x":` + string(enc) + `,"password":"***"}`
+		if !red.redactJSON([]byte(in)) {
+			t.Fatalf("valid JSON not recognised: %s", in)
+		}
+		if out, _ := red.result(); string(out) != want {
+			t.Fatalf("%s\n-> %s", in, out)
+		}
+		// Cut the document short inside the string: not JSON any more.
+		if cut := in[:5+len(enc)/2]; red.redactJSON([]byte(cut)) {
+			t.Fatalf("truncated JSON accepted: %s", cut)
+		}
+	}
+}

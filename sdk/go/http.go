@@ -123,6 +123,18 @@ func (h Header) Has(name string) bool {
 	return len(b) > 0
 }
 
+// AppendValue appends the first value of name to dst and returns the
+// result, and false when the header is absent. With a reused dst it reads a
+// header without allocating, which keeps TinyGo's garbage collector (whose
+// every cycle scans the module's whole memory) out of the hot path.
+func (h Header) AppendValue(dst []byte, name string) ([]byte, bool) {
+	b, _ := read(opHeader, h.kind, name)
+	if len(b) == 0 {
+		return dst, false
+	}
+	return append(dst, firstOfList(b)...), true
+}
+
 // Values returns every value of name, in order; nil when it is absent.
 func (h Header) Values(name string) []string {
 	b, _ := read(opHeader, h.kind, name)

@@ -90,6 +90,12 @@ func TestRequestAccessors(t *testing.T) {
 			addr: req.ClientAddr(), route: req.Route(), id: req.ID(),
 		}
 		_, s.hasEmpty = hd.Lookup("X-Empty")
+		if b, ok := hd.AppendValue([]byte("prefix:"), "X-Multi"); !ok || string(b) != "prefix:a" {
+			t.Errorf("AppendValue = %q %v", b, ok)
+		}
+		if b, ok := hd.AppendValue(nil, "X-Missing"); ok || b != nil {
+			t.Errorf("AppendValue of an absent header = %q %v", b, ok)
+		}
 		req.SetMethod("POST")
 		req.SetPath("/rewritten")
 		req.SetQuery("a=1")
