@@ -14,8 +14,11 @@ import (
 	"unicode/utf8"
 )
 
-// MaxDepth bounds nesting, so hostile input cannot exhaust the stack.
-const MaxDepth = 64
+// MaxDepth bounds nesting, so hostile input cannot exhaust the stack. It is
+// low because a TinyGo guest's stack is small: a JWT header nested 33 levels
+// deep overflowed it at 64 and trapped the filter. Configs and tokens never
+// need more than a few levels.
+const MaxDepth = 16
 
 // Kind is the type of a Value. The zero Kind, Missing, is what Get returns
 // for an absent key.
