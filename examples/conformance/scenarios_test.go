@@ -178,6 +178,11 @@ remove = ["X-A", "X-B"]
 			request{path: "x", header: hdr("X-A", "client", "X-B", "client"),
 				want: reply{up: &upstream{header: map[string]string{"X-A": "set|added", "X-B": "b1|b2"}}}},
 		}},
+		{name: "values-with-escapes", config: `[plugin.config.request]
+set = { "X-Note" = "<a&b> \"quoted\" back\\slash tab\there \u00e9 \U0001F600" }
+`, steps: []step{
+			request{path: "x", want: reply{up: &upstream{header: map[string]string{"X-Note": "<a&b> \"quoted\" back\\slash tab\there é 😀"}}}},
+		}},
 		{name: "empty-config", steps: []step{
 			request{path: "x", header: hdr("X-Internal", "kept"),
 				want: reply{header: map[string]string{"Server": "backend/1.0"},
