@@ -19,10 +19,11 @@ sluice:
 backend:
 	cd examples && $(GO) build -o ../$(BACKEND) ./backend
 
-# filters builds every example filter from source (TinyGo, Go and Rust).
+# filters builds every example filter from source (TinyGo, Go, Rust and C).
 filters: setup
 	bash examples/build.sh
 	@if [ -f examples/build-rust.sh ]; then bash examples/build-rust.sh; fi
+	bash examples/build-c.sh
 
 build: sluice backend filters
 
@@ -37,7 +38,9 @@ vet:
 
 test: build vet test-go test-sdk test-rust
 
-test-go:
+# The examples module's tests include the conformance kit, which runs every
+# language's modules: they are built first (with CI set, a missing one fails).
+test-go: filters
 	$(GO) test -race -count=1 ./...
 	cd examples && $(GO) test -race -count=1 ./...
 
