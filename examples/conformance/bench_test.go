@@ -8,6 +8,7 @@ package conformance
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -260,12 +261,12 @@ func TestNumbersTable(t *testing.T) {
 		t.Fatal("the race detector slows everything down: measure without -race")
 	}
 	var rows strings.Builder
-	rows.WriteString("| example | hook measured | language | module | instantiate | hook call | allocs/call |\n")
-	rows.WriteString("|---|---|---|---:|---:|---:|---:|\n")
+	rows.WriteString("| example | hook measured | language | module | instantiate | hook call |\n")
+	rows.WriteString("|---|---|---|---:|---:|---:|\n")
 	for _, bc := range benchCases() {
 		for _, m := range modulesOf(bc.example, benchLangs(bc.example)) {
 			if m.path == "" {
-				fmt.Fprintf(&rows, "| %s | %s | %s | not built | | | |\n", bc.example, bc.hook, m.lang)
+				fmt.Fprintf(&rows, "| %s | %s | %s | not built | | |\n", bc.example, bc.hook, m.lang)
 				continue
 			}
 			info, err := os.Stat(m.path)
@@ -273,18 +274,15 @@ func TestNumbersTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			in := newInstantiator(t, m.path)
-			inst := testing.Benchmark(func(b *testing.B) {
+			inst := best(t, func(b *testing.B) {
 				for range b.N {
 					in.once(b)
 				}
 			})
 			c := loadChain(t, "numbers-"+bc.example+"-"+m.lang, m.path, bc.config)
-			hook := testing.Benchmark(func(b *testing.B) { bc.run(b, c) })
-			if hook.N == 0 || inst.N == 0 {
-				t.Fatalf("%s [%s]: a benchmark failed", bc.example, m.lang)
-			}
-			fmt.Fprintf(&rows, "| %s | %s | %s | %s | %s | %s | %d |\n", bc.example, bc.hook, m.lang,
-				size(info.Size()), duration(time.Duration(inst.NsPerOp())), duration(time.Duration(hook.NsPerOp())), hook.AllocsPerOp())
+			hook := best(t, func(b *testing.B) { bc.run(b, c) })
+			fmt.Fprintf(&rows, "| %s | %s | %s | %s | %s | %s |\n", bc.example, bc.hook, m.lang,
+				size(info.Size()), duration(inst), duration(hook))
 		}
 	}
 	table := rows.String()
@@ -307,6 +305,26 @@ func TestNumbersTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("updated %s", path)
+}
+
+// best runs f as a benchmark three times, 300 ms each, and returns the
+// fastest time per operation: on a shared machine, the others' load only
+// ever makes a run slower.
+func best(t *testing.T, f func(*testing.B)) time.Duration {
+	if err := flag.Set("test.benchtime", "300ms"); err != nil {
+		t.Fatal(err)
+	}
+	var min time.Duration
+	for range 3 {
+		r := testing.Benchmark(f)
+		if r.N == 0 {
+			t.Fatal("a benchmark failed")
+		}
+		if d := time.Duration(r.NsPerOp()); min == 0 || d < min {
+			min = d
+		}
+	}
+	return min
 }
 
 func size(n int64) string {
