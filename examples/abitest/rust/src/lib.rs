@@ -196,7 +196,7 @@ impl Filter for AbiTest {
             return Action::Respond(LocalResponse::new(502).header("X-Abi-Replaced", "yes").body("replaced\n"));
         }
 
-        let saved = or_absent(state::get("report"));
+        let saved = state::get("report").map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default();
         let mut out = resp.headers();
         for line in format!("{}{}", saved, r.0).split('\n') {
             if let Some(i) = line.find(": ") {
