@@ -15,6 +15,13 @@ import (
 // OnUpgrade hook. The session holds its generation only until the relay has
 // chosen its mode: it may outlive many reloads, and takes the route's
 // current chain from each new one (see liveChain).
+//
+// Once both handshakes are done, serveUpgrade returns while the relay runs
+// on: net/http then frees the handler's goroutine, its stack and the
+// connection's buffers, which would otherwise stay for the session's life.
+// What the end of the handler used to do (untrack the session, the target's
+// active count, the access log record with the session's stats) runs when
+// the relay ends.
 func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generation, rt *route, x *Exchange, rec *accessRecord) {
 	released := false
 	release := func() {
@@ -42,8 +49,6 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 		return
 	}
 	rec.target = t.url.Host
-	t.active.Add(1)
-	defer t.active.Add(-1)
 
 	lc := &liveChain{p: p, route: rt.name, startHooks: rt.chain.Hooks()}
 	lc.start.Store(g) // handed over: the relay's first Hooks call releases it
@@ -55,7 +60,11 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 		rec.status = http.StatusServiceUnavailable
 		return
 	}
-	defer p.untrackSession(entry)
+	t.active.Add(1)
+	untrack := func() {
+		t.active.Add(-1)
+		p.untrackSession(entry)
+	}
 
 	opt := g.cfg.Server.WebSocket
 	wsOpt := wsOptions{
@@ -72,7 +81,16 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	// hijacking the connection clears them (TestWebSocketOutlivesServerTimeouts).
 	// Answers the relay writes before upgrading (refusals, 502) carry it.
 	w.Header().Set("X-Request-Id", rec.id)
-	st := serveWebSocket(ctx, w, r, t.url, upstreamHeader(r), chain, s, wsOpt, p.log)
+	// The session may end, and call its end function, before
+	// serveWebSocket returns: the access record is set up for either order
+	// first (see accessRecord.wsPending).
+	rec.wsPending.Store(2)
+	st, running := serveWebSocket(ctx, w, r, t.url, upstreamHeader(r), chain, s, wsOpt, p.log, func(st wsStats) {
+		untrack()
+		rec.ws = &st
+		rec.bytes = st.Bytes[0] + st.Bytes[1]
+		p.wsLogDone(rec)
+	})
 	if st.DialErr != nil {
 		pl.connFailed(t)
 		rec.err = st.DialErr
@@ -80,8 +98,11 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 		pl.connOK(t)
 	}
 	rec.status = st.Status
-	rec.bytes = st.Bytes[0] + st.Bytes[1]
-	rec.ws = &st
+	if !running {
+		rec.wsPending.Store(0)
+		rec.ws = &st
+		untrack()
+	}
 }
 
 // liveChain is the chain a WebSocket session sees: for each call, the chain
@@ -328,6 +349,23 @@ type accessRecord struct {
 	status int
 	bytes  int64
 	ws     *wsStats
+
+	// wsPending counts what a running WebSocket session's log line waits
+	// for: the handler's return (logAccess) and the session's end
+	// (wsLogDone). Whichever comes last writes the line; the atomic count
+	// orders what each side stored before it.
+	wsPending atomic.Int32
+	// What logAccess was called with, kept for the session's end.
+	logReq   *http.Request
+	logStart time.Time
+}
+
+// wsLogDone is the session's half of the access log line of a WebSocket
+// that outlived its handler.
+func (p *Proxy) wsLogDone(rec *accessRecord) {
+	if rec.wsPending.Add(-1) == 0 {
+		p.writeAccess(context.Background(), rec.logReq, 0, 0, rec, rec.logStart)
+	}
 }
 
 // logWriter records the status and size of a response for the access log.
@@ -367,11 +405,28 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // logAccess writes one structured line per request, and per WebSocket
 // session when it ends.
+//
+// A WebSocket session that outlives its handler is logged when it ends:
+// here, the handler only hands the request over.
 func (p *Proxy) logAccess(r *http.Request, lw *logWriter, rec *accessRecord, start time.Time) {
-	if !p.log.Enabled(r.Context(), slog.LevelInfo) {
+	if rec.wsPending.Load() != 0 {
+		// Only a running session's two halves change the count from here.
+		rec.logReq, rec.logStart = r, start
+		if rec.wsPending.Add(-1) != 0 {
+			return
+		}
+		p.writeAccess(context.Background(), r, 0, 0, rec, start)
 		return
 	}
-	status, size := lw.status, lw.bytes
+	p.writeAccess(r.Context(), r, lw.status, lw.bytes, rec, start)
+}
+
+// writeAccess writes the access log line; status and size are the
+// logWriter's, which a WebSocket's own record overrides.
+func (p *Proxy) writeAccess(ctx context.Context, r *http.Request, status int, size int64, rec *accessRecord, start time.Time) {
+	if !p.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	if rec.websocket && rec.status != 0 {
 		status, size = rec.status, rec.bytes
 	}
@@ -405,5 +460,5 @@ func (p *Proxy) logAccess(r *http.Request, lw *logWriter, rec *accessRecord, sta
 			slog.String("close_by", ws.CloseBy),
 		)
 	}
-	p.log.LogAttrs(r.Context(), slog.LevelInfo, msg, attrs...)
+	p.log.LogAttrs(ctx, slog.LevelInfo, msg, attrs...)
 }

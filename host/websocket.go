@@ -68,29 +68,40 @@ const (
 	wsPingPayload = "sluice-keepalive"
 )
 
-// wsWritePool lends gorilla the write buffer of the upstream side only while
-// a message is being written, so an idle session holds none.
+// wsGorillaReadBuf is the size of gorilla's own read buffer on each side in
+// message mode. It only parses frame headers out of what wsSock hands it
+// (which reads into pooled 16 KiB buffers), so it can be small: it is what
+// an idle message-mode session keeps per side. gorilla needs at least 125
+// bytes (a whole control frame payload).
+const wsGorillaReadBuf = 512
+
+// wsWritePool lends gorilla its write buffers only while a message is being
+// written, so an idle session holds none.
 var wsWritePool sync.Pool
 
 // wsDialer is the shared, tuned dialer for upstream WebSockets: small read
-// buffer, pooled write buffer, no compression (frames stay readable to
-// filters and to the raw-mode frame tracker), no proxy from the environment.
-// serveWebSocket copies it per session to add the per-session dial hooks.
+// buffer, pooled write buffer as large as the relay's batches (so that
+// messages up to that size go out as one frame), no compression (frames stay
+// readable to filters and to the raw-mode frame tracker), no proxy from the
+// environment. serveWebSocket copies it per session to add the per-session
+// dial hooks.
 var wsDialer = websocket.Dialer{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 4096,
+	ReadBufferSize:  wsGorillaReadBuf,
+	WriteBufferSize: wsRelayBufSize,
 	WriteBufferPool: &wsWritePool,
 }
 
-// wsUpgrader upgrades the client. Buffer sizes of zero make gorilla reuse the
-// 4 KiB reader and writer that net/http already allocated for the hijacked
-// connection (they stay referenced by the server for as long as the handler
-// runs anyway), so the client side costs no new buffers.
+// wsUpgrader upgrades the client. Its buffers are sized like the dialer's:
+// gorilla then keeps neither of the 4 KiB buffers net/http allocated for the
+// connection, which are released with the handler once the relay runs.
 //
 // CheckOrigin accepts every origin: the proxy forwards Origin to the
 // upstream, and the upstream decides.
 var wsUpgrader = websocket.Upgrader{
-	CheckOrigin: func(*http.Request) bool { return true },
+	ReadBufferSize:  wsGorillaReadBuf,
+	WriteBufferSize: wsRelayBufSize,
+	WriteBufferPool: &wsWritePool,
+	CheckOrigin:     func(*http.Request) bool { return true },
 }
 
 // serveWebSocket proxies one upgrade request.
@@ -98,24 +109,24 @@ var wsUpgrader = websocket.Upgrader{
 // It dials the upstream first, so that a refused or failed upstream handshake
 // is answered before the client is upgraded: a refusal (any status but 101)
 // is relayed as the upstream sent it, an unreachable upstream gets 502 and a
-// timeout 504. Then it upgrades the client and relays the session until
-// either side closes, ctx is cancelled (both sides get 1001) or a filter
-// closes it. See RATIONALE.md ("WebSocket relay") for the two relay modes
-// and the close-code semantics.
+// timeout 504. Then it upgrades the client and starts the relay, which runs
+// until either side closes, ctx is cancelled (both sides get 1001) or a
+// filter closes it. See RATIONALE.md ("WebSocket relay") for the two relay
+// modes and the close-code semantics.
+//
+// serveWebSocket returns as soon as the session runs, or failed: when
+// running is true, the relay goes on in goroutines of its own, so that the
+// caller's HTTP handler can return and net/http release its goroutine and
+// the buffers of the hijacked connection; the relay calls end once, from one
+// of its goroutines, with the session's stats (after the chain's OnClose).
+// When running is false, st is final and end is never called.
 func serveWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request, target *url.URL,
-	upHeader http.Header, chain func() Chain, s *Session, opt wsOptions, log *slog.Logger) wsStats {
+	upHeader http.Header, chain func() Chain, s *Session, opt wsOptions, log *slog.Logger,
+	end func(wsStats)) (st wsStats, running bool) {
 	start := time.Now()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st := wsServe(ctx, w, r, target, upHeader, chain, s, opt, log)
-	st.Duration = time.Since(start)
-	return st
-}
-
-func wsServe(ctx context.Context, w http.ResponseWriter, r *http.Request, target *url.URL,
-	upHeader http.Header, chain func() Chain, s *Session, opt wsOptions, log *slog.Logger) wsStats {
-	var st wsStats
 
 	// Refuse a malformed handshake before dialling anything.
 	if r.Method != http.MethodGet || !websocket.IsWebSocketUpgrade(r) ||
@@ -123,52 +134,62 @@ func wsServe(ctx context.Context, w http.ResponseWriter, r *http.Request, target
 		w.Header().Set("Sec-Websocket-Version", "13")
 		http.Error(w, "host: not a valid WebSocket handshake", http.StatusBadRequest)
 		st.Status = http.StatusBadRequest
-		return st
+		return st, false
 	}
 
 	// The chain decides the relay mode once, at upgrade time.
 	hooks := wsHooks(chain)
 
-	// The two handshakes run deep call stacks (resolver, dialer, TLS, HTTP
-	// parsers). They run on a goroutine of their own that ends with them,
-	// so that the handler's goroutine, which lives as long as the session,
-	// does not keep a stack grown for them.
-	var hs wsHandshakes
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		hs = wsHandshake(ctx, w, r, target, upHeader, opt, log, &st)
-	}()
-	<-done
+	// The handshakes run on the handler's goroutine, which ends with them:
+	// the stack they grew goes with it.
+	hs := wsHandshake(ctx, w, r, target, upHeader, opt, log, &st)
 	if hs.client == nil {
-		return st
+		st.Duration = time.Since(start)
+		return st, false
 	}
 
 	rs := &wsRelayState{opt: opt, log: log}
+	base := st
+	done := func() {
+		if c := chain(); c != nil && c.Hooks().Has(HookClose) {
+			wsCallHook(s, log, func() { c.OnClose(s) })
+		}
+		st := base
+		rs.fill(&st)
+		st.Duration = time.Since(start)
+		end(st)
+	}
 	if hooks.Has(HookMessage) {
-		client, up := hs.client, hs.up
-		hs = wsHandshakes{}
-		wsRelayMessages(ctx, rs, client, up, chain, s)
+		wsStartMessages(ctx, rs, hs, chain, s, done)
 	} else {
 		// The gorilla Conns are dropped: raw mode owns the sockets.
-		client, up, leftover := hs.client.NetConn(), hs.upConn, hs.leftover
-		hs = wsHandshakes{}
-		wsRelayRaw(ctx, rs, client, up, leftover)
+		wsStartRaw(ctx, rs, hs.clientSock, hs.upSock, hs.leftover, done)
 	}
-
-	if c := chain(); c != nil && c.Hooks().Has(HookClose) {
-		wsCallHook(s, log, func() { c.OnClose(s) })
-	}
-	rs.fill(&st)
-	return st
+	return st, true
 }
 
 // wsHandshakes is what the two handshakes leave for the relay.
 type wsHandshakes struct {
-	client   *websocket.Conn
-	up       *websocket.Conn
-	upConn   net.Conn // the upstream socket, for raw mode
-	leftover []byte   // bytes the upstream sent right behind its 101
+	client, up         *websocket.Conn
+	clientSock, upSock *wsSock
+	leftover           []byte // bytes the upstream sent right behind its 101, which gorilla's reader took
+}
+
+// wsHijackWriter hands gorilla's Upgrade the hijacked connection wrapped in
+// a wsSock.
+type wsHijackWriter struct {
+	http.ResponseWriter
+	sock *wsSock
+}
+
+// Hijack hijacks the underlying connection.
+func (h *wsHijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.sock = newWSSock(c)
+	return h.sock, brw, nil
 }
 
 // wsHandshake dials the upstream, then upgrades the client. When either
@@ -198,7 +219,8 @@ func wsHandshake(ctx context.Context, w http.ResponseWriter, r *http.Request, ta
 		w.Header().Set("Sec-Websocket-Version", "13")
 		http.Error(w, http.StatusText(status), status)
 	}
-	client, err := u.Upgrade(w, r, wsResponseHeader(resp.Header))
+	hw := &wsHijackWriter{ResponseWriter: w}
+	client, err := u.Upgrade(hw, r, wsResponseHeader(resp.Header))
 	if err != nil {
 		if st.Status == 0 {
 			st.Status = http.StatusBadRequest // hijacked, then refused by gorilla
@@ -208,7 +230,7 @@ func wsHandshake(ctx context.Context, w http.ResponseWriter, r *http.Request, ta
 		return wsHandshakes{}
 	}
 	st.Status = http.StatusSwitchingProtocols
-	out := wsHandshakes{client: client, up: up, upConn: hs.Conn, leftover: hs.leftover()}
+	out := wsHandshakes{client: client, up: up, clientSock: hw.sock, upSock: hs, leftover: hs.leftover()}
 	hs.stopRecording()
 	return out
 }
@@ -241,43 +263,11 @@ func wsCallHook(s *Session, log *slog.Logger, f func()) (ok bool) {
 	return true
 }
 
-// wsHandshakeConn wraps the upstream socket during the handshake. It records
-// every byte gorilla reads, so that after the handshake the relay can find
-// what gorilla buffered past the 101 response (raw mode forwards those bytes
-// itself), or re-read a refused response whole (gorilla keeps only 1 KiB of
-// its body). It also keeps gorilla from closing the socket on a refusal.
-type wsHandshakeConn struct {
-	net.Conn
-	rec       []byte
-	recording bool
-	holdClose bool
-}
-
-func (c *wsHandshakeConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if c.recording {
-		c.rec = append(c.rec, p[:n]...)
-	}
-	return n, err
-}
-
-func (c *wsHandshakeConn) Close() error {
-	if c.holdClose {
-		return nil
-	}
-	return c.Conn.Close()
-}
-
-func (c *wsHandshakeConn) stopRecording() {
-	c.recording = false
-	c.holdClose = false
-	c.rec = nil
-}
-
-// leftover returns the bytes read from the upstream after the end of its 101
-// response: frames the upstream sent right after the handshake.
-func (c *wsHandshakeConn) leftover() []byte {
-	rd := bytes.NewReader(c.rec)
+// leftover returns the bytes gorilla read from the upstream after the end of
+// its 101 response: frames the upstream sent right after the handshake.
+// (Bytes the socket read but gorilla did not take stay in the wsSock.)
+func (s *wsSock) leftover() []byte {
+	rd := bytes.NewReader(s.rec)
 	br := bufio.NewReader(rd)
 	if _, err := http.ReadResponse(br, nil); err != nil {
 		return nil
@@ -286,14 +276,14 @@ func (c *wsHandshakeConn) leftover() []byte {
 	if n == 0 {
 		return nil
 	}
-	return append([]byte(nil), c.rec[len(c.rec)-n:]...)
+	return append([]byte(nil), s.rec[len(s.rec)-n:]...)
 }
 
 // wsDialUpstream dials the upstream and runs its handshake. On success it
-// returns gorilla's Conn, the 101 response and the recording socket wrapper.
-// On a refusal it returns the response with websocket.ErrBadHandshake, and the
-// wrapper (still open) from which the whole response can be read again.
-func wsDialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHeader http.Header, opt wsOptions) (*websocket.Conn, *http.Response, *wsHandshakeConn, error) {
+// returns gorilla's Conn, the 101 response and the socket, still recording.
+// On a refusal it returns the response with websocket.ErrBadHandshake, and
+// the socket (still open) from which the whole response can be read again.
+func wsDialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHeader http.Header, opt wsOptions) (*websocket.Conn, *http.Response, *wsSock, error) {
 	u := wsTargetURL(target, r.URL)
 	hdr, protos := wsUpstreamHeader(upHeader)
 
@@ -308,9 +298,10 @@ func wsDialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHea
 		defer cancelT()
 	}
 
-	var hs *wsHandshakeConn
+	var hs *wsSock
 	wrap := func(c net.Conn) net.Conn {
-		hs = &wsHandshakeConn{Conn: c, recording: true, holdClose: true}
+		hs = newWSSock(c)
+		hs.recording, hs.holdClose = true, true
 		return hs
 	}
 	d := wsDialer
@@ -343,6 +334,7 @@ func wsDialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHea
 		if hs != nil && !(resp != nil && errors.Is(err, websocket.ErrBadHandshake)) {
 			hs.holdClose = false
 			hs.Close()
+			hs.release()
 			hs = nil
 		}
 		return nil, resp, hs, err
@@ -352,22 +344,23 @@ func wsDialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHea
 
 // wsRelayRefusal sends the upstream's refusal of the handshake to the client:
 // status, headers and the whole body. It returns the status sent.
-func wsRelayRefusal(w http.ResponseWriter, gresp *http.Response, hs *wsHandshakeConn, opt wsOptions) int {
+func wsRelayRefusal(w http.ResponseWriter, gresp *http.Response, hs *wsSock, opt wsOptions) int {
 	resp := gresp
 	if hs != nil {
 		defer func() {
 			hs.stopRecording()
 			hs.Close()
+			hs.release()
 		}()
 		limit := opt.HandshakeTimeout
 		if limit <= 0 {
 			limit = wsReplyLimit
 		}
-		hs.Conn.SetReadDeadline(time.Now().Add(limit))
+		hs.SetReadDeadline(time.Now().Add(limit))
 		// Read the response again from its first byte: what gorilla read,
-		// then the rest of the socket.
-		br := bufio.NewReader(io.MultiReader(bytes.NewReader(hs.rec), hs.Conn))
+		// then the rest of the socket (what the wsSock holds first).
 		hs.recording = false
+		br := bufio.NewReader(io.MultiReader(bytes.NewReader(hs.rec), hs))
 		if again, err := http.ReadResponse(br, nil); err == nil {
 			resp = again
 		}

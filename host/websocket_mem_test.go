@@ -4,8 +4,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +23,9 @@ import (
 // to 1 for 2000):
 //
 //	SLUICE_WS_MEM=5000 go test -run IdleMemory -v ./host/
+//
+// SLUICE_WS_MEM_PROFILE=dir also writes heap and goroutine profiles of the
+// idle moment there.
 func TestWebSocketIdleMemory(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("SLUICE_WS_MEM"))
 	if n == 0 {
@@ -27,6 +33,9 @@ func TestWebSocketIdleMemory(t *testing.T) {
 	}
 	if n == 1 {
 		n = 2000
+	}
+	if os.Getenv("SLUICE_WS_MEM_PROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for exact per-session figures
 	}
 	upgrader := websocket.Upgrader{ReadBufferSize: 256, WriteBufferSize: 256}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -68,6 +77,10 @@ func TestWebSocketIdleMemory(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // let every session settle into its idle state
 		after := wsHeapAndStacks()
 		runtime.ReadMemStats(&m1)
+		t.Logf("  %.2f goroutines/session", float64(runtime.NumGoroutine()-g0)/float64(n))
+		if dir := os.Getenv("SLUICE_WS_MEM_PROFILE"); dir != "" {
+			wsWriteProfiles(t, dir, strings.ReplaceAll(t.Name(), "/", "-")+"-"+strconv.Itoa(len(url)))
+		}
 		for _, c := range conns {
 			c.Close()
 		}
@@ -92,6 +105,19 @@ func TestWebSocketIdleMemory(t *testing.T) {
 			proxied := measure(p.url + "/x")
 			t.Logf("%s mode: %.0f B/session through the relay (net/http server connection included)", mode.name, proxied-direct)
 		})
+	}
+}
+
+// wsWriteProfiles writes the heap and goroutine profiles of the moment to
+// dir (SLUICE_WS_MEM_PROFILE=dir), to see what idle sessions hold.
+func wsWriteProfiles(t *testing.T, dir, name string) {
+	for _, prof := range []string{"heap", "goroutine"} {
+		f, err := os.Create(filepath.Join(dir, name+"."+prof))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.Lookup(prof).WriteTo(f, 0)
+		f.Close()
 	}
 }
 

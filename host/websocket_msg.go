@@ -19,9 +19,17 @@ import (
 // side; writes to a side come from both readers (forwarding, injection), so
 // each side has a write lock. Control frames go through gorilla's
 // WriteControl, which is safe alongside other writes.
+//
+// Writes are batched by the sides' wsSocks: a message forwarded by the
+// reader of side d waits in the other side's buffer until that reader is
+// about to read again (flushPeer), so the messages that one read brought in
+// leave in one write. Everything else (control frames, injections towards
+// the side the reader came from, writes from the keep-alive timer) is
+// flushed at once.
 
 type wsMsgSide struct {
 	conn      *websocket.Conn
+	sock      *wsSock
 	wmu       sync.Mutex  // one data writer at a time (gorilla's rule)
 	closeSent atomic.Bool // a close frame was written to this side
 	gotClose  atomic.Bool // the side's reader ended on a close frame
@@ -35,15 +43,29 @@ type wsMsg struct {
 	log   *slog.Logger
 }
 
-// wsRelayMessages relays a session in message mode until both readers ended.
-// The caller's goroutine reads the client; one more goroutine reads the
-// upstream.
-func wsRelayMessages(ctx context.Context, rs *wsRelayState, client, upstream *websocket.Conn, chain func() Chain, s *Session) {
+// wsPayloadPool holds the buffers messages are read into. A buffer is lent
+// to the chain for one OnMessage call and taken back once the message (or
+// its replacement) has been written on, so an idle session holds none.
+var wsPayloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// wsPayloadKeep is the largest payload buffer that goes back to the pool.
+const wsPayloadKeep = 1 << 20
+
+// wsStartMessages starts relaying a session in message mode: one fresh
+// goroutine reads each side. The one that ends last closes the sockets and
+// calls done.
+func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, chain func() Chain, s *Session, done func()) {
 	x := &wsMsg{rs: rs, chain: chain, s: s, log: rs.log}
-	x.sides[wsClient] = &wsMsgSide{conn: client}
-	x.sides[wsUpstream] = &wsMsgSide{conn: upstream}
+	x.sides[wsClient] = &wsMsgSide{conn: hs.client, sock: hs.clientSock}
+	x.sides[wsUpstream] = &wsMsgSide{conn: hs.up, sock: hs.upSock}
 	for d := range 2 {
-		c, other := x.sides[d].conn, x.sides[1-d].conn
+		c, other := x.sides[d].conn, 1-d
+		x.sides[d].sock.batch = true
+		x.sides[d].sock.flushPeer = func() {
+			if x.sides[other].sock.flush() != nil {
+				x.sideGone(other)
+			}
+		}
 		c.SetReadLimit(rs.opt.MaxMessageSize)
 		// Close frames are answered end to end: the relay passes a close on
 		// and the reply comes from the other peer, so gorilla must not
@@ -52,7 +74,7 @@ func wsRelayMessages(ctx context.Context, rs *wsRelayState, client, upstream *we
 		// Pings and pongs go through, so each peer sees the other's liveness.
 		c.SetPingHandler(func(data string) error {
 			rs.heard[d].Store(time.Now().UnixNano())
-			other.WriteControl(websocket.PingMessage, []byte(data), time.Now().Add(wsWriteWait))
+			x.control(other, websocket.PingMessage, []byte(data))
 			return nil
 		})
 		c.SetPongHandler(func(data string) error {
@@ -60,7 +82,7 @@ func wsRelayMessages(ctx context.Context, rs *wsRelayState, client, upstream *we
 			if data == wsPingPayload {
 				return nil // the answer to the relay's own keep-alive
 			}
-			other.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wsWriteWait))
+			x.control(other, websocket.PongMessage, []byte(data))
 			return nil
 		})
 	}
@@ -69,29 +91,40 @@ func wsRelayMessages(ctx context.Context, rs *wsRelayState, client, upstream *we
 	stop := context.AfterFunc(ctx, func() {
 		x.shutdown(websocket.CloseGoingAway, "proxy shutting down", "proxy", websocket.CloseGoingAway)
 	})
-	defer stop()
-
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		x.ended(wsUpstream, x.read(wsUpstream))
-	}()
-	x.ended(wsClient, x.read(wsClient))
-	<-done
-
-	rs.stopTimer()
-	// A side whose reader did not end on a close frame (too big a message,
-	// a failed filter's close still unanswered) may have bytes in flight
-	// towards the relay: closing with unread bytes resets the connection,
-	// and a reset can destroy the close frame the peer has not read yet.
-	// Half-close and drain first, briefly.
-	deadline := time.Now().Add(wsLingerWait)
-	for d, sd := range x.sides {
-		if sd.gotClose.Load() {
-			sd.conn.Close()
-			continue
+	var left atomic.Int32
+	left.Store(2)
+	finish := func() {
+		if left.Add(-1) != 0 {
+			return
 		}
-		wsLinger(x.sides[d].conn.NetConn(), deadline)
+		stop()
+		rs.stopTimer()
+		x.close()
+		done()
+	}
+	for d := range 2 {
+		go func() {
+			x.ended(d, x.read(d))
+			finish()
+		}()
+	}
+}
+
+// close ends both sockets once both readers ended. A side whose reader did
+// not end on a close frame (too big a message, a failed filter's close still
+// unanswered) may have bytes in flight towards the relay: closing with
+// unread bytes resets the connection, and a reset can destroy the close
+// frame the peer has not read yet. Half-close and drain first, briefly.
+func (x *wsMsg) close() {
+	deadline := time.Now().Add(wsLingerWait)
+	for _, sd := range x.sides {
+		sd.sock.flush()
+		if sd.gotClose.Load() {
+			sd.sock.Close()
+		} else {
+			wsLinger(sd.sock, deadline)
+		}
+		sd.sock.release()
 	}
 }
 
@@ -125,24 +158,51 @@ func (x *wsMsg) read(d int) error {
 		now := time.Now().UnixNano()
 		x.rs.heard[d].Store(now)
 		x.rs.lastData.Store(now)
-		payload, err := io.ReadAll(rd)
+		bp := wsPayloadPool.Get().(*[]byte)
+		payload, err := wsReadPayload(rd, (*bp)[:0])
 		if err != nil {
+			wsPutPayload(bp, payload)
 			return err
 		}
 		x.rs.msgs[d].Add(1)
 		x.rs.bytes[d].Add(int64(len(payload)))
-		if x.rs.isClosed() {
-			continue // closing: only the close reply matters now
+		if !x.rs.isClosed() { // closing: only the close reply matters now
+			x.handle(d, typ, payload)
 		}
-		x.handle(d, typ, payload)
+		wsPutPayload(bp, payload)
 	}
+}
+
+// wsReadPayload reads a whole message into b, growing it as needed.
+func wsReadPayload(rd io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+func wsPutPayload(bp *[]byte, b []byte) {
+	if cap(b) > wsPayloadKeep {
+		return
+	}
+	*bp = b[:0]
+	wsPayloadPool.Put(bp)
 }
 
 // handle runs the chain on one message from side d and acts on its verdict.
 func (x *wsMsg) handle(d, typ int, payload []byte) {
 	c := x.chain()
 	if c == nil || !c.Hooks().Has(HookMessage) {
-		x.write(1-d, typ, payload)
+		x.write(d, 1-d, typ, payload)
 		return
 	}
 	m := &Message{Direction: Direction(d), Binary: typ == websocket.BinaryMessage, Payload: payload}
@@ -160,12 +220,12 @@ func (x *wsMsg) handle(d, typ int, payload []byte) {
 		if in.Binary {
 			t = websocket.BinaryMessage
 		}
-		x.write(to, t, in.Payload)
+		x.write(d, to, t, in.Payload)
 	}
 	switch v.Action {
 	case MessagePass:
 		// The payload as the chain left it, with the message's own type.
-		x.write(1-d, typ, m.Payload)
+		x.write(d, 1-d, typ, m.Payload)
 	case MessageDrop:
 	case MessageClose:
 		code := wsSendableCode(v.CloseCode)
@@ -176,17 +236,32 @@ func (x *wsMsg) handle(d, typ int, payload []byte) {
 	}
 }
 
-// write sends one data message to side to. A failed write means that side is
-// gone.
-func (x *wsMsg) write(to, typ int, payload []byte) {
+// write sends one data message, read from side from, to side to. A failed
+// write means that side is gone. A message for the side that from feeds
+// waits in the batch (from's reader flushes it before it reads again);
+// one for the side it came from (an injection) goes out at once.
+func (x *wsMsg) write(from, to, typ int, payload []byte) {
 	side := x.sides[to]
 	side.wmu.Lock()
-	side.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
 	err := side.conn.WriteMessage(typ, payload)
 	side.wmu.Unlock()
+	if err == nil && to == from {
+		err = side.sock.flush()
+	}
 	if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 		x.sideGone(to)
 	}
+}
+
+// control writes a control frame to side and sends it at once, behind the
+// messages batched before it.
+func (x *wsMsg) control(side, typ int, data []byte) error {
+	sd := x.sides[side]
+	err := sd.conn.WriteControl(typ, data, time.Now().Add(wsWriteWait))
+	if ferr := sd.sock.flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // ended handles the end of side d's reader.
@@ -242,9 +317,9 @@ func (x *wsMsg) sendClose(side, code int, reason string) {
 	if !s.closeSent.CompareAndSwap(false, true) {
 		return
 	}
-	s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, wsCloseReason(reason)), time.Now().Add(wsWriteWait))
+	x.control(side, websocket.CloseMessage, websocket.FormatCloseMessage(code, wsCloseReason(reason)))
 }
 
 func (x *wsMsg) ping(side int) bool {
-	return x.sides[side].conn.WriteControl(websocket.PingMessage, []byte(wsPingPayload), time.Now().Add(wsWriteWait)) == nil
+	return x.control(side, websocket.PingMessage, []byte(wsPingPayload)) == nil
 }

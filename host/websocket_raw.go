@@ -21,19 +21,12 @@ import (
 // frame of the relay's own (a keep-alive ping, a close on shutdown) can be
 // slipped in between two frames without corrupting the stream.
 
-// wsRawBufSize is the size of the pooled copy buffers. A buffer is taken only
-// once the socket is readable and returned right after the write, so an idle
-// session holds none.
-const wsRawBufSize = 16 << 10
-
-var wsRawPool = sync.Pool{New: func() any { b := make([]byte, wsRawBufSize); return &b }}
-
 // errWsWrite marks a copy that ended because the destination failed.
 var errWsWrite = errors.New("host: websocket write failed")
 
 // wsRawDir is one direction of a raw session: bytes from side src to the other.
 type wsRawDir struct {
-	src, dst net.Conn
+	src, dst *wsSock
 	// mu guards writes to dst and the fields below: the copier, the
 	// keep-alive timer and shutdown all write to dst.
 	mu sync.Mutex
@@ -42,20 +35,19 @@ type wsRawDir struct {
 	// is gone): what src sends afterwards is discarded.
 	stopped  bool
 	sawClose atomic.Bool // src sent a close frame
-	peek     [1]byte     // scratch for wsWaitReadable
 }
 
 type wsRaw struct {
 	rs    *wsRelayState
-	conns [2]net.Conn // by side
+	conns [2]*wsSock // by side
 	dirs  [2]*wsRawDir
 }
 
-// wsRelayRaw relays a session in raw mode until both directions ended. The
-// caller's goroutine copies client to upstream; one more goroutine copies the
-// other way.
-func wsRelayRaw(ctx context.Context, rs *wsRelayState, client, upstream net.Conn, leftover []byte) {
-	x := &wsRaw{rs: rs, conns: [2]net.Conn{client, upstream}}
+// wsStartRaw starts relaying a session in raw mode: one goroutine per
+// direction, fresh ones, whose stacks stay at the minimum while they wait.
+// The one that ends last closes the sockets and calls done.
+func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock, leftover []byte, done func()) {
+	x := &wsRaw{rs: rs, conns: [2]*wsSock{client, upstream}}
 	x.dirs[wsClient] = &wsRawDir{src: client, dst: upstream}
 	x.dirs[wsUpstream] = &wsRawDir{src: upstream, dst: client}
 	for _, dir := range x.dirs {
@@ -66,47 +58,55 @@ func wsRelayRaw(ctx context.Context, rs *wsRelayState, client, upstream net.Conn
 	stop := context.AfterFunc(ctx, func() {
 		x.shutdown(websocket.CloseGoingAway, "proxy shutting down", "proxy", websocket.CloseGoingAway)
 	})
-	defer stop()
-
-	// Frames the upstream sent right behind its 101 response.
-	if len(leftover) > 0 {
-		rs.bytes[wsUpstream].Add(int64(len(leftover)))
-		if _, err := x.forward(wsUpstream, leftover); err != nil {
-			x.sideGone(wsClient)
+	var left atomic.Int32
+	left.Store(2)
+	finish := func() {
+		if left.Add(-1) != 0 {
+			return
 		}
+		stop()
+		rs.stopTimer()
+		client.Close()
+		upstream.Close()
+		client.release()
+		upstream.release()
+		done()
 	}
 
-	done := make(chan struct{})
 	go func() {
-		defer close(done)
+		// Frames the upstream sent right behind its 101 response.
+		if len(leftover) > 0 {
+			rs.bytes[wsUpstream].Add(int64(len(leftover)))
+			if _, err := x.forward(wsUpstream, leftover); err != nil {
+				x.sideGone(wsClient)
+			}
+		}
 		x.ended(wsUpstream, x.copy(wsUpstream))
+		finish()
 	}()
-	x.ended(wsClient, x.copy(wsClient))
-	<-done
-
-	rs.stopTimer()
-	client.Close()
-	upstream.Close()
+	go func() {
+		x.ended(wsClient, x.copy(wsClient))
+		finish()
+	}()
 }
 
 // copy moves bytes from side d to the other side until an error, or until
-// the close reply arrives after the relay closed the session itself.
+// the close reply arrives after the relay closed the session itself. Each
+// read is one system call into a buffer borrowed for that read and its write.
 func (x *wsRaw) copy(d int) error {
 	dir := x.dirs[d]
 	for {
-		if err := wsWaitReadable(dir.src, &dir.peek); err != nil {
-			return err
-		}
-		bp := wsRawPool.Get().(*[]byte)
-		n, err := dir.src.Read(*bp)
+		bp, b, err := dir.src.next()
 		var end bool
 		var werr error
-		if n > 0 {
+		if len(b) > 0 {
 			x.rs.heard[d].Store(time.Now().UnixNano())
-			x.rs.bytes[d].Add(int64(n))
-			end, werr = x.forward(d, (*bp)[:n])
+			x.rs.bytes[d].Add(int64(len(b)))
+			end, werr = x.forward(d, b)
 		}
-		wsRawPool.Put(bp)
+		if bp != nil {
+			wsPutBuf(bp)
+		}
 		switch {
 		case werr != nil:
 			return errWsWrite
@@ -136,9 +136,8 @@ func (x *wsRaw) forward(d int, p []byte) (end bool, err error) {
 	}
 	clean := false
 	if !stopped {
-		dir.dst.SetWriteDeadline(time.Now().Add(wsWriteWait))
 		if len(p) > 0 {
-			_, err = dir.dst.Write(p)
+			_, err = dir.dst.writeDirect(p)
 		}
 		if ev.tooBig {
 			clean = ev.cutClean && err == nil
@@ -155,7 +154,7 @@ func (x *wsRaw) forward(d int, p []byte) (end bool, err error) {
 		x.closeTo(d, websocket.CloseMessageTooBig, "message too big")
 		if clean {
 			dir.mu.Lock()
-			dir.dst.Write(wsControlFrame(websocket.CloseMessage,
+			dir.dst.writeDirect(wsControlFrame(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseGoingAway, wsSideName[d]+" sent a message too big"), d == wsClient))
 			dir.mu.Unlock()
 		}
@@ -234,8 +233,7 @@ func (x *wsRaw) closeTo(side, code int, reason string) {
 	defer dir.mu.Unlock()
 	if !dir.stopped && dir.fr.atBoundary() {
 		f := wsControlFrame(websocket.CloseMessage, websocket.FormatCloseMessage(code, wsCloseReason(reason)), side == wsUpstream)
-		dir.dst.SetWriteDeadline(time.Now().Add(wsWriteWait))
-		dir.dst.Write(f)
+		dir.dst.writeDirect(f)
 	}
 	dir.stopped = true
 }
@@ -250,8 +248,7 @@ func (x *wsRaw) ping(side int) bool {
 	if dir.stopped || !dir.fr.atBoundary() {
 		return false
 	}
-	dir.dst.SetWriteDeadline(time.Now().Add(wsWriteWait))
-	_, err := dir.dst.Write(wsControlFrame(websocket.PingMessage, []byte(wsPingPayload), side == wsUpstream))
+	_, err := dir.dst.writeDirect(wsControlFrame(websocket.PingMessage, []byte(wsPingPayload), side == wsUpstream))
 	return err == nil
 }
 

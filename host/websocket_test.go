@@ -183,7 +183,10 @@ func newWSTestProxy(t *testing.T, target string, chain Chain, opt wsOptions) *ws
 		}
 		h.Set("X-Forwarded-For", "127.0.0.1")
 		s := &Session{ID: "t", Upgrade: r, ClientAddr: r.RemoteAddr}
-		p.stats <- serveWebSocket(ctx, w, r, tu, h, func() Chain { return chain }, s, opt, log)
+		st, running := serveWebSocket(ctx, w, r, tu, h, func() Chain { return chain }, s, opt, log, func(st wsStats) { p.stats <- st })
+		if !running {
+			p.stats <- st
+		}
 	}))
 	p.url = "ws" + strings.TrimPrefix(p.srv.URL, "http")
 	t.Cleanup(func() {

@@ -2,8 +2,13 @@
 
 package host
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
-// wsWaitReadable returns at once where peeking at a socket is not available:
-// the raw relay then holds its copy buffer while it waits for bytes.
-func wsWaitReadable(net.Conn, *[1]byte) error { return nil }
+// wsRawConn returns nil where a socket cannot be read through its RawConn:
+// the relay then holds a buffer while it waits for bytes.
+func wsRawConn(net.Conn) syscall.RawConn { return nil }
+
+func (s *wsSock) sysRead(uintptr) bool { return true }

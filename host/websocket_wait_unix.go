@@ -3,16 +3,15 @@
 package host
 
 import (
+	"io"
 	"net"
+	"os"
 	"syscall"
 )
 
-// wsWaitReadable blocks until c has bytes to read (or EOF, or an error, or its
-// read deadline), without a buffer: it parks on the runtime's poller and peeks
-// one byte. The raw relay takes a copy buffer from the pool only afterwards,
-// so ten thousand idle sessions hold no copy buffers at all. Connections that
-// are not plain sockets (TLS) return at once and are read with a buffer held.
-func wsWaitReadable(c net.Conn, scratch *[1]byte) error {
+// wsRawConn returns the RawConn of a plain socket, or nil (TLS and other
+// wrappers cannot be read without a buffer held while waiting).
+func wsRawConn(c net.Conn) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil
@@ -21,16 +20,45 @@ func wsWaitReadable(c net.Conn, scratch *[1]byte) error {
 	if err != nil {
 		return nil
 	}
-	return rc.Read(func(fd uintptr) bool {
-		for {
-			_, _, err := syscall.Recvfrom(int(fd), scratch[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch err {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // park until the poller says readable
+	return rc
+}
+
+// sysRead is the RawConn.Read callback of wsSock: one read(2) into op.into,
+// or into a buffer borrowed from the pool for as long as bytes came. On
+// EAGAIN the buffer goes back and the runtime parks the goroutine on the
+// poller until the socket is readable; the stack it parks on is this short
+// call chain, so an idle relay goroutine stays at the smallest stack size.
+func (s *wsSock) sysRead(fd uintptr) bool {
+	op := &s.op
+	buf := op.into
+	if buf == nil {
+		op.bp = wsGetBuf()
+		buf = *op.bp
+	}
+	for {
+		n, err := syscall.Read(int(fd), buf)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if op.bp != nil {
+				wsPutBuf(op.bp)
+				op.bp = nil
 			}
-			return true // data, EOF or an error: the Read that follows reports it
+			return false
 		}
-	})
+		if n > 0 {
+			op.n = n
+			return true
+		}
+		if op.bp != nil {
+			wsPutBuf(op.bp)
+			op.bp = nil
+		}
+		op.err = io.EOF
+		if err != nil {
+			op.err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", err)}
+		}
+		return true
+	}
 }

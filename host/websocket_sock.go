@@ -1,0 +1,300 @@
+package host
+
+import (
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// wsRelayBufSize is the size of the pooled buffers the relay reads into and
+// batches writes in. A buffer is borrowed only while bytes are there to be
+// moved and given back before the relay waits again, so an idle session
+// holds none.
+const wsRelayBufSize = 16 << 10
+
+var wsBufPool = sync.Pool{New: func() any { b := make([]byte, wsRelayBufSize); return &b }}
+
+func wsGetBuf() *[]byte  { return wsBufPool.Get().(*[]byte) }
+func wsPutBuf(b *[]byte) { wsBufPool.Put(b) }
+
+// wsSock is one side's socket as the relay uses it. It does three things the
+// bare net.Conn does not:
+//
+//   - Reads borrow a pooled buffer only once bytes are there. On a plain
+//     socket (unix), the read is one read(2) inside syscall.RawConn.Read:
+//     the callback takes a buffer from the pool, reads, and on EAGAIN puts
+//     it back and lets the runtime park the goroutine on the poller. One
+//     system call per read, no buffer while idle. Other connections (TLS)
+//     hold a buffer while they wait.
+//   - In message mode, writes are batched: frames gorilla writes are
+//     appended to a pooled buffer, and the buffer goes out when the reader
+//     feeding this side is about to read again (flushPeer, called before
+//     every read of the other side), when it fills up, or at once for
+//     control frames and for writes that do not come from that reader. A
+//     burst of messages read in one system call leaves in one.
+//   - During the upstream handshake it records what gorilla reads, so that
+//     the relay can find the bytes that followed the 101 response, or read a
+//     refused response again whole; and it can hold off gorilla's Close.
+type wsSock struct {
+	net.Conn
+	rc syscall.RawConn // nil when reads cannot wait without a buffer
+
+	// Read side, used by one goroutine at a time. Bytes read but not yet
+	// returned are (*rbuf)[roff:rend].
+	rbuf       *[]byte
+	roff, rend int
+	// flushPeer, in message mode, sends what is batched for the side this
+	// one feeds: called before every read that may block.
+	flushPeer func()
+	op        wsReadOp
+	readFn    func(fd uintptr) bool // op's callback, bound once (no allocation per read)
+
+	// Write side. batch is set before the relay starts and never changes
+	// while it runs.
+	batch bool
+	wmu   sync.Mutex
+	wbuf  *[]byte // pending bytes are (*wbuf)[:wn]
+	wn    int
+	werr  error
+	wdl   time.Time // the write deadline last set on the socket
+
+	// Handshake recording (upstream side only).
+	rec       []byte
+	recording bool
+	holdClose bool
+}
+
+// wsReadOp is the state of one read through the RawConn callback.
+type wsReadOp struct {
+	into []byte  // read here, or into a pooled buffer when nil
+	bp   *[]byte // the pooled buffer the bytes are in
+	n    int
+	err  error
+}
+
+func newWSSock(c net.Conn) *wsSock {
+	s := &wsSock{Conn: c}
+	s.rc = wsRawConn(c)
+	if s.rc != nil {
+		s.readFn = s.sysRead
+	}
+	return s
+}
+
+// readPooled reads once into a pooled buffer, which it returns with the
+// bytes (bp is nil when n is 0).
+func (s *wsSock) readPooled() (bp *[]byte, n int, err error) {
+	if s.rc == nil {
+		bp = wsGetBuf()
+		n, err = s.Conn.Read(*bp)
+		if n == 0 {
+			wsPutBuf(bp)
+			bp = nil
+		}
+		return bp, n, err
+	}
+	s.op = wsReadOp{}
+	if err := s.rc.Read(s.readFn); err != nil {
+		return nil, 0, err
+	}
+	bp, n, err = s.op.bp, s.op.n, s.op.err
+	s.op = wsReadOp{}
+	return bp, n, err
+}
+
+// readInto reads once into p.
+func (s *wsSock) readInto(p []byte) (int, error) {
+	if s.rc == nil {
+		return s.Conn.Read(p)
+	}
+	s.op = wsReadOp{into: p}
+	if err := s.rc.Read(s.readFn); err != nil {
+		s.op = wsReadOp{}
+		return 0, err
+	}
+	n, err := s.op.n, s.op.err
+	s.op = wsReadOp{}
+	return n, err
+}
+
+// next returns the next bytes from the socket, in a pooled buffer that the
+// caller gives back with wsPutBuf: first what an earlier Read left over.
+func (s *wsSock) next() (bp *[]byte, b []byte, err error) {
+	if s.roff < s.rend {
+		bp, b = s.rbuf, (*s.rbuf)[s.roff:s.rend]
+		s.rbuf, s.roff, s.rend = nil, 0, 0
+		return bp, b, nil
+	}
+	bp, n, err := s.readPooled()
+	if bp != nil {
+		b = (*bp)[:n]
+	}
+	return bp, b, err
+}
+
+// Read serves gorilla (message mode, and the handshakes): from what is left
+// of the last read, or else, after flushing the peer, from one new read.
+func (s *wsSock) Read(p []byte) (n int, err error) {
+	switch {
+	case s.roff < s.rend:
+		n = copy(p, (*s.rbuf)[s.roff:s.rend])
+		s.roff += n
+		if s.roff == s.rend {
+			wsPutBuf(s.rbuf)
+			s.rbuf, s.roff, s.rend = nil, 0, 0
+		}
+	case len(p) == 0:
+	default:
+		if s.flushPeer != nil {
+			s.flushPeer()
+		}
+		if len(p) >= wsRelayBufSize {
+			n, err = s.readInto(p)
+			break
+		}
+		var bp *[]byte
+		var m int
+		bp, m, err = s.readPooled()
+		if m > 0 {
+			n = copy(p, (*bp)[:m])
+			if n < m {
+				s.rbuf, s.roff, s.rend = bp, n, m
+			} else {
+				wsPutBuf(bp)
+			}
+		}
+	}
+	if s.recording {
+		s.rec = append(s.rec, p[:n]...)
+	}
+	return n, err
+}
+
+// release gives back a read buffer still held (the session is over).
+func (s *wsSock) release() {
+	if s.rbuf != nil {
+		wsPutBuf(s.rbuf)
+		s.rbuf, s.roff, s.rend = nil, 0, 0
+	}
+}
+
+// Write sends p, or, in batch mode, appends it to the pending bytes.
+func (s *wsSock) Write(p []byte) (int, error) {
+	if !s.batch {
+		return s.Conn.Write(p)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.werr != nil {
+		return 0, s.werr
+	}
+	if s.wbuf != nil && s.wn+len(p) > len(*s.wbuf) {
+		if err := s.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) >= wsRelayBufSize {
+		if err := s.writeLocked(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if s.wbuf == nil {
+		s.wbuf, s.wn = wsGetBuf(), 0
+	}
+	s.wn += copy((*s.wbuf)[s.wn:], p)
+	return len(p), nil
+}
+
+// flush sends the pending bytes. The error is the first write error of the
+// socket, which every later write returns too.
+func (s *wsSock) flush() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.flushLocked()
+}
+
+func (s *wsSock) flushLocked() error {
+	if s.wbuf == nil {
+		return s.werr
+	}
+	bp, n := s.wbuf, s.wn
+	s.wbuf, s.wn = nil, 0
+	err := s.writeLocked((*bp)[:n])
+	wsPutBuf(bp)
+	return err
+}
+
+// writeLocked writes p to the socket under the relay's write deadline.
+func (s *wsSock) writeLocked(p []byte) error {
+	if s.werr != nil {
+		return s.werr
+	}
+	s.refreshWriteDeadline()
+	if _, err := s.Conn.Write(p); err != nil {
+		s.werr = err
+		return err
+	}
+	return nil
+}
+
+// writeDirect writes p at once (raw mode; the caller serialises writes).
+func (s *wsSock) writeDirect(p []byte) (int, error) {
+	s.refreshWriteDeadline()
+	return s.Conn.Write(p)
+}
+
+// refreshWriteDeadline keeps the socket's write deadline wsWriteWait ahead,
+// resetting the runtime timer only when it got at least a second closer:
+// a peer that stops reading still cannot hold a writer for much longer than
+// wsWriteWait, and a busy relay does not pay for a timer update per write.
+// Callers serialise writes.
+func (s *wsSock) refreshWriteDeadline() {
+	now := time.Now()
+	if s.wdl.Sub(now) < wsWriteWait-time.Second {
+		s.wdl = now.Add(wsWriteWait)
+		s.Conn.SetWriteDeadline(s.wdl)
+	}
+}
+
+// SetWriteDeadline is ignored in batch mode: gorilla sets a deadline for
+// each frame it hands over, but the bytes go out later, in flush, which keeps
+// the socket's own deadline.
+func (s *wsSock) SetWriteDeadline(t time.Time) error {
+	if s.batch {
+		return nil
+	}
+	return s.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets the read deadline, and the write deadline unless in batch
+// mode.
+func (s *wsSock) SetDeadline(t time.Time) error {
+	if s.batch {
+		return s.Conn.SetReadDeadline(t)
+	}
+	return s.Conn.SetDeadline(t)
+}
+
+// Close closes the socket, unless the handshake holds it.
+func (s *wsSock) Close() error {
+	if s.holdClose {
+		return nil
+	}
+	return s.Conn.Close()
+}
+
+// CloseWrite half-closes the socket where it can, and closes it otherwise.
+func (s *wsSock) CloseWrite() error {
+	if cw, ok := s.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return s.Conn.Close()
+}
+
+func (s *wsSock) stopRecording() {
+	s.recording = false
+	s.holdClose = false
+	s.rec = nil
+}
