@@ -413,7 +413,7 @@ type callKey struct{}
 // to 502/504 and feeds passive ejection.
 func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport:  pl.transport,
+		Transport:  pl.client,
 		BufferPool: bufferPool{},
 		ErrorLog:   slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -429,6 +429,8 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			// hosts, absolute redirects), as Caddy and Traefik do by default.
 			pr.Out.Host = pr.In.Host
 			pr.Out.Header.Add("Via", "1.1 sluice")
+			// max_idle_conns = 0 turns keep-alive off: say so to the target.
+			pr.Out.Close = call.pool.cfg.MaxIdleConns == 0
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			call := resp.Request.Context().Value(callKey{}).(*proxyCall)

@@ -29,7 +29,7 @@ type pxProxy struct {
 
 // pxStart parses conf (server.listen defaults to 127.0.0.1:0), runs a proxy
 // and stops it when the test ends.
-func pxStart(t *testing.T, conf string, chains map[string]Chain) *pxProxy {
+func pxStart(t testing.TB, conf string, chains map[string]Chain) *pxProxy {
 	t.Helper()
 	if !strings.Contains(conf, "[server]") {
 		conf = "[server]\nlisten = \"127.0.0.1:0\"\n" + conf
@@ -59,7 +59,7 @@ func pxStart(t *testing.T, conf string, chains map[string]Chain) *pxProxy {
 }
 
 // stop shuts the proxy down and waits for Run to return.
-func (px *pxProxy) stop(t *testing.T) {
+func (px *pxProxy) stop(t testing.TB) {
 	px.cancel()
 	select {
 	case err := <-px.done:

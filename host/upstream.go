@@ -2,7 +2,6 @@ package host
 
 import (
 	"log/slog"
-	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"sync/atomic"
@@ -36,7 +35,7 @@ type pool struct {
 	cfg       config.Upstream
 	targets   []*target
 	balancer  balancer
-	transport *http.Transport
+	client    *upstreamClient
 	rp        *httputil.ReverseProxy
 	health    *healthChecker // nil without active checks
 	log       *slog.Logger
@@ -61,7 +60,11 @@ func newPool(cfg config.Upstream, p *Proxy) (*pool, error) {
 		t.healthy.Store(true)
 		pl.targets = append(pl.targets, t)
 	}
-	pl.transport = newTransport(cfg)
+	urls := make([]*url.URL, len(pl.targets))
+	for i, t := range pl.targets {
+		urls[i] = t.url
+	}
+	pl.client = newUpstreamClient(cfg, urls)
 	pl.rp = p.newReverseProxy(pl)
 	if cfg.Health.Path != "" {
 		pl.health = startHealthChecks(pl)
@@ -137,5 +140,5 @@ func (pl *pool) unref() {
 // close releases the pool's idle connections once no request uses it.
 func (pl *pool) close() {
 	pl.stopChecks()
-	pl.transport.CloseIdleConnections()
+	pl.client.closeIdle()
 }
