@@ -234,3 +234,16 @@ fn hooks() {
     let f = host(BASE_CONFIG);
     assert_eq!(testing::hooks(&f), Hooks::REQUEST_HEADERS);
 }
+
+#[test]
+fn cached_jwt_times_are_checked_on_every_request() {
+    let f = host(BASE_CONFIG);
+    let token = jwt("HS256", SECRET, &format!(r#"{{"exp":{},"sub":"alice"}}"#, NOW + 60));
+    assert_eq!(f.validate(token.as_bytes(), NOW * 1_000_000_000), Ok("alice".to_string()));
+    assert_eq!(f.verified.borrow().len(), 1, "the verified token is cached");
+    // The same token, now past exp and the 30s leeway.
+    assert_eq!(f.validate(token.as_bytes(), (NOW + 120) * 1_000_000_000), Err("token expired"));
+    // A token that fails verification is not cached.
+    assert!(f.validate(b"a.b.c", NOW * 1_000_000_000).is_err());
+    assert_eq!(f.verified.borrow().len(), 1);
+}
