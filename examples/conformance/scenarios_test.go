@@ -111,6 +111,23 @@ jwt_secret = "s3cret"
 			// Not on plain HTTP: a token in a URL ends up in logs.
 			request{path: "x?access_token=demo-token", want: denied("missing bearer token")},
 		}},
+		{name: "query-token-escaped", config: `[plugin.config]
+tokens = ["demo-token", "a b+c"]
+static_user = "demo"
+`, steps: []step{
+			ws{path: "ws?access_token=demo%2Dtoken", up: &upstream{header: map[string]string{"X-User": "demo"}}},
+			ws{path: "ws?access_token=a+b%2Bc&keep=1", up: &upstream{query: "keep=1", header: map[string]string{"X-User": "demo"}}},
+			ws{path: "ws?access_token=&x=1", refused: 401},
+			ws{path: "ws?access_token=%zz", refused: 401},
+			// Only the first occurrence counts; every one is removed.
+			ws{path: "ws?access_token=demo-token&access_token=nope&b=2", up: &upstream{query: "b=2"}},
+		}},
+		{name: "token-whitespace", config: cfg, steps: []step{
+			request{path: "x", header: hdr("Authorization", "Bearer \t demo-token \t"), want: passed("demo")},
+			request{path: "x", header: hdr("Authorization", "Bearer"), want: denied("missing bearer token")},
+			request{path: "x", header: hdr("Authorization", "Bearer "), want: denied("missing bearer token")},
+			request{path: "x", header: hdr("Authorization", "Basic ZGVtbzpkZW1v"), want: denied("missing bearer token")},
+		}},
 		{name: "subprotocol-token", config: cfg, steps: []step{
 			ws{path: "ws", protocols: []string{"bearer." + jwt(hs256, `{"sub":"bob"}`, "s3cret"), "chat.v1"}, protocol: "chat.v1",
 				up:   &upstream{header: map[string]string{"X-User": "bob", "Sec-Websocket-Protocol": "chat.v1"}},
@@ -224,6 +241,9 @@ words = ["secret", "top secret"]
 	words = append(words, echo("nothing to see", "nothing to see")...)
 	json = append(json, echo(`{"text":"a secret","secret":"key stays"}`, `{"text":"a ***","secret":"key stays"}`)...)
 	json = append(json, echo(`{"user":"ann"}`, `{"user":"ann"}`)...)
+	json = append(json, echo(`{"pass\u0077ord":"x","note":"caf\u00e9 secret"}`, `{"pass\u0077ord":"x","note":"caf\u00e9 ***"}`)...)
+	words = append(words, echo("secreté ésecret é secret é", "secreté ésecret é *** é")...)
+	words = append(words, echo("secret_x x-secret 1secret", "secret_x x-*** 1secret")...)
 	return []*scenario{
 		{name: "nested-fields", config: cfg, steps: []step{ws{path: "ws", msgs: nested}}},
 		{name: "arrays", config: cfg, steps: []step{ws{path: "ws", msgs: arrays}}},
