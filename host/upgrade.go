@@ -73,7 +73,11 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 		PingInterval:     opt.PingInterval.Duration,
 		HandshakeTimeout: opt.HandshakeTimeout.Duration,
 	}
-	s := &Session{ID: rec.id, Route: rt.name, Upgrade: r, ClientAddr: x.ClientAddr, State: x.State}
+	// The session keeps the request for its filters and its log line, but
+	// not the request's context, which holds net/http's connection contexts.
+	lr := r.WithContext(context.Background())
+	rec.logReq = lr
+	s := &Session{ID: rec.id, Route: rt.name, Upgrade: lr, ClientAddr: x.ClientAddr, State: x.State}
 	pl := rt.pool
 	chain := func() Chain { return lc }
 
@@ -91,6 +95,8 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 		rec.bytes = st.Bytes[0] + st.Bytes[1]
 		p.wsLogDone(rec)
 	})
+	// The session counts for shutdown (wsWG) until its log line is written,
+	// by whichever of its two halves comes last.
 	if st.DialErr != nil {
 		pl.connFailed(t)
 		rec.err = st.DialErr
@@ -102,6 +108,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 		rec.wsPending.Store(0)
 		rec.ws = &st
 		untrack()
+		p.wsWG.Done() // the handler's own log line follows
 	}
 }
 
@@ -223,7 +230,7 @@ func (p *Proxy) untrackSession(e *wsEntry) {
 		p.release(pg)
 	}
 	e.cancel(nil)
-	p.wsWG.Done()
+	// wsWG.Done comes once the session's log line is written (wsLogDone).
 }
 
 // errReload is the cause of a session closed because a reload could no
@@ -365,6 +372,7 @@ type accessRecord struct {
 func (p *Proxy) wsLogDone(rec *accessRecord) {
 	if rec.wsPending.Add(-1) == 0 {
 		p.writeAccess(context.Background(), rec.logReq, 0, 0, rec, rec.logStart)
+		p.wsWG.Done()
 	}
 }
 
@@ -411,11 +419,12 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (p *Proxy) logAccess(r *http.Request, lw *logWriter, rec *accessRecord, start time.Time) {
 	if rec.wsPending.Load() != 0 {
 		// Only a running session's two halves change the count from here.
-		rec.logReq, rec.logStart = r, start
+		rec.logStart = start
 		if rec.wsPending.Add(-1) != 0 {
 			return
 		}
 		p.writeAccess(context.Background(), r, 0, 0, rec, start)
+		p.wsWG.Done()
 		return
 	}
 	p.writeAccess(r.Context(), r, lw.status, lw.bytes, rec, start)

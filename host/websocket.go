@@ -69,11 +69,12 @@ const (
 )
 
 // wsGorillaReadBuf is the size of gorilla's own read buffer on each side in
-// message mode. It only parses frame headers out of what wsSock hands it
-// (which reads into pooled 16 KiB buffers), so it can be small: it is what
-// an idle message-mode session keeps per side. gorilla needs at least 125
+// message mode. It only parses frame headers and control frames out of what
+// wsSock hands it (which reads into pooled 16 KiB buffers; payloads larger
+// than this buffer are read past it), so it can be small: it is what an
+// idle message-mode session keeps per side. gorilla needs at least 125
 // bytes (a whole control frame payload).
-const wsGorillaReadBuf = 512
+const wsGorillaReadBuf = 128
 
 // wsWritePool lends gorilla its write buffers only while a message is being
 // written, so an idle session holds none.

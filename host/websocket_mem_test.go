@@ -74,7 +74,9 @@ func TestWebSocketIdleMemory(t *testing.T) {
 			}
 			conns = append(conns, c)
 		}
-		time.Sleep(200 * time.Millisecond) // let every session settle into its idle state
+		// Let every session settle into its idle state (raw mode parks a
+		// direction after wsIdlePark without bytes).
+		time.Sleep(wsIdlePark + 300*time.Millisecond)
 		after := wsHeapAndStacks()
 		runtime.ReadMemStats(&m1)
 		t.Logf("  %.2f goroutines/session", float64(runtime.NumGoroutine()-g0)/float64(n))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,11 +42,13 @@ type wsRaw struct {
 	rs    *wsRelayState
 	conns [2]*wsSock // by side
 	dirs  [2]*wsRawDir
+	left  atomic.Int32 // directions still running
+	done  func()       // run by the direction that ends last
 }
 
 // wsStartRaw starts relaying a session in raw mode: one goroutine per
-// direction, fresh ones, whose stacks stay at the minimum while they wait.
-// The one that ends last closes the sockets and calls done.
+// direction while bytes flow, none while it is idle (wsParker). The
+// direction that ends last closes the sockets and calls done.
 func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock, leftover []byte, done func()) {
 	x := &wsRaw{rs: rs, conns: [2]*wsSock{client, upstream}}
 	x.dirs[wsClient] = &wsRawDir{src: client, dst: upstream}
@@ -58,19 +61,21 @@ func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock,
 	stop := context.AfterFunc(ctx, func() {
 		x.shutdown(websocket.CloseGoingAway, "proxy shutting down", "proxy", websocket.CloseGoingAway)
 	})
-	var left atomic.Int32
-	left.Store(2)
-	finish := func() {
-		if left.Add(-1) != 0 {
-			return
-		}
+	x.left.Store(2)
+	x.done = func() {
 		stop()
 		rs.stopTimer()
 		client.Close()
 		upstream.Close()
-		client.release()
-		upstream.release()
+		for _, c := range x.conns {
+			wsPark.forget(c)
+			c.release()
+		}
 		done()
+	}
+	for d, c := range x.conns {
+		c.resume = func() { go x.run(d) }
+		c.parkable = wsCanPark && c.rc != nil
 	}
 
 	go func() {
@@ -81,22 +86,43 @@ func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock,
 				x.sideGone(wsClient)
 			}
 		}
-		x.ended(wsUpstream, x.copy(wsUpstream))
-		finish()
+		x.run(wsUpstream)
 	}()
-	go func() {
-		x.ended(wsClient, x.copy(wsClient))
-		finish()
-	}()
+	go x.run(wsClient)
+}
+
+// run copies from side d until the direction ends, or until it is parked:
+// then the goroutine ends, and a new one runs again when the socket is
+// readable (wsParker).
+func (x *wsRaw) run(d int) {
+	parked, err := x.copy(d)
+	if parked {
+		return
+	}
+	x.ended(d, err)
+	if x.left.Add(-1) == 0 {
+		x.done()
+	}
 }
 
 // copy moves bytes from side d to the other side until an error, or until
-// the close reply arrives after the relay closed the session itself. Each
-// read is one system call into a buffer borrowed for that read and its write.
-func (x *wsRaw) copy(d int) error {
+// the close reply arrives after the relay closed the session itself, or
+// until the direction has been idle for wsIdlePark and could be parked.
+// Each read is one system call into a buffer borrowed for that read and its
+// write.
+func (x *wsRaw) copy(d int) (parked bool, _ error) {
 	dir := x.dirs[d]
 	for {
 		bp, b, err := dir.src.next()
+		if err != nil && len(b) == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			park, again := dir.src.afterDeadline()
+			if park && dir.src.park() {
+				return true, nil
+			}
+			if park || again {
+				continue
+			}
+		}
 		var end bool
 		var werr error
 		if len(b) > 0 {
@@ -109,11 +135,11 @@ func (x *wsRaw) copy(d int) error {
 		}
 		switch {
 		case werr != nil:
-			return errWsWrite
+			return false, errWsWrite
 		case err != nil:
-			return err
+			return false, err
 		case end:
-			return nil
+			return false, nil
 		}
 	}
 }

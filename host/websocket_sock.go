@@ -59,6 +59,20 @@ type wsSock struct {
 	werr  error
 	wdl   time.Time // the write deadline last set on the socket
 
+	// Idle parking (raw mode): resume, set before the relay starts, starts
+	// a goroutine that goes on reading this socket; the fields under dmu
+	// say whether the read side is parked in wsPark and what read deadline
+	// the relay itself set. See wsParker.
+	resume   func()
+	dmu      sync.Mutex
+	parkable bool      // an idle read may hand the socket to wsPark
+	parked   bool      // in wsPark, with no goroutine reading
+	closed   bool      // Close ran
+	rdlSet   bool      // the relay set a read deadline (closing)
+	rdl      time.Time // that deadline
+	parkKey  uint64    // wsPark's key, 0 before the first park
+	inEpoll  bool      // registered in wsPark's epoll set
+
 	// Handshake recording (upstream side only).
 	rec       []byte
 	recording bool
@@ -72,6 +86,12 @@ type wsReadOp struct {
 	n    int
 	err  error
 }
+
+// wsIdlePark is how long a raw-mode direction waits for bytes with a
+// goroutine before it hands its socket to wsPark and the goroutine ends.
+// Resuming costs a goroutine start and an epoll_ctl, nothing a session
+// quiet for this long notices.
+const wsIdlePark = 500 * time.Millisecond
 
 func newWSSock(c net.Conn) *wsSock {
 	s := &wsSock{Conn: c}
@@ -277,12 +297,90 @@ func (s *wsSock) SetDeadline(t time.Time) error {
 	return s.Conn.SetDeadline(t)
 }
 
-// Close closes the socket, unless the handshake holds it.
+// Close closes the socket, unless the handshake holds it. A parked read
+// side resumes, to see the socket closed as a waiting read would.
 func (s *wsSock) Close() error {
 	if s.holdClose {
 		return nil
 	}
-	return s.Conn.Close()
+	err := s.Conn.Close()
+	if s.resume != nil {
+		s.dmu.Lock()
+		s.closed = true
+		s.unparkLocked()
+	}
+	return err
+}
+
+// SetReadDeadline sets the relay's own read deadline. In raw mode it is
+// noted, so that the idle deadline does not replace it, and a parked read
+// side resumes to wait for it.
+func (s *wsSock) SetReadDeadline(t time.Time) error {
+	if s.resume == nil {
+		return s.Conn.SetReadDeadline(t)
+	}
+	s.dmu.Lock()
+	s.rdlSet, s.rdl = true, t
+	err := s.Conn.SetReadDeadline(t)
+	s.unparkLocked()
+	return err
+}
+
+// unparkLocked resumes the read side if it is parked, and unlocks dmu.
+func (s *wsSock) unparkLocked() {
+	w := s.parked
+	s.parked = false
+	s.dmu.Unlock()
+	if w {
+		s.resume()
+	}
+}
+
+// wake resumes the read side after wsPark saw the socket readable.
+func (s *wsSock) wake() {
+	s.dmu.Lock()
+	s.unparkLocked()
+}
+
+// setIdleDeadline is called when a read is about to wait: unless the relay
+// set a deadline of its own, the wait ends after wsIdlePark, and the reader
+// parks the socket instead (see afterDeadline).
+func (s *wsSock) setIdleDeadline() {
+	s.dmu.Lock()
+	if s.parkable && !s.rdlSet {
+		s.Conn.SetReadDeadline(time.Now().Add(wsIdlePark))
+	}
+	s.dmu.Unlock()
+}
+
+// afterDeadline tells a raw reader what a read deadline error means: park
+// (the idle deadline passed), again (the relay's deadline replaced the idle
+// one and is still ahead), or neither (the relay's deadline passed).
+func (s *wsSock) afterDeadline() (park, again bool) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if !s.rdlSet {
+		return s.parkable, !s.parkable
+	}
+	return false, s.rdl.IsZero() || time.Now().Before(s.rdl)
+}
+
+// park hands the read side to wsPark; the caller's goroutine then ends. It
+// reports false when the socket cannot be parked now (closing, closed, no
+// epoll): the caller reads on.
+func (s *wsSock) park() bool {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	if s.rdlSet || s.closed || !s.parkable {
+		return false
+	}
+	s.Conn.SetReadDeadline(time.Time{})
+	if err := wsPark.arm(s); err != nil {
+		s.parkable = false
+		return false
+	}
+	s.parked = true
+	return true
 }
 
 // CloseWrite half-closes the socket where it can, and closes it otherwise.

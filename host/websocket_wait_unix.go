@@ -45,6 +45,9 @@ func (s *wsSock) sysRead(fd uintptr) bool {
 				wsPutBuf(op.bp)
 				op.bp = nil
 			}
+			if s.resume != nil {
+				s.setIdleDeadline()
+			}
 			return false
 		}
 		if n > 0 {

@@ -1,0 +1,205 @@
+package host
+
+import (
+	"bytes"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsGoroutinesSettle waits until the number of goroutines stops changing
+// (sessions settling, servers' connection goroutines starting) and returns
+// it.
+func wsGoroutinesSettle() int {
+	n := runtime.NumGoroutine()
+	for range 50 {
+		time.Sleep(20 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
+}
+
+// TestWebSocketRelayGoroutines counts what a session costs in goroutines
+// once it runs: net/http's handler goroutine is gone in both modes (the
+// handler returned after the handshakes); message mode keeps one reader per
+// side; raw mode keeps none once both directions have been idle for
+// wsIdlePark, and a message then still goes through, both ways.
+func TestWebSocketRelayGoroutines(t *testing.T) {
+	for _, mode := range []struct {
+		name  string
+		hooks HookSet
+		want  int
+	}{
+		{"raw", HookClose, 0},
+		{"message", HookMessage | HookClose, 2},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			if mode.want == 0 && !wsCanPark {
+				t.Skip("idle raw directions keep their goroutines without epoll")
+			}
+			wsPark.start() // its one goroutine serves every session
+			up := newWSTestUpstream(t)
+			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{})
+
+			// The same client straight to the upstream: what the client
+			// and the upstream cost alone.
+			g0 := wsGoroutinesSettle()
+			direct, _ := wsDial(t, nil, "ws"+up.srv.URL[len("http"):]+"/x", nil)
+			direct.WriteMessage(websocket.TextMessage, []byte("hi"))
+			wsRead(t, direct)
+			alone := wsGoroutinesSettle() - g0
+			direct.Close()
+
+			g1 := wsGoroutinesSettle()
+			c, _ := wsDial(t, nil, p.url+"/x", nil)
+			c.WriteMessage(websocket.TextMessage, []byte("hi"))
+			wsRead(t, c)
+			time.Sleep(wsIdlePark + 200*time.Millisecond)
+			if got := wsGoroutinesSettle() - g1 - alone; got != mode.want {
+				t.Fatalf("an idle session runs %d goroutines in the relay, want %d", got, mode.want)
+			}
+
+			// Idle, then traffic again: the relay wakes up and keeps order.
+			for i := range 3 {
+				c.WriteMessage(websocket.TextMessage, []byte("again "+strconv.Itoa(i)))
+			}
+			for i := range 3 {
+				if _, got := wsRead(t, c); got != "again "+strconv.Itoa(i) {
+					t.Fatalf("after idle: got %q", got)
+				}
+			}
+			c.WriteMessage(websocket.TextMessage, []byte("push:3"))
+			for i := range 3 {
+				if _, got := wsRead(t, c); got != "push "+strconv.Itoa(i) {
+					t.Fatalf("after idle, from the upstream: got %q", got)
+				}
+			}
+			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
+			wsReadClose(t, c)
+			st := p.waitStats(t)
+			if st.CloseBy != "client" || st.CloseCode != 1000 || st.Messages[ClientToUpstream] != 5 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestWebSocketShutdownWhileIdle cancels the proxy's context while a raw
+// session has no goroutine (both directions idle): both sides still get 1001
+// at once, and the relay reports the session's end.
+func TestWebSocketShutdownWhileIdle(t *testing.T) {
+	for _, mode := range wsModes {
+		t.Run(mode.name, func(t *testing.T) {
+			up := newWSTestUpstream(t)
+			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{})
+			c, _ := wsDial(t, nil, p.url+"/x", nil)
+			c.WriteMessage(websocket.TextMessage, []byte("hi"))
+			wsRead(t, c)
+			time.Sleep(wsIdlePark + 200*time.Millisecond)
+			start := time.Now()
+			p.cancel()
+			ce := wsReadClose(t, c)
+			if ce.Code != websocket.CloseGoingAway || ce.Text != "proxy shutting down" {
+				t.Fatalf("client got close %d %q", ce.Code, ce.Text)
+			}
+			if got := up.waitClose(t); got.code != websocket.CloseGoingAway {
+				t.Fatalf("upstream saw close %+v", got)
+			}
+			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1001, ""), time.Now().Add(time.Second))
+			st := p.waitStats(t)
+			if el := time.Since(start); el > time.Second {
+				t.Fatalf("shutdown took %v", el)
+			}
+			if st.CloseBy != "proxy" || st.CloseCode != websocket.CloseGoingAway {
+				t.Fatalf("close recorded as %q %d", st.CloseBy, st.CloseCode)
+			}
+		})
+	}
+}
+
+// TestWebSocketIdleClientGoesAway drops an idle raw session's client
+// without a close frame: the parked direction wakes up on the hang-up and
+// the upstream hears 1001.
+func TestWebSocketIdleClientGoesAway(t *testing.T) {
+	up := newWSTestUpstream(t)
+	p := newWSTestProxy(t, up.srv.URL, &wsTestChain{}, wsOptions{})
+	c, _ := wsDial(t, nil, p.url+"/x", nil)
+	c.WriteMessage(websocket.TextMessage, []byte("hi"))
+	wsRead(t, c)
+	time.Sleep(wsIdlePark + 200*time.Millisecond)
+	c.NetConn().Close()
+	if got := up.waitClose(t); got.code != websocket.CloseGoingAway || got.text != "client went away" {
+		t.Fatalf("upstream saw close %+v", got)
+	}
+	if st := p.waitStats(t); st.CloseBy != "client" || st.CloseCode != websocket.CloseAbnormalClosure {
+		t.Fatalf("close recorded as %q %d", st.CloseBy, st.CloseCode)
+	}
+}
+
+// TestWebSocketMessageBatching sends a burst of messages of mixed sizes in
+// message mode, without waiting for answers, so that the relay batches
+// several per write; every message must come back whole and in order. A
+// lone message afterwards must come back at once, not wait for a batch.
+func TestWebSocketMessageBatching(t *testing.T) {
+	up := newWSTestUpstream(t)
+	chain := &wsTestChain{hooks: HookMessage}
+	p := newWSTestProxy(t, up.srv.URL, chain, wsOptions{MaxMessageSize: 1 << 20})
+	c, _ := wsDial(t, nil, p.url+"/x", nil)
+	const n = 1500
+	sizes := []int{1, 60, 125, 126, 700, 4000, 16 << 10, 16<<10 + 1, 70000}
+	msg := func(i int) []byte {
+		b := bytes.Repeat([]byte{byte('a' + i%26)}, sizes[i%len(sizes)])
+		copy(b, strconv.Itoa(i))
+		return b
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			typ := websocket.BinaryMessage
+			if i%2 == 0 {
+				typ = websocket.TextMessage
+			}
+			if err := c.WriteMessage(typ, msg(i)); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := range n {
+		c.SetReadDeadline(time.Now().Add(wsTestWait))
+		typ, got, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if !bytes.Equal(got, msg(i)) || (typ == websocket.TextMessage) != (i%2 == 0) {
+			t.Fatalf("message %d: type %d, %d bytes, starts %q", i, typ, len(got), got[:min(len(got), 8)])
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+
+	for i := range 20 {
+		start := time.Now()
+		c.WriteMessage(websocket.TextMessage, []byte("one"))
+		if _, got := wsRead(t, c); got != "one" {
+			t.Fatalf("got %q", got)
+		}
+		// Generous for a loaded machine; a message stuck in a batch waits
+		// for the test's read deadline instead.
+		if el := time.Since(start); el > time.Second {
+			t.Fatalf("round trip %d took %v", i, el)
+		}
+	}
+	if got := chain.calls.Load(); got != 2*(n+20) {
+		t.Fatalf("%d hook calls, want %d", got, 2*(n+20))
+	}
+}
