@@ -617,7 +617,10 @@ type request struct {
 	method string // GET when empty
 	path   string // below the scenario's prefix: "x?a=1" is /<scenario>/x?a=1
 	header http.Header
-	body   string
+	// headerAt, when set, makes the headers when the step runs (for tokens
+	// that must be fresh however long the kit took to get there).
+	headerAt func() http.Header
+	body     string
 
 	want reply
 }
@@ -655,6 +658,11 @@ func (r request) run(e *env) (diffs, error) {
 	}
 	for k, v := range r.header {
 		req.Header[k] = v
+	}
+	if r.headerAt != nil {
+		for k, v := range r.headerAt() {
+			req.Header[k] = v
+		}
 	}
 	logFrom := logs.size()
 	resp, err := client.Do(req)
