@@ -2,8 +2,11 @@ package examples_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -209,4 +212,138 @@ func BenchmarkFilters(b *testing.B) {
 	b.Run("redact/masks", message("redact", strings.Replace(chat, `"ts"`, `"password"`, 1), func(m *host.Message) bool {
 		return strings.Contains(string(m.Payload), `"password":"***"`)
 	}))
+}
+
+// redactBenchConfig puts each build of the redact filter on its own route,
+// configured as sluice-bench configures it.
+const redactBenchConfig = `
+[[upstream]]
+name = "u"
+targets = ["http://127.0.0.1:9"]
+{{routes}}
+`
+
+// benchWSMessage builds the JSON text message sluice-bench sends (its
+// wsMessage): exactly size bytes, a password field and the word "secret"
+// followed by a run of 'x' that fills the message.
+func benchWSMessage(size int) string {
+	head := `{"user":"alice","password":"hunter2","text":"a secret `
+	tail := `"}`
+	return head + strings.Repeat("x", max(size-len(head)-len(tail), 0)) + tail
+}
+
+// redactModules returns the redact module of each build: "tinygo" (or Go
+// without TinyGo), "go" and, when Debian's cargo is installed, "rust". A
+// module left next to the sources by examples/build.sh is used when it is
+// newer than them; the Rust one is rebuilt with examples/build-rust.sh,
+// which is incremental.
+func redactModules(b *testing.B) map[string]string {
+	mods := map[string]string{"tinygo": buildFilters(b)["redact.wasm"]}
+	goWasm := filepath.Join("redact", "redact.go.wasm")
+	src := newestSource("redact", filepath.Join("..", "sdk", "go"), "internal")
+	if info, err := os.Stat(goWasm); err != nil || !info.ModTime().After(src) {
+		goWasm = filepath.Join(b.TempDir(), "redact.go.wasm")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", goWasm, ".")
+		cmd.Dir, cmd.Env = "redact", append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("build redact with Go: %v\n%s", err, out)
+		}
+	}
+	mods["go"] = goWasm
+	if _, err := os.Stat("/usr/bin/cargo"); err == nil {
+		if out, err := exec.Command("bash", "build-rust.sh", "redact").CombinedOutput(); err != nil {
+			b.Fatalf("build redact with Rust: %v\n%s", err, out)
+		}
+		mods["rust"] = filepath.Join("redact", "redact.rust.wasm")
+	}
+	return mods
+}
+
+// BenchmarkFiltersRedact measures one message hook call of the redact
+// filter through the real plugin chain, in each build, on the messages
+// sluice-bench sends (64 B and 16 KiB) and on a 16 KiB message with
+// nothing to mask.
+//
+//	go test -run '^$' -bench FiltersRedact -benchmem .
+func BenchmarkFiltersRedact(b *testing.B) {
+	benchRedact(b, redactModules(b), []string{"tinygo", "go", "rust"})
+}
+
+// benchRedact runs the redact benchmarks on the modules of builds (named
+// in mods; a build without a module is skipped).
+func benchRedact(b *testing.B, mods map[string]string, builds []string) {
+	var routes strings.Builder
+	for _, name := range builds {
+		path, ok := mods[name]
+		if !ok {
+			continue
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(&routes, `
+[[route]]
+name = "redact-%[1]s"
+path_prefix = "/redact-%[1]s/"
+upstream = "u"
+plugins = ["redact-%[1]s"]
+
+[[plugin]]
+name = "redact-%[1]s"
+module = %[2]q
+timeout = "1s"
+  [plugin.config]
+  fields = ["password", "ssn"]
+  words = ["secret"]
+`, name, filepath.ToSlash(abs))
+	}
+	cfg, err := config.Parse([]byte(strings.Replace(redactBenchConfig, "{{routes}}", routes.String(), 1)), "bench.toml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: slog.New(slog.DiscardHandler)})
+	defer loader.Close()
+	set, err := loader.Load(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer set.Close()
+	chains := set.Chains()
+
+	clean := `{"user":"alice","text":"` + strings.Repeat("lorem ipsum dolor sit amet, ", 16<<10/28) + `"}`
+	for _, name := range builds {
+		if _, ok := mods[name]; !ok {
+			b.Logf("redact-%s: not built", name)
+			continue
+		}
+		for _, tc := range []struct {
+			label, payload string
+			masked         bool
+		}{
+			{"64B", benchWSMessage(64), true},
+			{"16KiB", benchWSMessage(16 << 10), true},
+			{"16KiB-clean", clean, false},
+		} {
+			b.Run(name+"/"+tc.label, func(b *testing.B) {
+				c := chains["redact-"+name]
+				s := &host.Session{ID: "bench", Route: "redact-" + name, ClientAddr: "127.0.0.1:5000"}
+				in := []byte(tc.payload)
+				m := &host.Message{Direction: host.ClientToUpstream}
+				b.SetBytes(int64(len(in)))
+				b.ReportAllocs()
+				for range b.N {
+					m.Payload = in
+					if v := c.OnMessage(s, m); v.Action != host.MessagePass {
+						b.Fatalf("verdict %+v", v)
+					}
+				}
+				got := string(m.Payload)
+				if tc.masked && (strings.Contains(got, "hunter2") || !strings.Contains(got, `"password":"***","text":"a *** x`)) ||
+					!tc.masked && got != tc.payload {
+					b.Fatalf("payload %.80q", got)
+				}
+			})
+		}
+	}
 }

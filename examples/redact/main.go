@@ -8,7 +8,6 @@ package main
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/sluiceproxy/sluice/examples/internal/tinyjson"
 	sluice "github.com/sluiceproxy/sluice/sdk/go"
@@ -34,25 +33,10 @@ func configure(raw []byte) error {
 	if len(fields) == 0 && len(words) == 0 {
 		return errors.New("redact: config: set fields, words or both")
 	}
-	r := redactor{
-		maskValue:    append(append([]byte{'"'}, escapeJSON(mask)...), '"'),
-		maskInString: escapeJSON(mask),
-		maskText:     []byte(mask),
+	r, err := newRedactor(fields, words, mask)
+	if err != nil {
+		return err
 	}
-	for _, f := range fields {
-		if f == "" {
-			return errors.New("redact: config: fields: empty name")
-		}
-		r.fields = append(r.fields, []byte(strings.ToLower(f)))
-	}
-	var lower [][]byte
-	for _, w := range words {
-		if w == "" {
-			return errors.New("redact: config: words: empty word")
-		}
-		lower = append(lower, []byte(strings.ToLower(w)))
-	}
-	r.setWords(lower)
 	switch direction {
 	case "both":
 		directions = [2]bool{true, true}

@@ -1,6 +1,11 @@
 package main
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"errors"
+	"math/bits"
+	"strings"
+)
 
 // A redactor masks one message. It scans JSON with a small hand-written
 // parser instead of encoding/json: the message hook is the hot path, and
@@ -9,6 +14,15 @@ import "encoding/binary"
 // reflection. The scanner copies the input to out only around what it
 // replaces, so a message with nothing to mask costs one pass and no
 // allocation.
+//
+// Inside the proxy every loop iteration of the guest pays for a
+// cancellation check (wazero's WithCloseOnContextDone, which lets a hook
+// deadline stop a runaway filter): about 25 ns, a hundred times the work of
+// the iteration itself. So the scanner reads eight bytes at a time and
+// tests them all at once with bit tricks (SWAR: SIMD within a register),
+// jumps straight to the byte that matters, and runs loops of single bytes
+// only where a run cannot be longer than a few bytes. README.md has the
+// figures.
 
 // maxDepth bounds nesting; deeper input is not treated as JSON.
 const maxDepth = 128
@@ -20,13 +34,151 @@ type redactor struct {
 	last    int    // in[:last] is already in out
 	changed bool
 
-	fields       [][]byte // lower-case field names
-	words        [][]byte // lower-case words
-	phrases      bool     // some word holds a separator: see maskPhrases
-	longest      int      // length of the longest word
-	maskValue    []byte   // the mask as a JSON string, quotes included
-	maskInString []byte   // the mask escaped for inside a JSON string
-	maskText     []byte   // the mask as it is, for plain text
+	fields       []pattern
+	words        []pattern
+	maskValue    []byte // the mask as a JSON string, quotes included
+	maskInString []byte // the mask escaped for inside a JSON string
+	maskText     []byte // the mask as it is, for plain text
+
+	// byFirst lists, for each lower-case byte, the indexes in words of the
+	// words that start with it, in config order.
+	byFirst [256][]int
+	// The filter that finds where words may start (see firstBytes): a
+	// position passes when, or-ed with 0x20, its byte equals first[k] and
+	// the next byte second[k] (or anything, where anySecond[k] is set), for
+	// some slot k. Each value holds its byte eight times. Unused slots
+	// repeat slot 0.
+	first, second, anySecond [slots]uint64
+	// every is msb, passing every byte, when the words need more than
+	// slots filters: then every position after a separator is a candidate.
+	every uint64
+	// pairs is how many slots are in use (0 with every).
+	pairs int
+	// inString is set when no word holds a quote, a backslash or a control
+	// character: a match then never crosses the end of a JSON string or an
+	// escape, and words are masked while the string is scanned.
+	inString bool
+}
+
+// slots is how many (first byte, second byte) filters firstBytes tests at
+// once; more distinct pairs fall back to testing every word start.
+const slots = 4
+
+// A pattern is a lower-case field name or word, prepared for comparing
+// eight bytes at a time regardless of ASCII case.
+type pattern struct {
+	text []byte
+	// For each eight bytes of text: the bytes, and 0x20 where the byte is a
+	// lower-case ASCII letter, so that an input byte or-ed with it equals
+	// the pattern's byte exactly when it is that letter in either case.
+	val, fold []uint64
+}
+
+func newPattern(text []byte) pattern {
+	p := pattern{text: text}
+	for k := 0; k < len(text); k += 8 {
+		var val, fold uint64
+		for j := k; j < len(text) && j < k+8; j++ {
+			val |= uint64(text[j]) << (8 * (j - k))
+			if text[j] >= 'a' && text[j] <= 'z' {
+				fold |= 0x20 << (8 * (j - k))
+			}
+		}
+		p.val, p.fold = append(p.val, val), append(p.fold, fold)
+	}
+	return p
+}
+
+// at reports whether in[i:] starts with p, ignoring ASCII case in in. The
+// caller checks that i+len(p.text) <= len(in).
+func (p *pattern) at(in []byte, i int) bool {
+	n := len(p.text)
+	if (load(in, i)|p.fold[0])&lowBytes(min(n, 8)) != p.val[0] {
+		return false
+	}
+	for k := 1; 8*k < n; k++ {
+		if (load(in, i+8*k)|p.fold[k])&lowBytes(min(n-8*k, 8)) != p.val[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// newRedactor prepares the fields, words (both matched ignoring case) and
+// mask of a config.
+func newRedactor(fields, words []string, mask string) (redactor, error) {
+	r := redactor{
+		maskValue:    append(append([]byte{'"'}, escapeJSON(mask)...), '"'),
+		maskInString: escapeJSON(mask),
+		maskText:     []byte(mask),
+	}
+	for _, f := range fields {
+		if f == "" {
+			return r, errors.New("redact: config: fields: empty name")
+		}
+		r.fields = append(r.fields, newPattern([]byte(strings.ToLower(f))))
+	}
+	var lower [][]byte
+	for _, w := range words {
+		if w == "" {
+			return r, errors.New("redact: config: words: empty word")
+		}
+		lower = append(lower, []byte(strings.ToLower(w)))
+	}
+	r.setWords(lower)
+	return r, nil
+}
+
+// setWords installs the (lower-case) words and the filter that finds where
+// they may start.
+func (r *redactor) setWords(words [][]byte) {
+	r.words, r.byFirst, r.every, r.pairs, r.inString = nil, [256][]int{}, 0, 0, true
+	type pair struct {
+		first, second byte
+		any           bool
+	}
+	var pairs []pair
+	for i, w := range words {
+		r.words = append(r.words, newPattern(w))
+		r.byFirst[w[0]] = append(r.byFirst[w[0]], i)
+		for _, c := range w {
+			if c == '"' || c == '\\' || c < 0x20 {
+				r.inString = false
+			}
+		}
+		// The filter or-s input bytes with 0x20 (to fold case), so it looks
+		// for the pattern's bytes or-ed with 0x20 too.
+		p := pair{first: w[0] | 0x20, any: len(w) == 1}
+		if !p.any {
+			p.second = w[1] | 0x20
+		}
+		known := false
+		for _, q := range pairs {
+			known = known || q == p
+		}
+		if !known {
+			pairs = append(pairs, p)
+		}
+	}
+	switch {
+	case len(pairs) == 0:
+		return
+	case len(pairs) > slots:
+		r.every = msb
+		return
+	}
+	r.pairs = len(pairs)
+	for k := range r.first {
+		p := pairs[0]
+		if k < len(pairs) {
+			p = pairs[k]
+		}
+		r.first[k], r.second[k] = lsb*uint64(p.first), lsb*uint64(p.second)
+		r.anySecond[k] = 0x80 << 56 // the next byte is in the next eight
+		if p.any {
+			r.anySecond[k] = msb
+		}
+	}
 }
 
 // replace makes out hold in[last:a] followed by with, and skips in[a:b].
@@ -67,16 +219,95 @@ func (r *redactor) redactJSON(in []byte) (ok bool) {
 	return true
 }
 
-func (r *redactor) ws() {
-	for r.pos < len(r.in) {
-		switch r.in[r.pos] {
-		case ' ', '\t', '\n', '\r':
-			r.pos++
-		default:
-			return
-		}
+// Eight bytes at a time. The helpers below mark bytes by setting their
+// high bit (0x80) in a uint64 that holds eight input bytes, lowest address
+// lowest. TinyGo builds for size and inlines none of them, and a call per
+// eight bytes would cost as much as the work, so the loops that run over
+// long stretches (string, skip) spell the bit tricks out instead.
+
+// Eight-byte constants: each byte 0x01, each byte 0x80, each byte 0x7f.
+const (
+	lsb  = 0x0101010101010101
+	msb  = 0x8080808080808080
+	low7 = 0x7f7f7f7f7f7f7f7f
+)
+
+// load returns the eight bytes at in[i:] as a little-endian number (byte
+// i lowest), with zeros past the end of in.
+func load(in []byte, i int) uint64 {
+	if i+8 <= len(in) {
+		return le(in[i:])
 	}
+	return loadTail(in, i)
 }
+
+// le reads the first eight bytes of b (one load instruction).
+func le(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+// loadTail is load for the last bytes of in.
+func loadTail(in []byte, i int) uint64 {
+	var b [8]byte
+	copy(b[:], in[i:])
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// lowBytes is a mask of the n (1 to 8) lowest bytes.
+func lowBytes(n int) uint64 { return ^uint64(0) >> (64 - 8*n) }
+
+// zeros sets the high bit of each byte of x that is zero, and only those.
+func zeros(x uint64) uint64 { return ^((x&low7 + low7) | x) & msb }
+
+// below sets the high bit of each byte of x that is less than n (n <= 0x80).
+func below(x, n uint64) uint64 { return ^((x&low7 + lsb*(0x80-n)) | x) & msb }
+
+// between sets the high bit of each byte of x in [lo, hi] (hi < 0x80).
+func between(x, lo, hi uint64) uint64 {
+	x7 := x & low7
+	return (x7 + lsb*(0x80-lo)) &^ (x7 + lsb*(0x7f-hi)) &^ x & msb
+}
+
+// special marks the bytes that end an ordinary run in a JSON string: a
+// quote, a backslash or a control character.
+func special(v uint64) uint64 {
+	return zeros(v^lsb*'"') | zeros(v^lsb*'\\') | below(v, 0x20)
+}
+
+// wordBytes marks the bytes of v that words are made of (see wordByte).
+func wordBytes(v uint64) uint64 {
+	return v&msb | between(v, '0', '9') | between(v|lsb*0x20, 'a', 'z') | zeros(v^lsb*'_')
+}
+
+// firstBytes marks, roughly, the bytes of v that may start a word: those
+// that pass one of the (first, second) filters. Bytes that start no word
+// may pass too (it is a filter); the first byte of a match always does.
+// The slots are written out: a loop would cost a cancellation check each.
+func (r *redactor) firstBytes(v uint64) uint64 {
+	f := v | lsb*0x20
+	return r.every |
+		zeros(f^r.first[0])&(zeros(f^r.second[0])>>8|r.anySecond[0]) |
+		zeros(f^r.first[1])&(zeros(f^r.second[1])>>8|r.anySecond[1]) |
+		zeros(f^r.first[2])&(zeros(f^r.second[2])>>8|r.anySecond[2]) |
+		zeros(f^r.first[3])&(zeros(f^r.second[3])>>8|r.anySecond[3])
+}
+
+func (r *redactor) ws() {
+	in, i := r.in, r.pos
+	if i >= len(in) || !isSpace(in[i]) {
+		return
+	}
+	for i < len(in) {
+		v := load(in, i)
+		m := ^(zeros(v^lsb*' ') | zeros(v^lsb*'\t') | zeros(v^lsb*'\n') | zeros(v^lsb*'\r')) & msb
+		if m &= lowBytes(min(len(in)-i, 8)); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			break
+		}
+		i += 8
+	}
+	r.pos = min(i, len(in))
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // value scans one JSON value. With skip set (the value is being masked
 // whole) nothing inside is replaced.
@@ -91,19 +322,24 @@ func (r *redactor) value(depth int, skip bool) bool {
 		return r.array(depth, skip)
 	case c == '"':
 		start := r.pos + 1
+		switch {
+		case skip || len(r.words) == 0:
+			return r.string()
+		case r.inString:
+			r.pos = r.maskWords(start, start, len(r.in), true, r.maskInString)
+			return r.pos >= 0
+		}
 		if !r.string() {
 			return false
 		}
-		if !skip && len(r.words) > 0 {
-			r.maskWords(start, r.pos-1, r.maskInString)
-		}
+		r.maskWords(start, start, r.pos-1, false, r.maskInString)
 		return true
 	case c == 't':
-		return r.literal("true")
+		return r.literal(litTrue, 4)
 	case c == 'f':
-		return r.literal("false")
+		return r.literal(litFalse, 5)
 	case c == 'n':
-		return r.literal("null")
+		return r.literal(litNull, 4)
 	case c == '-' || c >= '0' && c <= '9':
 		return r.number()
 	}
@@ -126,14 +362,13 @@ func (r *redactor) object(depth int, skip bool) bool {
 		if !r.string() {
 			return false
 		}
-		key := r.in[keyStart : r.pos-1]
+		mask := !skip && r.isField(keyStart, r.pos-1)
 		r.ws()
 		if r.pos >= len(r.in) || r.in[r.pos] != ':' {
 			return false
 		}
 		r.pos++
 		r.ws()
-		mask := !skip && r.isField(key)
 		start := r.pos
 		if !r.value(depth+1, skip || mask) {
 			return false
@@ -188,68 +423,86 @@ func (r *redactor) array(depth int, skip bool) bool {
 // string scans a string starting at its opening quote and leaves pos after
 // the closing one.
 func (r *redactor) string() bool {
-	r.pos++
+	in, i := r.in, r.pos+1
 	for {
-		// Skip eight ordinary bytes at a time: inside the proxy every loop
-		// iteration pays for a cancellation check.
-		for r.pos+8 <= len(r.in) && !special(binary.LittleEndian.Uint64(r.in[r.pos:])) {
-			r.pos += 8
+		// Thirty-two ordinary bytes per iteration. (x-lsb)&^x has the high
+		// bit of every zero byte of x set (and maybe of bytes above one),
+		// so this finds a quote, a backslash or a byte below 0x20, if
+		// there is one, without saying where.
+		for ; i+32 <= len(in); i += 32 {
+			v0, v1, v2, v3 := le(in[i:]), le(in[i+8:]), le(in[i+16:]), le(in[i+24:])
+			q0, q1, q2, q3 := v0^lsb*'"', v1^lsb*'"', v2^lsb*'"', v3^lsb*'"'
+			b0, b1, b2, b3 := v0^lsb*'\\', v1^lsb*'\\', v2^lsb*'\\', v3^lsb*'\\'
+			if ((q0-lsb)&^q0|(b0-lsb)&^b0|(v0-lsb*0x20)&^v0|
+				(q1-lsb)&^q1|(b1-lsb)&^b1|(v1-lsb*0x20)&^v1|
+				(q2-lsb)&^q2|(b2-lsb)&^b2|(v2-lsb*0x20)&^v2|
+				(q3-lsb)&^q3|(b3-lsb)&^b3|(v3-lsb*0x20)&^v3)&msb != 0 {
+				break
+			}
 		}
-		if r.pos >= len(r.in) {
+		// Then eight, exactly.
+		if i >= len(in) {
 			return false
 		}
-		switch c := r.in[r.pos]; {
-		case c == '"':
-			r.pos++
+		m := special(load(in, i)) & lowBytes(min(len(in)-i, 8))
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(m) >> 3
+		switch in[i] {
+		case '"':
+			r.pos = i + 1
 			return true
-		case c == '\\':
-			r.pos += 2
-		case c < 0x20:
+		case '\\':
+			i += 2
+		default: // a control character
 			return false
-		default:
-			r.pos++
 		}
 	}
 }
 
-// special reports whether any of the eight bytes in v is a quote, a
-// backslash or a control character (the bytes that end an ordinary run in
-// a JSON string). It may not say which; the byte loop finds out.
-func special(v uint64) bool {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	zero := func(x uint64) uint64 { return (x - lo) &^ x & hi }
-	return (v-lo*0x20)&^v&hi|zero(v^(lo*'"'))|zero(v^(lo*'\\')) != 0
-}
+// The literals as load reads them.
+const (
+	litTrue  = 't' | 'r'<<8 | 'u'<<16 | 'e'<<24
+	litFalse = 'f' | 'a'<<8 | 'l'<<16 | 's'<<24 | 'e'<<32
+	litNull  = 'n' | 'u'<<8 | 'l'<<16 | 'l'<<24
+)
 
-func (r *redactor) literal(lit string) bool {
-	if len(r.in)-r.pos < len(lit) || string(r.in[r.pos:r.pos+len(lit)]) != lit {
+// literal scans the n-byte literal lit (a load of its bytes). Past the
+// end of the input load reads zeros, which match no literal.
+func (r *redactor) literal(lit uint64, n int) bool {
+	if load(r.in, r.pos)&lowBytes(n) != lit {
 		return false
 	}
-	r.pos += len(lit)
+	r.pos += n
 	return true
 }
 
 // number scans a JSON number loosely: the characters a number may hold. A
 // malformed number makes a malformed document, which the proxy forwards
-// anyway; the scanner only needs to find where the value ends.
+// anyway; the scanner only needs to find where the value ends. The first
+// byte is a digit or '-'.
 func (r *redactor) number() bool {
-	start := r.pos
-	for r.pos < len(r.in) {
-		switch c := r.in[r.pos]; {
-		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E':
-			r.pos++
-		default:
-			return r.pos > start
+	in, i := r.in, r.pos
+	for i < len(in) {
+		v := load(in, i)
+		num := between(v, '0', '9') | zeros(v^lsb*'-') | zeros(v^lsb*'+') | zeros(v^lsb*'.') | zeros(v|lsb*0x20^lsb*'e')
+		if m := ^num & msb & lowBytes(min(len(in)-i, 8)); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			break
 		}
+		i += 8
 	}
-	return r.pos > start
+	r.pos = min(i, len(in))
+	return true
 }
 
-// isField reports whether a raw (still escaped) key is a field to mask,
-// ignoring ASCII case.
-func (r *redactor) isField(key []byte) bool {
-	for _, f := range r.fields {
-		if equalFold(key, f) {
+// isField reports whether the raw (still escaped) key in[a:b] is a field
+// to mask, ignoring ASCII case.
+func (r *redactor) isField(a, b int) bool {
+	for k := range r.fields {
+		if f := &r.fields[k]; len(f.text) == b-a && f.at(r.in, a) {
 			return true
 		}
 	}
@@ -259,64 +512,120 @@ func (r *redactor) isField(key []byte) bool {
 // redactText masks words in plain text.
 func (r *redactor) redactText(in []byte) {
 	r.reset(in)
-	r.maskWords(0, len(in), r.maskText)
+	if len(r.words) > 0 {
+		r.maskWords(0, 0, len(in), false, r.maskText)
+	}
 }
 
-// maskWords replaces whole words of in[a:b], ignoring ASCII case, with mask.
-// A word is delimited by anything that is not a letter, digit, '_' or a
-// non-ASCII byte, so "secret" matches in "my secret!" but not in
-// "secretary".
-func (r *redactor) maskWords(a, b int, mask []byte) {
-	if r.phrases {
-		r.maskPhrases(a, b, mask)
-		return
-	}
-	// Every word is one token: cut the text into tokens and compare each
-	// with the words of its length. One table lookup per byte.
+// maskWords replaces whole words of in[a:b], ignoring ASCII case, with mask,
+// looking from i on. A word is delimited by anything that is not a letter,
+// digit, '_' or a non-ASCII byte, so "secret" matches in "my secret!" but
+// not in "secretary". A word may hold such separators ("top secret"); it
+// then still starts and ends at a word boundary. At a position where
+// several words match, the first in config order wins.
+//
+// With json set, in[a:] is the inside of a JSON string (the words are
+// inString) and b is len(in): the scan also finds the string's closing
+// quote and returns the position after it, or -1 when the string is not
+// valid (it does not end, or holds a control character). Without, it
+// returns b.
+func (r *redactor) maskWords(i, a, b int, json bool, mask []byte) int {
 	in := r.in
-	for i := a; i < b; {
-		for i < b && !wordByte[in[i]] {
-			i++
-		}
-		start := i
-		for i < b && wordByte[in[i]] {
-			i++
-		}
-		if n := i - start; n > 0 && n <= r.longest {
-			for _, w := range r.words {
-				if len(w) == n && equalFold(in[start:i], w) {
-					r.replace(start, i, mask)
-					break
-				}
+	f1, f2, any := r.first[0], r.second[0], r.anySecond[0]
+	for {
+		// Thirty-two bytes per iteration while none may start a word (by
+		// the filters alone; the test of the byte before comes below) and,
+		// in JSON, none ends a run of ordinary string bytes (see string).
+		for ; i+32 <= b; i += 32 {
+			v0, v1, v2, v3 := le(in[i:]), le(in[i+8:]), le(in[i+16:]), le(in[i+24:])
+			var hit uint64
+			if r.pairs == 1 { // firstBytes for one filter, spelled out
+				l0, l1, l2, l3 := v0|lsb*0x20, v1|lsb*0x20, v2|lsb*0x20, v3|lsb*0x20
+				x0, x1, x2, x3 := l0^f1, l1^f1, l2^f1, l3^f1 // zero where a first byte is
+				y0, y1, y2, y3 := l0^f2, l1^f2, l2^f2, l3^f2 // zero where a second byte is
+				hit = (x0-lsb)&^x0&((y0-lsb)&^y0>>8|any) |
+					(x1-lsb)&^x1&((y1-lsb)&^y1>>8|any) |
+					(x2-lsb)&^x2&((y2-lsb)&^y2>>8|any) |
+					(x3-lsb)&^x3&((y3-lsb)&^y3>>8|any)
+			} else {
+				hit = r.firstBytes(v0) | r.firstBytes(v1) | r.firstBytes(v2) | r.firstBytes(v3)
 			}
-		}
-	}
-}
-
-// maskPhrases is maskWords for words that hold separators ("top secret"):
-// it tries every word at every word start.
-func (r *redactor) maskPhrases(a, b int, mask []byte) {
-	in := r.in
-	for i := a; i < b; {
-		if i > a && wordByte[in[i-1]] {
-			i++
-			continue
-		}
-		matched := 0
-		for _, w := range r.words {
-			end := i + len(w)
-			if end <= b && lower(in[i]) == w[0] && equalFold(in[i:end], w) && (end == b || !wordByte[in[end]]) {
-				matched = len(w)
+			if json {
+				q0, q1, q2, q3 := v0^lsb*'"', v1^lsb*'"', v2^lsb*'"', v3^lsb*'"'
+				b0, b1, b2, b3 := v0^lsb*'\\', v1^lsb*'\\', v2^lsb*'\\', v3^lsb*'\\'
+				hit |= (q0-lsb)&^q0 | (b0-lsb)&^b0 | (v0-lsb*0x20)&^v0 |
+					(q1-lsb)&^q1 | (b1-lsb)&^b1 | (v1-lsb*0x20)&^v1 |
+					(q2-lsb)&^q2 | (b2-lsb)&^b2 | (v2-lsb*0x20)&^v2 |
+					(q3-lsb)&^q3 | (b3-lsb)&^b3 | (v3-lsb*0x20)&^v3
+			}
+			if hit&msb != 0 {
 				break
 			}
 		}
-		if matched == 0 {
-			i++
+		if i >= b {
+			if json {
+				return -1
+			}
+			return b
+		}
+		// Then eight bytes exactly: in JSON, up to the first special byte.
+		n := min(b-i, 8)
+		v, valid := load(in, i), lowBytes(n)
+		var sp uint64
+		if json {
+			if sp = special(v) & valid; sp != 0 {
+				valid &= sp&-sp - 1
+			}
+		}
+		var prev uint64 // 0x80 when the byte before is a word byte
+		if i > a && wordByte[in[i-1]] {
+			prev = 0x80
+		}
+		if m := r.firstBytes(v) &^ (wordBytes(v)<<8 | prev) & valid; m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			if n := r.wordAt(i, b); n > 0 {
+				r.replace(i, i+n, mask)
+				i += n
+			} else {
+				i++
+			}
 			continue
 		}
-		r.replace(i, i+matched, mask)
-		i += matched
+		if sp == 0 {
+			i += n
+			continue
+		}
+		i += bits.TrailingZeros64(sp) >> 3
+		switch in[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			// Skip the escaped byte when it could end the string or
+			// fail it (at the end of the input, in[i] is the backslash).
+			// An ordinary one is read as such: words are matched in the
+			// raw text, where a word may start after a backslash (`\.x`
+			// holds the word x, `\nx` does not).
+			if c := in[min(i+1, len(in)-1)]; c == '"' || c == '\\' || c < 0x20 {
+				i++
+			}
+			i++
+		default: // a control character
+			return -1
+		}
 	}
+}
+
+// wordAt returns the length of the first word (in config order) that in[i:]
+// starts with and that ends at b or before a separator, or 0.
+func (r *redactor) wordAt(i, b int) int {
+	for _, k := range r.byFirst[lower(r.in[i])] {
+		w := &r.words[k]
+		end := i + len(w.text)
+		if end <= b && w.at(r.in, i) && (end == b || !wordByte[r.in[end]]) {
+			return len(w.text)
+		}
+	}
+	return 0
 }
 
 // wordByte holds the bytes words are made of: ASCII letters and digits, '_',
@@ -328,39 +637,11 @@ var wordByte = func() (t [256]bool) {
 	return t
 }()
 
-// setWords installs the (lower-case) words and picks the matching strategy.
-func (r *redactor) setWords(words [][]byte) {
-	r.words, r.phrases, r.longest = words, false, 0
-	for _, w := range words {
-		if len(w) > r.longest {
-			r.longest = len(w)
-		}
-		for _, c := range w {
-			if !wordByte[c] {
-				r.phrases = true
-			}
-		}
-	}
-}
-
 func lower(c byte) byte {
 	if c >= 'A' && c <= 'Z' {
 		return c + 'a' - 'A'
 	}
 	return c
-}
-
-// equalFold compares s with lower-case t, ignoring ASCII case in s.
-func equalFold(s, t []byte) bool {
-	if len(s) != len(t) {
-		return false
-	}
-	for i := range s {
-		if lower(s[i]) != t[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // escapeJSON escapes s for the inside of a JSON string.
