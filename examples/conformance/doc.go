@@ -13,7 +13,9 @@
 // Each language's modules must be built first (make filters, or
 // examples/build.sh, examples/build-rust.sh and examples/build-c.sh). A
 // missing module skips that language, naming it and why, unless the CI
-// environment variable is set: then it fails.
+// environment variable is set: then it fails. The run ends with a list of
+// the languages skipped and why; go test shows it with -v, or when run in
+// this directory (go test shows a passing package's output only then).
 //
 // An author of another SDK points the kit at a module of their own with
 // SLUICE_CONFORMANCE_MODULE_<example>=path/to/module.wasm (for instance
