@@ -31,14 +31,14 @@ func (t *target) available(now int64) bool {
 // pool is one [[upstream]]: its targets, how to choose between them, and
 // how to reach them.
 type pool struct {
-	name      string
-	cfg       config.Upstream
-	targets   []*target
-	balancer  balancer
-	client    *upstreamClient
-	rp        *httputil.ReverseProxy
-	health    *healthChecker // nil without active checks
-	log       *slog.Logger
+	name     string
+	cfg      config.Upstream
+	targets  []*target
+	balancer balancer
+	client   *upstreamClient
+	rp       *httputil.ReverseProxy
+	health   *healthChecker // nil without active checks
+	log      *slog.Logger
 	// refs counts the generations that use the pool; the last one to be
 	// retired closes it.
 	refs atomic.Int32
