@@ -323,8 +323,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id = p.newRequestID()
 		r.Header.Set("X-Request-Id", id)
 	}
-	lw := &logWriter{ResponseWriter: w}
-	rec := &accessRecord{id: id}
+	// One allocation for the request's state rather than one per piece.
+	st := &exchangeState{lw: logWriter{ResponseWriter: w}, rec: accessRecord{id: id}}
+	lw, rec := &st.lw, &st.rec
 	defer p.logAccess(r, lw, rec, start)
 
 	rt := g.router.match(r.Host, r.URL.Path)
@@ -339,7 +340,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	x := &Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
+	x := &st.x
+	*x = Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
 	hooks := rt.chain.Hooks()
 	upgrade := isWebSocketUpgrade(r)
 	if hooks.Has(HookRequestHeaders) {
@@ -385,8 +387,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t.active.Add(1)
 	defer t.active.Add(-1)
 
-	call := &proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec}
+	call := &st.call
+	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw}
 	rt.pool.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), callKey{}, call)))
+}
+
+// exchangeState is everything one request needs on the heap, allocated
+// together.
+type exchangeState struct {
+	lw   logWriter
+	rec  accessRecord
+	x    Exchange
+	call proxyCall
 }
 
 // proxyCall carries one request's state through the ReverseProxy callbacks.
@@ -397,6 +409,7 @@ type proxyCall struct {
 	hooks  HookSet
 	x      *Exchange
 	rec    *accessRecord
+	lw     *logWriter
 }
 
 type callKey struct{}
@@ -438,7 +451,20 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			resp.Header.Add("Via", "1.1 sluice")
 			resp.Header.Set("X-Request-Id", call.rec.id)
 			if call.hooks.Has(HookResponseHeaders) {
-				return runResponseHooks(call, resp)
+				if err := runResponseHooks(call, resp); err != nil {
+					return err
+				}
+			}
+			// A large body goes from the target's socket to the client's
+			// without passing through ReverseProxy's copy buffer.
+			if b, ok := resp.Body.(*upBody); ok {
+				if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
+					b.pumpTo(call.lw, func(r io.Reader) (int64, error) {
+						n, err := rf.ReadFrom(r)
+						call.lw.bytes += n
+						return n, err
+					})
+				}
 			}
 			return nil
 		},
@@ -581,16 +607,21 @@ func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
 
 // isWebSocketUpgrade reports whether r asks for a WebSocket: Connection has
 // the token "upgrade" and Upgrade is "websocket", both case-insensitive.
+// Upgrade is looked at first: most requests have none.
 func isWebSocketUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+	return headerHasToken(r.Header, "Upgrade", "websocket") && headerHasToken(r.Header, "Connection", "upgrade")
 }
 
+// headerHasToken reports whether a comma-separated list in header name has
+// token, case-insensitive. It does not allocate.
 func headerHasToken(h http.Header, name, token string) bool {
 	for _, v := range h[name] {
-		for _, t := range strings.Split(v, ",") {
+		for v != "" {
+			t, rest, _ := strings.Cut(v, ",")
 			if strings.EqualFold(strings.TrimSpace(t), token) {
 				return true
 			}
+			v = rest
 		}
 	}
 	return false

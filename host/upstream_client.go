@@ -74,9 +74,14 @@ func newUpstreamClient(cfg config.Upstream, targets []*url.URL) *upstreamClient 
 			}
 		default:
 			addr := canonicalAddr(u)
-			if c.hosts[addr] == nil {
-				c.hosts[addr] = &hostPool{c: c, addr: addr}
+			hp := c.hosts[addr]
+			if hp == nil {
+				hp = &hostPool{c: c, addr: addr}
+				c.hosts[addr] = hp
 			}
+			// Also under the host as the URL spells it, which is what
+			// requests carry: no address to build per request.
+			c.hosts[u.Host] = hp
 		}
 	}
 	return c
@@ -94,8 +99,12 @@ func canonicalAddr(u *url.URL) string {
 	return net.JoinHostPort(host, port)
 }
 
-// hostPool returns the pool of connections to addr.
-func (c *upstreamClient) hostPool(addr string) *hostPool {
+// hostPool returns the pool of connections to the host of u.
+func (c *upstreamClient) hostPool(u *url.URL) *hostPool {
+	if hp := c.hosts[u.Host]; hp != nil {
+		return hp
+	}
+	addr := canonicalAddr(u)
 	if hp := c.hosts[addr]; hp != nil {
 		return hp
 	}
@@ -119,8 +128,10 @@ func (c *upstreamClient) closeIdle() {
 	c.mu.Lock()
 	c.closed = true
 	pools := make([]*hostPool, 0, len(c.hosts)+len(c.extra))
-	for _, hp := range c.hosts {
-		pools = append(pools, hp)
+	for addr, hp := range c.hosts {
+		if addr == hp.addr {
+			pools = append(pools, hp)
+		}
 	}
 	for _, hp := range c.extra {
 		pools = append(pools, hp)
@@ -138,7 +149,10 @@ func (c *upstreamClient) closeIdle() {
 // targets; tests use it.
 func (c *upstreamClient) idleConns() int {
 	n := 0
-	for _, hp := range c.hosts {
+	for addr, hp := range c.hosts {
+		if addr != hp.addr {
+			continue // the same pool under the URL's spelling
+		}
 		hp.mu.Lock()
 		n += len(hp.idle)
 		hp.mu.Unlock()
@@ -166,7 +180,7 @@ func (c *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		return nil, fmt.Errorf("host: unsupported scheme %q", req.URL.Scheme)
 	}
-	hp := c.hostPool(canonicalAddr(req.URL))
+	hp := c.hostPool(req.URL)
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
 		pc, err := hp.get(ctx, attempt > 0)
@@ -332,6 +346,16 @@ type upConn struct {
 	br     *bufio.Reader // while a response is read
 	reused bool          // taken from the pool rather than dialled for this request
 	idleAt time.Time
+	rdl    time.Time // the read deadline in force; zero for none
+}
+
+// clearReadDeadline lifts the response timeout before a read that may wait
+// on the socket for as long as the body takes.
+func (pc *upConn) clearReadDeadline() {
+	if !pc.rdl.IsZero() {
+		pc.rdl = time.Time{}
+		_ = pc.conn.SetReadDeadline(time.Time{})
+	}
 }
 
 var (
@@ -384,7 +408,16 @@ func (pc *upConn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	if t := pc.hp.c.respTimeout; t > 0 {
-		_ = pc.conn.SetReadDeadline(time.Now().Add(t))
+		// The deadline is armed t+t/8 ahead and re-armed only once less
+		// than t is left, so a busy connection pays for it about once
+		// every t/8 rather than twice per request; the wait for headers
+		// is bounded by t to 1.125t. Reads of the body clear it before
+		// they wait on the socket (upBody.Read).
+		now := time.Now()
+		if pc.rdl.IsZero() || pc.rdl.Sub(now) < t {
+			pc.rdl = now.Add(t + t/8)
+			_ = pc.conn.SetReadDeadline(pc.rdl)
+		}
 	}
 	pc.br = upReaders.Get().(*bufio.Reader)
 	pc.br.Reset(pc.conn)
@@ -418,11 +451,8 @@ func (pc *upConn) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
-	if pc.hp.c.respTimeout > 0 {
-		_ = pc.conn.SetReadDeadline(time.Time{})
-	}
-
 	if resp.StatusCode == http.StatusSwitchingProtocols {
+		pc.clearReadDeadline()
 		// The connection now belongs to whatever protocol was agreed on;
 		// ReverseProxy relays it through the body, which must be writable.
 		if stop != nil {
@@ -437,7 +467,7 @@ func (pc *upConn) roundTrip(req *http.Request) (*http.Response, error) {
 		pc.done(reuse, stop, true)
 		return resp, nil
 	}
-	resp.Body = &upBody{pc: pc, body: resp.Body, reuse: reuse, stop: stop}
+	resp.Body = &upBody{pc: pc, body: resp.Body, reuse: reuse, stop: stop, length: resp.ContentLength}
 	return resp, nil
 }
 
@@ -478,12 +508,62 @@ func (pc *upConn) releaseReader() {
 // upBody is a response body that hands its connection back when it was
 // read to EOF, and closes it when it is closed before.
 type upBody struct {
-	pc    *upConn
-	body  io.ReadCloser
-	reuse bool
-	stop  func() bool
-	ended atomic.Bool
-	err   error // what Read returns once ended
+	pc     *upConn
+	body   io.ReadCloser
+	reuse  bool
+	stop   func() bool
+	length int64 // Content-Length, or -1
+	ended  atomic.Bool
+	err    error // what Read returns once ended
+
+	// sink and sinkRF, when set, receive the whole body on the first Read
+	// (see pumpTo).
+	sink   io.Writer
+	sinkRF func(io.Reader) (int64, error)
+}
+
+// spliceMin is the smallest body worth moving socket to socket: below it,
+// the pipe and the extra calls cost more than copying through user space.
+const spliceMin = 64 << 10
+
+// pumpTo arranges for the body to be delivered to the client directly
+// rather than through the caller's copy loop: the first Read writes what
+// the read buffer already holds to w, then hands the rest of the body, as
+// an io.LimitedReader over the target's TCP connection, to readFrom (the
+// client connection's ReadFrom, which on Linux splices socket to socket
+// without copying through user space), and reports io.EOF. It does nothing
+// unless the body has a known length of at least spliceMin and the read
+// buffer holds no more than the body. The caller must be the one that
+// copies the body to w next (httputil.ReverseProxy does, right after
+// ModifyResponse).
+func (b *upBody) pumpTo(w io.Writer, readFrom func(io.Reader) (int64, error)) {
+	if b.length < spliceMin || b.pc.br.Buffered() > int(b.length) {
+		return
+	}
+	b.sink, b.sinkRF = w, readFrom
+}
+
+// pump delivers the body to the sink; see pumpTo.
+func (b *upBody) pump() error {
+	pc := b.pc
+	n := pc.br.Buffered()
+	if n > 0 {
+		head, _ := pc.br.Peek(n)
+		if _, err := b.sink.Write(head); err != nil {
+			return err
+		}
+		_, _ = pc.br.Discard(n)
+	}
+	rest := b.length - int64(n)
+	pc.clearReadDeadline()
+	lr := &io.LimitedReader{R: pc.conn, N: rest}
+	if _, err := b.sinkRF(lr); err != nil {
+		return err
+	}
+	if lr.N != 0 {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
 }
 
 func (b *upBody) Read(p []byte) (int, error) {
@@ -492,6 +572,22 @@ func (b *upBody) Read(p []byte) (int, error) {
 			return 0, errors.New("host: read on a closed response body")
 		}
 		return 0, b.err
+	}
+	if b.sink != nil {
+		err := b.pump()
+		if err == nil {
+			err = io.EOF
+		}
+		if b.ended.CompareAndSwap(false, true) {
+			b.err = err
+			b.pc.done(b.reuse && err == io.EOF, b.stop, true)
+		}
+		return 0, err
+	}
+	if b.pc.br.Buffered() == 0 {
+		// This read goes to the socket: response_timeout bounds the wait
+		// for headers only.
+		b.pc.clearReadDeadline()
 	}
 	n, err := b.body.Read(p)
 	if err != nil {
