@@ -76,7 +76,6 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	// The session keeps the request for its filters and its log line, but
 	// not the request's context, which holds net/http's connection contexts.
 	lr := r.WithContext(context.Background())
-	rec.logReq = lr
 	s := &Session{ID: rec.id, Route: rt.name, Upgrade: lr, ClientAddr: x.ClientAddr, State: x.State}
 	pl := rt.pool
 	chain := func() Chain { return lc }
@@ -85,18 +84,18 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	// hijacking the connection clears them (TestWebSocketOutlivesServerTimeouts).
 	// Answers the relay writes before upgrading (refusals, 502) carry it.
 	w.Header().Set("X-Request-Id", rec.id)
-	// The session may end, and call its end function, before
-	// serveWebSocket returns: the access record is set up for either order
-	// first (see accessRecord.wsPending).
-	rec.wsPending.Store(2)
+	// The session's log line needs both the handler's return (logAccess)
+	// and the session's end; the session may end before serveWebSocket even
+	// returns. Its end function holds only wl, never the handler's state
+	// (which holds the connection's ResponseWriter).
+	wl := &wsLogState{req: lr}
+	wl.pending.Store(2)
+	rec.wsLog = wl
 	st, running := serveWebSocket(ctx, w, r, t.url, upstreamHeader(r), chain, s, wsOpt, p.log, func(st wsStats) {
 		untrack()
-		rec.ws = &st
-		rec.bytes = st.Bytes[0] + st.Bytes[1]
-		p.wsLogDone(rec)
+		wl.ws = st
+		p.wsLogDone(wl)
 	})
-	// The session counts for shutdown (wsWG) until its log line is written,
-	// by whichever of its two halves comes last.
 	if st.DialErr != nil {
 		pl.connFailed(t)
 		rec.err = st.DialErr
@@ -105,7 +104,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	}
 	rec.status = st.Status
 	if !running {
-		rec.wsPending.Store(0)
+		rec.wsLog = nil
 		rec.ws = &st
 		untrack()
 		p.wsWG.Done() // the handler's own log line follows
@@ -209,8 +208,8 @@ func (p *Proxy) trackSession(rt *route, t *target, lc *liveChain, g *generation)
 	if p.wsClosing {
 		return nil, nil, false
 	}
-	ctx, cancel := context.WithCancelCause(context.Background())
-	e := &wsEntry{route: rt.name, upstream: rt.pool.name, target: t.url.String(), cancel: cancel, chain: lc}
+	ctx := newWSSessionCtx()
+	e := &wsEntry{route: rt.name, upstream: rt.pool.name, target: t.url.String(), cancel: ctx.cancel, chain: lc}
 	p.wsSessions[e] = struct{}{}
 	p.wsWG.Add(1)
 	if cur := p.gen.Load(); cur != g {
@@ -357,23 +356,37 @@ type accessRecord struct {
 	bytes  int64
 	ws     *wsStats
 
-	// wsPending counts what a running WebSocket session's log line waits
-	// for: the handler's return (logAccess) and the session's end
-	// (wsLogDone). Whichever comes last writes the line; the atomic count
-	// orders what each side stored before it.
-	wsPending atomic.Int32
-	// What logAccess was called with, kept for the session's end.
-	logReq   *http.Request
-	logStart time.Time
+	// wsLog is set while a WebSocket session runs on past its handler.
+	wsLog *wsLogState
 }
 
-// wsLogDone is the session's half of the access log line of a WebSocket
-// that outlived its handler.
-func (p *Proxy) wsLogDone(rec *accessRecord) {
-	if rec.wsPending.Add(-1) == 0 {
-		p.writeAccess(context.Background(), rec.logReq, 0, 0, rec, rec.logStart)
-		p.wsWG.Done()
+// wsLogState carries the access log line of a WebSocket session that
+// outlives its handler. The line waits for two halves, the handler's return
+// (logAccess, which copies the record and brings the request's start) and
+// the session's end (wsLogDone, which brings the stats); whichever comes
+// last writes it, and only then does the session stop counting for
+// shutdown. The atomic count orders what each half stored before it.
+type wsLogState struct {
+	pending atomic.Int32
+	req     *http.Request // the session's copy of the request
+	rec     accessRecord  // the handler's record, as it returned
+	start   time.Time
+	ws      wsStats
+}
+
+// wsLogDone is the session's half of its access log line.
+func (p *Proxy) wsLogDone(wl *wsLogState) {
+	if wl.pending.Add(-1) == 0 {
+		p.wsLogWrite(wl)
 	}
+}
+
+func (p *Proxy) wsLogWrite(wl *wsLogState) {
+	rec := &wl.rec
+	rec.ws = &wl.ws
+	rec.bytes = wl.ws.Bytes[0] + wl.ws.Bytes[1]
+	p.writeAccess(context.Background(), wl.req, 0, 0, rec, wl.start)
+	p.wsWG.Done()
 }
 
 // logWriter records the status and size of a response for the access log.
@@ -417,14 +430,13 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // A WebSocket session that outlives its handler is logged when it ends:
 // here, the handler only hands the request over.
 func (p *Proxy) logAccess(r *http.Request, lw *logWriter, rec *accessRecord, start time.Time) {
-	if rec.wsPending.Load() != 0 {
-		// Only a running session's two halves change the count from here.
-		rec.logStart = start
-		if rec.wsPending.Add(-1) != 0 {
-			return
+	if wl := rec.wsLog; wl != nil {
+		// A copy: the handler's state, rec included, is released now.
+		wl.rec, wl.start = *rec, start
+		wl.rec.wsLog = nil
+		if wl.pending.Add(-1) == 0 {
+			p.wsLogWrite(wl)
 		}
-		p.writeAccess(context.Background(), r, 0, 0, rec, start)
-		p.wsWG.Done()
 		return
 	}
 	p.writeAccess(r.Context(), r, lw.status, lw.bytes, rec, start)

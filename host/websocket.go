@@ -717,3 +717,100 @@ func wsSendableCode(code int) int {
 	}
 	return websocket.CloseInternalServerErr
 }
+
+// wsSessionCtx is the context that ends a session when shutdown or a reload
+// cancels it. The relay and the upstream dial listen to it only through
+// context.AfterFunc, which uses its AfterFunc method: a slot in a small
+// slice, where a context.WithCancelCause context would add a children map
+// and a done channel to every idle session. Done makes its channel on
+// demand, for any other user.
+type wsSessionCtx struct {
+	mu    sync.Mutex
+	cause error // set once cancelled
+	done  chan struct{}
+	fns   []*func()
+}
+
+var _ context.Context = (*wsSessionCtx)(nil)
+
+func newWSSessionCtx() *wsSessionCtx { return &wsSessionCtx{} }
+
+// Deadline reports none: sessions end by cancellation only.
+func (c *wsSessionCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Value carries nothing.
+func (c *wsSessionCtx) Value(any) any { return nil }
+
+// Err returns context.Canceled once the session was cancelled.
+func (c *wsSessionCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause != nil {
+		return context.Canceled
+	}
+	return nil
+}
+
+// Done returns a channel closed on cancellation.
+func (c *wsSessionCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.cause != nil {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+// AfterFunc arranges for f to run in its own goroutine once the context is
+// cancelled (at once if it already is); stop unregisters it and reports
+// whether it did so before f started. context.AfterFunc calls this.
+func (c *wsSessionCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause != nil {
+		go f()
+		return func() bool { return false }
+	}
+	fp := &f
+	c.fns = append(c.fns, fp)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, g := range c.fns {
+			if g == fp {
+				c.fns = append(c.fns[:i], c.fns[i+1:]...)
+				if len(c.fns) == 0 {
+					c.fns = nil
+				}
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// cancel cancels the context, once; cause is kept for the record (nil means
+// context.Canceled).
+func (c *wsSessionCtx) cancel(cause error) {
+	if cause == nil {
+		cause = context.Canceled
+	}
+	c.mu.Lock()
+	if c.cause != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.cause = cause
+	fns := c.fns
+	c.fns = nil
+	if c.done != nil {
+		close(c.done)
+	}
+	c.mu.Unlock()
+	for _, f := range fns {
+		go (*f)()
+	}
+}

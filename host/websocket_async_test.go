@@ -2,6 +2,8 @@ package host
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"runtime"
 	"strconv"
 	"testing"
@@ -201,5 +203,49 @@ func TestWebSocketMessageBatching(t *testing.T) {
 	}
 	if got := chain.calls.Load(); got != 2*(n+20) {
 		t.Fatalf("%d hook calls, want %d", got, 2*(n+20))
+	}
+}
+
+// TestWSSessionCtx checks the session context against what context.AfterFunc
+// and context.WithCancel expect of a context.
+func TestWSSessionCtx(t *testing.T) {
+	c := newWSSessionCtx()
+	ran := make(chan string, 4)
+	context.AfterFunc(c, func() { ran <- "a" })
+	stopB := context.AfterFunc(c, func() { ran <- "b" })
+	child, cancelChild := context.WithCancel(c)
+	defer cancelChild()
+	if !stopB() || stopB() {
+		t.Fatal("stop: want true once, then false")
+	}
+	if c.Err() != nil {
+		t.Fatal("Err before cancel")
+	}
+	c.cancel(errReload)
+	c.cancel(nil)
+	select {
+	case <-c.Done():
+	case <-time.After(wsTestWait):
+		t.Fatal("Done not closed")
+	}
+	select {
+	case <-child.Done():
+	case <-time.After(wsTestWait):
+		t.Fatal("child not cancelled")
+	}
+	if got := <-ran; got != "a" {
+		t.Fatalf("ran %q", got)
+	}
+	if !errors.Is(c.Err(), context.Canceled) {
+		t.Fatalf("Err %v", c.Err())
+	}
+	context.AfterFunc(c, func() { ran <- "late" })
+	if got := <-ran; got != "late" {
+		t.Fatalf("ran %q", got)
+	}
+	select {
+	case got := <-ran:
+		t.Fatalf("also ran %q", got)
+	case <-time.After(50 * time.Millisecond):
 	}
 }

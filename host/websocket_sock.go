@@ -57,7 +57,7 @@ type wsSock struct {
 	wbuf  *[]byte // pending bytes are (*wbuf)[:wn]
 	wn    int
 	werr  error
-	wdl   time.Time // the write deadline last set on the socket
+	wdl   int64 // the write deadline last set on the socket, in Unix nanoseconds
 
 	// Idle parking (raw mode): resume, set before the relay starts, starts
 	// a goroutine that goes on reading this socket; the fields under dmu
@@ -69,7 +69,7 @@ type wsSock struct {
 	parked   bool      // in wsPark, with no goroutine reading
 	closed   bool      // Close ran
 	rdlSet   bool      // the relay set a read deadline (closing)
-	rdl      time.Time // that deadline
+	rdl      int64     // that deadline in Unix nanoseconds, 0 for none
 	parkKey  uint64    // wsPark's key, 0 before the first park
 	inEpoll  bool      // registered in wsPark's epoll set
 
@@ -272,9 +272,10 @@ func (s *wsSock) writeDirect(p []byte) (int, error) {
 // Callers serialise writes.
 func (s *wsSock) refreshWriteDeadline() {
 	now := time.Now()
-	if s.wdl.Sub(now) < wsWriteWait-time.Second {
-		s.wdl = now.Add(wsWriteWait)
-		s.Conn.SetWriteDeadline(s.wdl)
+	if time.Duration(s.wdl-now.UnixNano()) < wsWriteWait-time.Second {
+		d := now.Add(wsWriteWait)
+		s.wdl = d.UnixNano()
+		s.Conn.SetWriteDeadline(d)
 	}
 }
 
@@ -320,7 +321,10 @@ func (s *wsSock) SetReadDeadline(t time.Time) error {
 		return s.Conn.SetReadDeadline(t)
 	}
 	s.dmu.Lock()
-	s.rdlSet, s.rdl = true, t
+	s.rdlSet, s.rdl = true, 0
+	if !t.IsZero() {
+		s.rdl = t.UnixNano()
+	}
 	err := s.Conn.SetReadDeadline(t)
 	s.unparkLocked()
 	return err
@@ -362,7 +366,7 @@ func (s *wsSock) afterDeadline() (park, again bool) {
 	if !s.rdlSet {
 		return s.parkable, !s.parkable
 	}
-	return false, s.rdl.IsZero() || time.Now().Before(s.rdl)
+	return false, s.rdl == 0 || time.Now().UnixNano() < s.rdl
 }
 
 // park hands the read side to wsPark; the caller's goroutine then ends. It
