@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -421,6 +422,10 @@ func (pc *upConn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	pc.br = upReaders.Get().(*bufio.Reader)
 	pc.br.Reset(pc.conn)
+	// The target needs a moment to answer; reading at once would mostly
+	// find nothing (a wasted read(2)) and park. Letting the other runnable
+	// goroutines go first usually gives the response time to arrive.
+	runtime.Gosched()
 	var resp *http.Response
 	for n1xx := 0; ; n1xx++ {
 		if _, err := pc.br.Peek(1); err != nil {
