@@ -482,3 +482,69 @@ func TestUpstreamClientUpgrade(t *testing.T) {
 		t.Fatalf("relayed %q %v", got, err)
 	}
 }
+
+// Bodies of at least spliceMin with a known length go from the target's
+// socket to the client's in one piece (spliced on Linux): the bytes arrive
+// whole, the access log counts them, the connection is reused, and a HEAD
+// or a client that leaves half way does not break the pool.
+func TestUpstreamClientPumpedBody(t *testing.T) {
+	const size = 1<<20 + 123
+	big := bytes.Repeat([]byte("sluice-"), size/7+1)[:size]
+	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/endless" {
+			w.Header().Set("Content-Length", fmt.Sprint(64<<20))
+			for i := 0; i < 64; i++ {
+				if _, err := w.Write(big[:1<<20]); err != nil {
+					return
+				}
+			}
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+		w.Write(big)
+	})
+	px := pxStart(t, upstreamConf(back.URL), nil)
+	cl := pxClient()
+	for i := range 3 {
+		resp, err := cl.Get(px.url + "/big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !bytes.Equal(got, big) || resp.ContentLength != size {
+			t.Fatalf("download %d: %d bytes (length %d), %v", i, len(got), resp.ContentLength, err)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodHead, px.url+"/big", nil)
+	resp, err := cl.Do(req)
+	if err != nil || resp.StatusCode != 200 || resp.ContentLength != size {
+		t.Fatalf("HEAD: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if n := back.opened.Load(); n != 1 {
+		t.Errorf("%d upstream connections for 4 requests", n)
+	}
+	pxEventually(t, 2*time.Second, "access records", func() bool { return len(px.logs.records("access")) == 4 })
+	for _, rec := range px.logs.records("access")[:3] {
+		if rec["bytes"] != float64(size) || rec["status"] != float64(200) {
+			t.Errorf("access log: bytes %v status %v, want %d 200", rec["bytes"], rec["status"], size)
+		}
+	}
+
+	// A client that leaves after the first bytes: the upstream connection
+	// is closed, not pooled, and the next request gets a sound one.
+	c, err := net.Dial("tcp", strings.TrimPrefix(px.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := io.ReadFull(c, make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	pxEventually(t, 5*time.Second, "upstream connection closed after the client left", func() bool { return back.closed.Load() >= 1 })
+	if status, body, _ := pxGet(t, cl, px.url+"/big"); status != 200 || body != string(big) {
+		t.Errorf("after an abandoned download: %d, %d bytes", status, len(body))
+	}
+}
