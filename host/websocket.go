@@ -150,12 +150,11 @@ func serveWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request,
 	}
 
 	rs := &wsRelayState{opt: opt, log: log}
-	base := st
 	done := func() {
 		if c := chain(); c != nil && c.Hooks().Has(HookClose) {
 			wsCallHook(s, log, func() { c.OnClose(s) })
 		}
-		st := base
+		st := wsStats{Status: http.StatusSwitchingProtocols}
 		rs.fill(&st)
 		st.Duration = time.Since(start)
 		end(st)
@@ -268,7 +267,7 @@ func wsCallHook(s *Session, log *slog.Logger, f func()) (ok bool) {
 // its 101 response: frames the upstream sent right after the handshake.
 // (Bytes the socket read but gorilla did not take stay in the wsSock.)
 func (s *wsSock) leftover() []byte {
-	rd := bytes.NewReader(s.rec)
+	rd := bytes.NewReader(s.hs.rec)
 	br := bufio.NewReader(rd)
 	if _, err := http.ReadResponse(br, nil); err != nil {
 		return nil
@@ -277,7 +276,7 @@ func (s *wsSock) leftover() []byte {
 	if n == 0 {
 		return nil
 	}
-	return append([]byte(nil), s.rec[len(s.rec)-n:]...)
+	return append([]byte(nil), s.hs.rec[len(s.hs.rec)-n:]...)
 }
 
 // wsDialUpstream dials the upstream and runs its handshake. On success it
@@ -302,7 +301,7 @@ func wsDialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHea
 	var hs *wsSock
 	wrap := func(c net.Conn) net.Conn {
 		hs = newWSSock(c)
-		hs.recording, hs.holdClose = true, true
+		hs.hs = &wsRecording{recording: true, holdClose: true}
 		return hs
 	}
 	d := wsDialer
@@ -333,7 +332,7 @@ func wsDialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHea
 	conn, resp, err := d.DialContext(dctx, u.String(), hdr)
 	if err != nil {
 		if hs != nil && !(resp != nil && errors.Is(err, websocket.ErrBadHandshake)) {
-			hs.holdClose = false
+			hs.stopRecording()
 			hs.Close()
 			hs.release()
 			hs = nil
@@ -360,8 +359,8 @@ func wsRelayRefusal(w http.ResponseWriter, gresp *http.Response, hs *wsSock, opt
 		hs.SetReadDeadline(time.Now().Add(limit))
 		// Read the response again from its first byte: what gorilla read,
 		// then the rest of the socket (what the wsSock holds first).
-		hs.recording = false
-		br := bufio.NewReader(io.MultiReader(bytes.NewReader(hs.rec), hs))
+		hs.hs.recording = false
+		br := bufio.NewReader(io.MultiReader(bytes.NewReader(hs.hs.rec), hs))
 		if again, err := http.ReadResponse(br, nil); err == nil {
 			resp = again
 		}

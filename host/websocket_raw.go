@@ -56,6 +56,11 @@ func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock,
 	for _, dir := range x.dirs {
 		dir.fr.limit = rs.opt.MaxMessageSize
 	}
+	// Before anything (the timer, a cancelled ctx) can touch the sockets.
+	for d, c := range x.conns {
+		c.resume = func() { go x.run(d) }
+		c.parkable = wsCanPark && c.rc != nil
+	}
 
 	rs.startTimer(x)
 	stop := context.AfterFunc(ctx, func() {
@@ -72,10 +77,6 @@ func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock,
 			c.release()
 		}
 		done()
-	}
-	for d, c := range x.conns {
-		c.resume = func() { go x.run(d) }
-		c.parkable = wsCanPark && c.rc != nil
 	}
 
 	go func() {

@@ -65,15 +65,20 @@ type wsSock struct {
 	// the relay itself set. See wsParker.
 	resume   func()
 	dmu      sync.Mutex
-	parkable bool      // an idle read may hand the socket to wsPark
-	parked   bool      // in wsPark, with no goroutine reading
-	closed   bool      // Close ran
-	rdlSet   bool      // the relay set a read deadline (closing)
-	rdl      int64     // that deadline in Unix nanoseconds, 0 for none
-	parkKey  uint64    // wsPark's key, 0 before the first park
-	inEpoll  bool      // registered in wsPark's epoll set
+	parkable bool   // an idle read may hand the socket to wsPark
+	parked   bool   // in wsPark, with no goroutine reading
+	closed   bool   // Close ran
+	rdlSet   bool   // the relay set a read deadline (closing)
+	rdl      int64  // that deadline in Unix nanoseconds, 0 for none
+	parkKey  uint64 // wsPark's key, 0 before the first park
+	inEpoll  bool   // registered in wsPark's epoll set
 
-	// Handshake recording (upstream side only).
+	// hs is set during the upstream handshake only.
+	hs *wsRecording
+}
+
+// wsRecording is what the upstream socket keeps during the handshake.
+type wsRecording struct {
 	rec       []byte
 	recording bool
 	holdClose bool
@@ -185,8 +190,8 @@ func (s *wsSock) Read(p []byte) (n int, err error) {
 			}
 		}
 	}
-	if s.recording {
-		s.rec = append(s.rec, p[:n]...)
+	if s.hs != nil && s.hs.recording {
+		s.hs.rec = append(s.hs.rec, p[:n]...)
 	}
 	return n, err
 }
@@ -301,7 +306,7 @@ func (s *wsSock) SetDeadline(t time.Time) error {
 // Close closes the socket, unless the handshake holds it. A parked read
 // side resumes, to see the socket closed as a waiting read would.
 func (s *wsSock) Close() error {
-	if s.holdClose {
+	if s.hs != nil && s.hs.holdClose {
 		return nil
 	}
 	err := s.Conn.Close()
@@ -395,8 +400,4 @@ func (s *wsSock) CloseWrite() error {
 	return s.Conn.Close()
 }
 
-func (s *wsSock) stopRecording() {
-	s.recording = false
-	s.holdClose = false
-	s.rec = nil
-}
+func (s *wsSock) stopRecording() { s.hs = nil }
