@@ -457,7 +457,10 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			}
 			// A large body goes from the target's socket to the client's
 			// without passing through ReverseProxy's copy buffer.
-			if b, ok := resp.Body.(*upBody); ok {
+			// Only when the length the client will be told is the length
+			// pumped: a filter may have changed Content-Length, and the
+			// server does not check what ReadFrom sends against it.
+			if b, ok := resp.Body.(*upBody); ok && b.length == declaredLength(resp.Header) {
 				if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
 					b.pumpTo(call.lw, func(r io.Reader) (int64, error) {
 						n, err := rf.ReadFrom(r)
@@ -488,6 +491,19 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			}
 		},
 	}
+}
+
+// declaredLength is the value of h's Content-Length, or -1.
+func declaredLength(h http.Header) int64 {
+	v := h["Content-Length"]
+	if len(v) != 1 {
+		return -1
+	}
+	n, err := strconv.ParseInt(v[0], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // runResponseHooks runs OnResponseHeaders, with the whole body in memory when

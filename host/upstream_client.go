@@ -273,7 +273,9 @@ func (hp *hostPool) get(ctx context.Context, fresh bool) (*upConn, error) {
 		// ejection; a cancelled client is not the target's fault.
 		return nil, &dialError{err}
 	}
-	return &upConn{hp: hp, conn: conn}, nil
+	pc := &upConn{hp: hp, conn: conn}
+	pc.hr = headerReader{pc}
+	return pc, nil
 }
 
 // put returns pc to the pool, or closes it when the pool is full or closed.
@@ -344,6 +346,8 @@ func (hp *hostPool) close() {
 type upConn struct {
 	hp     *hostPool
 	conn   net.Conn
+	hr     headerReader // what br reads from: conn, with a bound while headers arrive
+	hleft  int          // bytes of response head still allowed; 0 when unbounded
 	br     *bufio.Reader // while a response is read
 	reused bool          // taken from the pool rather than dialled for this request
 	idleAt time.Time
@@ -363,6 +367,36 @@ var (
 	upReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, upstreamBufSize) }}
 	upWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, upstreamBufSize) }}
 )
+
+// maxResponseHeaderBytes bounds the status line and headers of a response
+// (1xx responses included), so a broken target cannot make the proxy buffer
+// without end. The read buffer may hold the start of the body too, so the
+// bound counts bytes read from the socket while headers are awaited.
+const maxResponseHeaderBytes = 1 << 20
+
+var errResponseHeaderTooLarge = errors.New("host: the target's response headers are too large")
+
+// headerReader is the connection as its read buffer sees it: while response
+// headers are read it stops after maxResponseHeaderBytes.
+type headerReader struct{ pc *upConn }
+
+func (r *headerReader) Read(p []byte) (int, error) {
+	pc := r.pc
+	if pc.hleft == 0 {
+		return pc.conn.Read(p)
+	}
+	if pc.hleft < 0 {
+		return 0, errResponseHeaderTooLarge
+	}
+	if len(p) > pc.hleft {
+		p = p[:pc.hleft]
+	}
+	n, err := pc.conn.Read(p)
+	if pc.hleft -= n; pc.hleft == 0 {
+		pc.hleft = -1
+	}
+	return n, err
+}
 
 // writerOnly hides the connection's ReadFrom, so that a request body is
 // copied through the pooled write buffer instead of a fresh buffer per
@@ -421,7 +455,8 @@ func (pc *upConn) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	pc.br = upReaders.Get().(*bufio.Reader)
-	pc.br.Reset(pc.conn)
+	pc.br.Reset(&pc.hr)
+	pc.hleft = maxResponseHeaderBytes
 	// The target needs a moment to answer; reading at once would mostly
 	// find nothing (a wasted read(2)) and park. Letting the other runnable
 	// goroutines go first usually gives the response time to arrive.
@@ -456,6 +491,7 @@ func (pc *upConn) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+	pc.hleft = 0
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		pc.clearReadDeadline()
 		// The connection now belongs to whatever protocol was agreed on;

@@ -548,3 +548,34 @@ func TestUpstreamClientPumpedBody(t *testing.T) {
 		t.Errorf("after an abandoned download: %d, %d bytes", status, len(body))
 	}
 }
+
+// A target whose response headers never end gets a 502 once they pass
+// maxResponseHeaderBytes, rather than growing the proxy's memory: the proxy
+// stops reading long before the target runs out of headers to send.
+func TestUpstreamClientHeaderLimit(t *testing.T) {
+	var sent atomic.Int64
+	done := make(chan struct{})
+	addr, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		defer close(done)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Filler: " + strings.Repeat("f", 1000) + "\r\n"
+		for sent.Load() < 256<<20 {
+			c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+			sent.Add(int64(len(line)))
+		}
+	})
+	px := pxStart(t, upstreamConf(addr), nil)
+	if status, _, _ := pxGet(t, pxClient(), px.url+"/"); status != http.StatusBadGateway {
+		t.Errorf("endless headers: status %d, want 502", status)
+	}
+	<-done
+	if n := sent.Load(); n > 16*maxResponseHeaderBytes {
+		t.Errorf("the proxy read %d bytes of headers", n)
+	}
+}
