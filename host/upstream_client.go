@@ -346,8 +346,8 @@ func (hp *hostPool) close() {
 type upConn struct {
 	hp     *hostPool
 	conn   net.Conn
-	hr     headerReader // what br reads from: conn, with a bound while headers arrive
-	hleft  int          // bytes of response head still allowed; 0 when unbounded
+	hr     headerReader  // what br reads from: conn, with a bound while headers arrive
+	hleft  int           // bytes of response head still allowed; 0 when unbounded
 	br     *bufio.Reader // while a response is read
 	reused bool          // taken from the pool rather than dialled for this request
 	idleAt time.Time
