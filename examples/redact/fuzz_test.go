@@ -61,9 +61,11 @@ func FuzzRedact(f *testing.F) {
 		"  \t\r\n  [ \"secret\" ,\"se cret\",\"s\"]  \n",
 		"",
 	} {
+		f.Add("password,ssn", "secret", "***", []byte(in))
 		f.Add("password,ssn", "secret,hunter2", "***", []byte(in))
 		f.Add("Password,token", "top secret,x-ray,code,s", `<"x">`, []byte(in))
 		f.Add("a,b", "alpha,beta,gamma,delta,epsilon,zeta,#tag,_x,9lives", "", []byte(in))
+		f.Add("q", "say \"hi,back\\slash,tab\t,secret", "***", []byte(in))
 	}
 	f.Fuzz(func(t *testing.T, fields, words, mask string, in []byte) {
 		fl, wl := splitList(fields), splitList(words)
@@ -82,7 +84,9 @@ func FuzzRedact(f *testing.F) {
 // TestMatchesReference runs the scanner and the reference scanner on
 // random messages built from the pieces that matter (words in every case,
 // separators, quotes, escapes, control and multi-byte characters) with
-// configs that use each word-matching strategy.
+// configs that use each word-matching strategy (one filter, several, every
+// word start, words that hold a quote). The Rust version runs the same
+// test (matches_reference).
 func TestMatchesReference(t *testing.T) {
 	pieces := []string{
 		"secret", "SeCrEt", "hunter2", "top", "top secret", "x-ray", "s", "se", "sex",
@@ -93,10 +97,12 @@ func TestMatchesReference(t *testing.T) {
 		"/", "0", "9", ":", "@", "A", "Z", "[", "^", "`", "a", "z", "{", "\x80",
 	}
 	configs := [][2]string{
+		{"password,ssn", "secret"},
 		{"password,ssn", "secret,hunter2"},
 		{"ssn", "top secret,x-ray,se,s"},
 		{"a,password", "secret,sex,s,é,a"},
 		{"x", "alpha,beta,gamma,delta,epsilon,secret,top,9"},
+		{"x", "say \"hi,back\\slash,tab\t,secret"},
 		{"password", ""},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))

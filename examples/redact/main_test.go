@@ -147,6 +147,37 @@ func BenchmarkRedactJSON(b *testing.B) {
 	}
 }
 
+// BenchmarkRedact runs the scanner natively on the messages of the proxy
+// benchmark (examples/bench_test.go, BenchmarkFiltersRedact): sluice-bench's
+// 64-byte and 16 KiB messages, with sluice-bench's config, and 16 KiB of
+// prose with nothing to mask.
+func BenchmarkRedact(b *testing.B) {
+	sluicetest.New()
+	if err := configure([]byte(`{"fields": ["password", "ssn"], "words": ["secret"]}`)); err != nil {
+		b.Fatal(err)
+	}
+	message := func(size int) string {
+		head := `{"user":"alice","password":"hunter2","text":"a secret `
+		return head + strings.Repeat("x", max(size-len(head)-2, 0)) + `"}`
+	}
+	for _, tc := range []struct{ name, in string }{
+		{"64B", message(64)},
+		{"16KiB", message(16 << 10)},
+		{"16KiB-clean", `{"user":"alice","text":"` + strings.Repeat("lorem ipsum dolor sit amet, ", 16<<10/28) + `"}`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			in := []byte(tc.in)
+			b.SetBytes(int64(len(in)))
+			for range b.N {
+				if !red.redactJSON(in) {
+					b.Fatal("not JSON")
+				}
+				red.result()
+			}
+		})
+	}
+}
+
 // TestStringScanning checks the eight-bytes-at-a-time string scanner
 // against encoding/json on strings with quotes, backslashes, control
 // characters and multi-byte characters at every offset.

@@ -223,7 +223,8 @@ func (r *redactor) redactJSON(in []byte) (ok bool) {
 // high bit (0x80) in a uint64 that holds eight input bytes, lowest address
 // lowest. TinyGo builds for size and inlines none of them, and a call per
 // eight bytes would cost as much as the work, so the loops that run over
-// long stretches (string, skip) spell the bit tricks out instead.
+// long stretches (string, maskWords) read 64 bytes per iteration and test
+// them with one call or none.
 
 // Eight-byte constants: each byte 0x01, each byte 0x80, each byte 0x7f.
 const (
@@ -272,6 +273,26 @@ func special(v uint64) uint64 {
 	return zeros(v^lsb*'"') | zeros(v^lsb*'\\') | below(v, 0x20)
 }
 
+// specialRun tells whether 64 bytes hold a byte that ends an ordinary run
+// in a JSON string: the result has a high bit set if so, without saying
+// where. (x-lsb)&^x has the high bit of every zero byte of x set (and maybe
+// of bytes above one). One call per 64 bytes is cheap enough not to spell
+// out.
+func specialRun(v0, v1, v2, v3, v4, v5, v6, v7 uint64) uint64 {
+	q0, q1, q2, q3 := v0^lsb*'"', v1^lsb*'"', v2^lsb*'"', v3^lsb*'"'
+	q4, q5, q6, q7 := v4^lsb*'"', v5^lsb*'"', v6^lsb*'"', v7^lsb*'"'
+	b0, b1, b2, b3 := v0^lsb*'\\', v1^lsb*'\\', v2^lsb*'\\', v3^lsb*'\\'
+	b4, b5, b6, b7 := v4^lsb*'\\', v5^lsb*'\\', v6^lsb*'\\', v7^lsb*'\\'
+	return (q0-lsb)&^q0 | (b0-lsb)&^b0 | (v0-lsb*0x20)&^v0 |
+		(q1-lsb)&^q1 | (b1-lsb)&^b1 | (v1-lsb*0x20)&^v1 |
+		(q2-lsb)&^q2 | (b2-lsb)&^b2 | (v2-lsb*0x20)&^v2 |
+		(q3-lsb)&^q3 | (b3-lsb)&^b3 | (v3-lsb*0x20)&^v3 |
+		(q4-lsb)&^q4 | (b4-lsb)&^b4 | (v4-lsb*0x20)&^v4 |
+		(q5-lsb)&^q5 | (b5-lsb)&^b5 | (v5-lsb*0x20)&^v5 |
+		(q6-lsb)&^q6 | (b6-lsb)&^b6 | (v6-lsb*0x20)&^v6 |
+		(q7-lsb)&^q7 | (b7-lsb)&^b7 | (v7-lsb*0x20)&^v7
+}
+
 // wordBytes marks the bytes of v that words are made of (see wordByte).
 func wordBytes(v uint64) uint64 {
 	return v&msb | between(v, '0', '9') | between(v|lsb*0x20, 'a', 'z') | zeros(v^lsb*'_')
@@ -279,20 +300,37 @@ func wordBytes(v uint64) uint64 {
 
 // firstBytes marks, roughly, the bytes of v that may start a word: those
 // that pass one of the (first, second) filters. Bytes that start no word
-// may pass too (it is a filter); the first byte of a match always does.
-// The slots are written out: a loop would cost a cancellation check each.
+// may pass too (it is a filter, and (x-lsb)&^x may mark a byte above a zero
+// one); the first byte of a match always does. The slots are written out:
+// a loop would cost a cancellation check each.
 func (r *redactor) firstBytes(v uint64) uint64 {
 	f := v | lsb*0x20
-	return r.every |
-		zeros(f^r.first[0])&(zeros(f^r.second[0])>>8|r.anySecond[0]) |
-		zeros(f^r.first[1])&(zeros(f^r.second[1])>>8|r.anySecond[1]) |
-		zeros(f^r.first[2])&(zeros(f^r.second[2])>>8|r.anySecond[2]) |
-		zeros(f^r.first[3])&(zeros(f^r.second[3])>>8|r.anySecond[3])
+	x, y := f^r.first[0], f^r.second[0]
+	m := r.every | (x-lsb)&^x&((y-lsb)&^y>>8|r.anySecond[0])
+	if r.pairs > 1 {
+		x, y = f^r.first[1], f^r.second[1]
+		m |= (x - lsb) &^ x & ((y-lsb)&^y>>8 | r.anySecond[1])
+		if r.pairs > 2 {
+			x, y = f^r.first[2], f^r.second[2]
+			m |= (x - lsb) &^ x & ((y-lsb)&^y>>8 | r.anySecond[2])
+			x, y = f^r.first[3], f^r.second[3]
+			m |= (x - lsb) &^ x & ((y-lsb)&^y>>8 | r.anySecond[3])
+		}
+	}
+	return m & msb
 }
 
+// ws skips whitespace. It is small enough for Go to inline: most calls
+// find none, and in a Go build every call costs a cancellation check.
 func (r *redactor) ws() {
+	if r.pos < len(r.in) && r.in[r.pos] <= ' ' {
+		r.skipSpace()
+	}
+}
+
+func (r *redactor) skipSpace() {
 	in, i := r.in, r.pos
-	if i >= len(in) || !isSpace(in[i]) {
+	if !isSpace(in[i]) {
 		return
 	}
 	for i < len(in) {
@@ -425,18 +463,10 @@ func (r *redactor) array(depth int, skip bool) bool {
 func (r *redactor) string() bool {
 	in, i := r.in, r.pos+1
 	for {
-		// Thirty-two ordinary bytes per iteration. (x-lsb)&^x has the high
-		// bit of every zero byte of x set (and maybe of bytes above one),
-		// so this finds a quote, a backslash or a byte below 0x20, if
-		// there is one, without saying where.
-		for ; i+32 <= len(in); i += 32 {
-			v0, v1, v2, v3 := le(in[i:]), le(in[i+8:]), le(in[i+16:]), le(in[i+24:])
-			q0, q1, q2, q3 := v0^lsb*'"', v1^lsb*'"', v2^lsb*'"', v3^lsb*'"'
-			b0, b1, b2, b3 := v0^lsb*'\\', v1^lsb*'\\', v2^lsb*'\\', v3^lsb*'\\'
-			if ((q0-lsb)&^q0|(b0-lsb)&^b0|(v0-lsb*0x20)&^v0|
-				(q1-lsb)&^q1|(b1-lsb)&^b1|(v1-lsb*0x20)&^v1|
-				(q2-lsb)&^q2|(b2-lsb)&^b2|(v2-lsb*0x20)&^v2|
-				(q3-lsb)&^q3|(b3-lsb)&^b3|(v3-lsb*0x20)&^v3)&msb != 0 {
+		// Sixty-four ordinary bytes per iteration.
+		for ; i+64 <= len(in); i += 64 {
+			p := in[i : i+64]
+			if specialRun(le(p), le(p[8:]), le(p[16:]), le(p[24:]), le(p[32:]), le(p[40:]), le(p[48:]), le(p[56:]))&msb != 0 {
 				break
 			}
 		}
@@ -533,30 +563,35 @@ func (r *redactor) maskWords(i, a, b int, json bool, mask []byte) int {
 	in := r.in
 	f1, f2, any := r.first[0], r.second[0], r.anySecond[0]
 	for {
-		// Thirty-two bytes per iteration while none may start a word (by
+		// Sixty-four bytes per iteration while none may start a word (by
 		// the filters alone; the test of the byte before comes below) and,
 		// in JSON, none ends a run of ordinary string bytes (see string).
-		for ; i+32 <= b; i += 32 {
-			v0, v1, v2, v3 := le(in[i:]), le(in[i+8:]), le(in[i+16:]), le(in[i+24:])
+		for ; i+64 <= b; i += 64 {
+			p := in[i : i+64]
+			v0, v1, v2, v3 := le(p), le(p[8:]), le(p[16:]), le(p[24:])
+			v4, v5, v6, v7 := le(p[32:]), le(p[40:]), le(p[48:]), le(p[56:])
 			var hit uint64
 			if r.pairs == 1 { // firstBytes for one filter, spelled out
 				l0, l1, l2, l3 := v0|lsb*0x20, v1|lsb*0x20, v2|lsb*0x20, v3|lsb*0x20
+				l4, l5, l6, l7 := v4|lsb*0x20, v5|lsb*0x20, v6|lsb*0x20, v7|lsb*0x20
 				x0, x1, x2, x3 := l0^f1, l1^f1, l2^f1, l3^f1 // zero where a first byte is
+				x4, x5, x6, x7 := l4^f1, l5^f1, l6^f1, l7^f1
 				y0, y1, y2, y3 := l0^f2, l1^f2, l2^f2, l3^f2 // zero where a second byte is
+				y4, y5, y6, y7 := l4^f2, l5^f2, l6^f2, l7^f2
 				hit = (x0-lsb)&^x0&((y0-lsb)&^y0>>8|any) |
 					(x1-lsb)&^x1&((y1-lsb)&^y1>>8|any) |
 					(x2-lsb)&^x2&((y2-lsb)&^y2>>8|any) |
-					(x3-lsb)&^x3&((y3-lsb)&^y3>>8|any)
+					(x3-lsb)&^x3&((y3-lsb)&^y3>>8|any) |
+					(x4-lsb)&^x4&((y4-lsb)&^y4>>8|any) |
+					(x5-lsb)&^x5&((y5-lsb)&^y5>>8|any) |
+					(x6-lsb)&^x6&((y6-lsb)&^y6>>8|any) |
+					(x7-lsb)&^x7&((y7-lsb)&^y7>>8|any)
 			} else {
-				hit = r.firstBytes(v0) | r.firstBytes(v1) | r.firstBytes(v2) | r.firstBytes(v3)
+				hit = r.firstBytes(v0) | r.firstBytes(v1) | r.firstBytes(v2) | r.firstBytes(v3) |
+					r.firstBytes(v4) | r.firstBytes(v5) | r.firstBytes(v6) | r.firstBytes(v7)
 			}
 			if json {
-				q0, q1, q2, q3 := v0^lsb*'"', v1^lsb*'"', v2^lsb*'"', v3^lsb*'"'
-				b0, b1, b2, b3 := v0^lsb*'\\', v1^lsb*'\\', v2^lsb*'\\', v3^lsb*'\\'
-				hit |= (q0-lsb)&^q0 | (b0-lsb)&^b0 | (v0-lsb*0x20)&^v0 |
-					(q1-lsb)&^q1 | (b1-lsb)&^b1 | (v1-lsb*0x20)&^v1 |
-					(q2-lsb)&^q2 | (b2-lsb)&^b2 | (v2-lsb*0x20)&^v2 |
-					(q3-lsb)&^q3 | (b3-lsb)&^b3 | (v3-lsb*0x20)&^v3
+				hit |= specialRun(v0, v1, v2, v3, v4, v5, v6, v7)
 			}
 			if hit&msb != 0 {
 				break
