@@ -92,7 +92,7 @@ func TestMatchesReference(t *testing.T) {
 		"secret", "SeCrEt", "hunter2", "top", "top secret", "x-ray", "s", "se", "sex",
 		"password", "PASSWORD", "ssn", "a", "é", "中", "_", "9", " ", "  ", "\t", "\n",
 		",", ":", "[", "]", "{", "}", `"`, `\`, `\"`, `\\`, `\n`, "\x01", "\x7f", "\xff",
-		"-", "+", ".", "e", "1", "true", "false", "null", "xxxxxxxxxxxxxxxx",
+		"-", "+", ".", "e", "1", "true", "false", "null", "xxxxxxxxxxxxxxxx", strings.Repeat("y", 70),
 		// The neighbours of the word-byte ranges.
 		"/", "0", "9", ":", "@", "A", "Z", "[", "^", "`", "a", "z", "{", "\x80",
 	}
@@ -102,6 +102,7 @@ func TestMatchesReference(t *testing.T) {
 		{"ssn", "top secret,x-ray,se,s"},
 		{"a,password", "secret,sex,s,é,a"},
 		{"x", "alpha,beta,gamma,delta,epsilon,secret,top,9"},
+		{"x", "alpha,beta,gamma,delta,epsilon," + strings.Repeat("y", 70)},
 		{"x", "say \"hi,back\\slash,tab\t,secret"},
 		{"password", ""},
 	}

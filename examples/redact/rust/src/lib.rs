@@ -624,7 +624,11 @@ impl<'a> Scan<'a> {
             // Sixty-four bytes per iteration while none may start a word (by
             // the filters alone; the test of the byte before comes below)
             // and, in JSON, none ends a run of ordinary string bytes.
-            while i + 64 <= b {
+            // Without filters (every), a word may start only after a
+            // separator: the loop skips blocks without one, unless i itself
+            // may start one.
+            let fast = r.every == 0 || i > a && i < b && WORD_BYTE[input[i - 1] as usize];
+            while fast && i + 64 <= b {
                 let p = &input[i..i + 64];
                 let (v0, v1, v2, v3) = (le(p), le(&p[8..]), le(&p[16..]), le(&p[24..]));
                 let (v4, v5, v6, v7) = (le(&p[32..]), le(&p[40..]), le(&p[48..]), le(&p[56..]));
@@ -635,6 +639,16 @@ impl<'a> Scan<'a> {
                         any_zero(l ^ f1) & (any_zero(l ^ f2) >> 8 | any)
                     };
                     pair(v0) | pair(v1) | pair(v2) | pair(v3) | pair(v4) | pair(v5) | pair(v6) | pair(v7)
+                } else if r.every != 0 {
+                    // A separator anywhere.
+                    !(word_bytes(v0)
+                        & word_bytes(v1)
+                        & word_bytes(v2)
+                        & word_bytes(v3)
+                        & word_bytes(v4)
+                        & word_bytes(v5)
+                        & word_bytes(v6)
+                        & word_bytes(v7))
                 } else {
                     r.first_bytes(v0)
                         | r.first_bytes(v1)
@@ -1214,7 +1228,11 @@ mod tests {
         }
     }
 
+    /// A word longer than the 64 bytes a scan loop reads at a time.
+    const LONG: &str = "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy";
+
     const PIECES: &[&[u8]] = &[
+        LONG.as_bytes(),
         b"secret", b"SeCrEt", b"hunter2", b"top", b"top secret", b"x-ray", b"s", b"se", b"sex",
         b"password", b"PASSWORD", b"ssn", b"a", "\u{e9}".as_bytes(), "\u{4e2d}".as_bytes(), b"_", b"9", b" ", b"  ",
         b"\t", b"\n", b",", b":", b"[", b"]", b"{", b"}", b"\"", b"\\", b"\\\"", b"\\\\", b"\\n", b"\x01",
@@ -1292,6 +1310,7 @@ mod tests {
             (&["ssn"], &["top secret", "x-ray", "se", "s"]),
             (&["a", "password"], &["secret", "sex", "s", "\u{e9}", "a"]),
             (&["x"], &["alpha", "beta", "gamma", "delta", "epsilon", "secret", "top", "9"]),
+            (&["x"], &["alpha", "beta", "gamma", "delta", "epsilon", LONG]),
             (&["x"], &["say \"hi", "back\\slash", "tab\t", "secret"]),
             (&["password"], &[]),
         ];
