@@ -290,7 +290,7 @@ func wsDialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHea
 	// The dial stops when the client's request or the proxy's context ends.
 	dctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	stop := context.AfterFunc(ctx, cancel)
+	stop := wsAfterFunc(ctx, cancel)
 	defer stop()
 	if opt.HandshakeTimeout > 0 {
 		var cancelT context.CancelFunc
@@ -718,11 +718,11 @@ func wsSendableCode(code int) int {
 }
 
 // wsSessionCtx is the context that ends a session when shutdown or a reload
-// cancels it. The relay and the upstream dial listen to it only through
-// context.AfterFunc, which uses its AfterFunc method: a slot in a small
-// slice, where a context.WithCancelCause context would add a children map
-// and a done channel to every idle session. Done makes its channel on
-// demand, for any other user.
+// cancels it. The relay and the upstream dial listen to it only through its
+// AfterFunc method (wsAfterFunc): a slot in a small slice, where a
+// context.WithCancelCause context with context.AfterFunc would add a
+// children map, a done channel and a context per registration to every idle
+// session. Done makes its channel on demand, for any other user.
 type wsSessionCtx struct {
 	mu    sync.Mutex
 	cause error // set once cancelled
@@ -765,7 +765,7 @@ func (c *wsSessionCtx) Done() <-chan struct{} {
 
 // AfterFunc arranges for f to run in its own goroutine once the context is
 // cancelled (at once if it already is); stop unregisters it and reports
-// whether it did so before f started. context.AfterFunc calls this.
+// whether it did so before f started. context.AfterFunc calls this too.
 func (c *wsSessionCtx) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -812,4 +812,13 @@ func (c *wsSessionCtx) cancel(cause error) {
 	for _, f := range fns {
 		go (*f)()
 	}
+}
+
+// wsAfterFunc is context.AfterFunc, without the context it allocates when
+// ctx can schedule the call itself (a wsSessionCtx).
+func wsAfterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }

@@ -88,7 +88,7 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, cha
 	}
 
 	rs.startTimer(x)
-	stop := context.AfterFunc(ctx, func() {
+	stop := wsAfterFunc(ctx, func() {
 		x.shutdown(websocket.CloseGoingAway, "proxy shutting down", "proxy", websocket.CloseGoingAway)
 	})
 	var left atomic.Int32

@@ -63,7 +63,7 @@ func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock,
 	}
 
 	rs.startTimer(x)
-	stop := context.AfterFunc(ctx, func() {
+	stop := wsAfterFunc(ctx, func() {
 		x.shutdown(websocket.CloseGoingAway, "proxy shutting down", "proxy", websocket.CloseGoingAway)
 	})
 	x.left.Store(2)
