@@ -360,9 +360,10 @@ func TestWatchReloads(t *testing.T) {
 	c := pxClient()
 	waitGen := func(n uint64) {
 		t.Helper()
+		// The status is written just after the swap: wait for it, not for
+		// the proxy's generation, so the checks below see this reload.
 		pxEventually(t, 5*time.Second, fmt.Sprintf("generation %d", n), func() bool {
-			g, _ := e.r.Proxy().Generation()
-			return g >= n
+			return e.r.Status().Generation >= n
 		})
 		if g, _ := e.r.Proxy().Generation(); g != n {
 			t.Fatalf("generation %d, want %d", g, n)
