@@ -103,7 +103,13 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, cha
 		done()
 	}
 	for d := range 2 {
+		// The first wait happens outside gorilla, on a short stack, unless
+		// gorilla already holds bytes of the upstream's (see awaitBytes).
+		shallow := d == wsClient || len(hs.leftover) == 0
 		go func() {
+			if shallow {
+				x.sides[d].sock.awaitBytes()
+			}
 			x.ended(d, x.read(d))
 			finish()
 		}()

@@ -196,6 +196,21 @@ func (s *wsSock) Read(p []byte) (n int, err error) {
 	return n, err
 }
 
+// awaitBytes waits until the socket has bytes to read, and keeps them for
+// the next Read; an error is left for that Read to meet again. Message mode
+// calls it before a side's first message, while nothing is buffered in
+// gorilla: a session that stays idle from the start then waits on a short
+// stack, and since the runtime sizes new goroutines' stacks by the average
+// it finds, idle sessions keep new readers at the smallest stack size.
+func (s *wsSock) awaitBytes() {
+	if s.roff < s.rend {
+		return
+	}
+	if bp, n, _ := s.readPooled(); n > 0 {
+		s.rbuf, s.roff, s.rend = bp, 0, n
+	}
+}
+
 // release gives back a read buffer still held (the session is over).
 func (s *wsSock) release() {
 	if s.rbuf != nil {
