@@ -142,7 +142,11 @@ func (d Direction) String() string {
 type Message struct {
 	Direction Direction
 	// Binary is true for a binary message, false for text.
-	Binary  bool
+	Binary bool
+	// Payload is the message's bytes. The relay reads messages into pooled
+	// buffers, so Payload is valid only during the OnMessage call: a chain
+	// that keeps it must copy it. A chain may replace it with a slice of
+	// its own to change what is forwarded.
 	Payload []byte
 }
 
