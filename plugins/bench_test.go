@@ -74,9 +74,12 @@ func BenchmarkHeaderRoundTrip(b *testing.B) {
 }
 
 // The hook path of this package allocates nothing; the allocations left are
-// wazero's per-call watcher for WithCloseOnContextDone (see RATIONALE.md).
+// wazero's per-call watcher for WithCloseOnContextDone (see RATIONALE.md):
+// three objects, plus the watcher goroutine's descriptor whenever the
+// previous call's watcher has not exited yet to be reused, which depends on
+// scheduling.
 func TestHookCallAllocations(t *testing.T) {
-	const wazeroPerCall = 3
+	const wazeroPerCall = 4
 	for _, fx := range []string{"noop", "msg"} {
 		e := load(t, plug(fx, fx, func(p *config.Plugin) { p.Timeout.Duration = time.Second }))
 		c := e.chain(t)

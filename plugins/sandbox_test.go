@@ -78,11 +78,13 @@ func TestOutOfRangePointerTraps(t *testing.T) {
 func TestMemoryCap(t *testing.T) {
 	// The fixture grows by 4 pages: refused under a 128KiB cap (2 pages),
 	// allowed under the default 16MiB.
-	e := load(t, plug("g", "grow", func(p *config.Plugin) { p.MemoryLimit = 128 << 10 }))
+	// A generous deadline: this test is about memory, and a loaded machine
+	// running the race detector can take more than the default 10ms.
+	e := load(t, plug("g", "grow", func(p *config.Plugin) { p.MemoryLimit = 128 << 10; p.Timeout.Duration = time.Second }))
 	if r := e.chain(t).OnRequestHeaders(exchange("/")); r == nil || r.Status != 200 {
 		t.Fatalf("reply %+v, want 200 (memory.grow refused)", r)
 	}
-	e = load(t, plug("g", "grow"))
+	e = load(t, plug("g", "grow", func(p *config.Plugin) { p.Timeout.Duration = time.Second }))
 	if r := e.chain(t).OnRequestHeaders(exchange("/")); r == nil || r.Status != 201 {
 		t.Fatalf("reply %+v, want 201 (memory.grow allowed)", r)
 	}
@@ -91,7 +93,7 @@ func TestMemoryCap(t *testing.T) {
 // When every instance is busy and the pool is full, a call waits for one
 // only until its deadline.
 func TestPoolExhaustedWaitsUntilDeadline(t *testing.T) {
-	e := load(t, plug("n", "noop", func(p *config.Plugin) { p.PoolSize = 1 }))
+	e := load(t, plug("n", "noop", func(p *config.Plugin) { p.PoolSize = 1; p.Timeout.Duration = 10 * time.Millisecond }))
 	p := e.set.plugins[0]
 	in, ce := p.acquire()
 	if ce != nil {
