@@ -17,8 +17,8 @@ if ! command -v "$CLANG" >/dev/null || ! command -v wasm-ld-19 >/dev/null || [[ 
     echo "build-c: run as root (apt-get), or install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32" >&2
     exit 1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-    clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 >/dev/null
+  source ../scripts/apt.sh
+  apt_install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
 fi
 
 names=("$@")

@@ -3,6 +3,7 @@
 # (gnuplot-nox) and CPU pinning tool (taskset, from util-linux) from Debian.
 # Re-runnable: does nothing when all are present.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 pkgs=()
 command -v wrk >/dev/null || pkgs+=(wrk)
@@ -15,10 +16,7 @@ if [[ ${#pkgs[@]} -eq 0 ]]; then
 fi
 had_nginx=$(command -v nginx || true)
 echo "bench-tools: installing ${pkgs[*]} from Debian"
-# A fresh image ships without package lists.
-compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 \
-  --no-install-recommends "${pkgs[@]}" >/dev/null
+apt_install "${pkgs[@]}"
 # The benchmark starts its own nginx on a loopback port; a packaged service that the install
 # just started would hold port 80, so stop it (only if this script installed nginx).
 if [[ -z $had_nginx ]] && systemctl is-active --quiet nginx 2>/dev/null; then

@@ -10,6 +10,7 @@
 #
 # Re-runnable: does nothing when rustc and the wasm32 std are already installed.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 if [[ -x /usr/bin/rustc ]] && compgen -G '/usr/lib/rustlib/wasm32-unknown-unknown/lib/libstd-*.rlib' >/dev/null; then
   echo "rust: $(/usr/bin/rustc --version) with wasm32 std already installed; nothing to do"
@@ -17,8 +18,5 @@ if [[ -x /usr/bin/rustc ]] && compgen -G '/usr/lib/rustlib/wasm32-unknown-unknow
 fi
 
 echo "rust: installing Debian packages (rustc, cargo, libstd-rust-dev-wasm32, lld-14)"
-# A fresh image ships without package lists.
-compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends \
-  rustc cargo libstd-rust-dev-wasm32 lld-14 >/dev/null
+apt_install rustc cargo libstd-rust-dev-wasm32 lld-14
 echo "rust: installed $(/usr/bin/rustc --version)"

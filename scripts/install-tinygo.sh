@@ -17,6 +17,7 @@
 #
 # Re-runnable: does nothing when the binary and the seeded cache are already in place.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 VERSION=0.41.0
 ROOT=/opt/tinygo
@@ -38,10 +39,7 @@ if "$ROOT/bin/tinygo" version 2>/dev/null | grep -q "tinygo version $VERSION" &&
 fi
 
 echo "tinygo: installing Debian packages (clang/lld/LLVM 19, wasi-libc, binaryen, g++ for cgo)"
-# A fresh image ships without package lists.
-compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends \
-  clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19-dev libclang-19-dev binaryen g++ >/dev/null
+apt_install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 llvm-19-dev libclang-19-dev binaryen g++
 
 if ! "$ROOT/bin/tinygo" version 2>/dev/null | grep -q "tinygo version $VERSION"; then
   echo "tinygo: downloading github.com/tinygo-org/tinygo@v$VERSION from the Go module proxy"

@@ -4,6 +4,7 @@
 #   - the npm `ws` package for host/testdata/wsclient, an independent WebSocket client.
 # Re-runnable: skips whatever is already installed.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 WSCLIENT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/host/testdata/wsclient"
 
@@ -11,9 +12,7 @@ if command -v wat2wasm >/dev/null; then
   echo "tools: wat2wasm $(wat2wasm --version) already installed"
 else
   echo "tools: installing wabt (wat2wasm) from Debian"
-  # A fresh image ships without package lists.
-  compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || apt-get update -q -o DPkg::Lock::Timeout=300 >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends wabt >/dev/null
+  apt_install wabt
 fi
 
 if [[ -f $WSCLIENT/node_modules/ws/package.json ]]; then
