@@ -169,6 +169,9 @@ func run() error {
 	l.procs.stopAll()
 	rep.machine = describeMachine()
 	rep.elapsed = time.Since(started)
+	if a, err := os.ReadFile(filepath.Join(root, "docs", "bench", "analysis.md")); err == nil {
+		rep.analysis = string(a)
+	}
 	if err := rep.write(*out, logf); err != nil {
 		return err
 	}

@@ -24,6 +24,10 @@ type report struct {
 	charts   []string // chart files written, relative to the output dir
 	idleNote string
 	loads    []float64
+	// analysis is docs/bench/analysis.md: the hand-written account of what
+	// was profiled and changed, and why a goal is still missed. Numbers
+	// come and go with each run; the reasons behind them are kept there.
+	analysis string
 }
 
 // column is one metric shown in a table.
@@ -387,6 +391,9 @@ func (r *report) write(out string, logf func(string, ...any)) error {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", g.what, g.measured, status)
 	}
 	b.WriteString("\n")
+	if r.analysis != "" {
+		b.WriteString(strings.TrimSpace(r.analysis) + "\n\n")
+	}
 
 	if len(r.variantsOf("http")) > 0 {
 		fmt.Fprintf(&b, "## 1. HTTP, small responses\n\n`wrk -t1 -c<conns> -d%s --latency` for `GET /small` (64-byte body). Latency in µs.\n\n", p.HTTPDur)
