@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -173,6 +174,15 @@ func (in *instance) writableRequest(fn string) *http.Request {
 	}
 	in.misuse("%s: the request can only change in on_request_headers and on_upgrade", fn)
 	return nil
+}
+
+// writableURL is writableRequest's URL, which set_path and set_query change.
+func (in *instance) writableURL(fn string) *url.URL {
+	r := in.writableRequest(fn)
+	if r.URL == nil {
+		in.misuse("%s: the request has no URL", fn)
+	}
+	return r.URL
 }
 
 // headers returns the header map kind addresses in this call; with write it
@@ -523,12 +533,9 @@ func hSetPath(ctx context.Context, _ api.Module, stack []uint64) {
 	if len(v) == 0 || v[0] != '/' || !validValue(v) {
 		in.misuse("%s: %q is not a path (it must start with / and have no CR, LF or NUL)", abi.FuncSetPath, v)
 	}
-	r := in.writableRequest(abi.FuncSetPath)
-	if r.URL == nil {
-		in.misuse("%s: the request has no URL", abi.FuncSetPath)
-	}
-	r.URL.Path = string(v)
-	r.URL.RawPath = "" // re-escaped from Path when the request is written
+	u := in.writableURL(abi.FuncSetPath)
+	u.Path = string(v)
+	u.RawPath = "" // re-escaped from Path when the request is written
 }
 
 func hGetQuery(ctx context.Context, _ api.Module, stack []uint64) {
@@ -546,11 +553,7 @@ func hSetQuery(ctx context.Context, _ api.Module, stack []uint64) {
 	if !noControls(v) || strings.IndexByte(string(v), '#') >= 0 {
 		in.misuse("%s: %q is not a raw query (no spaces, control bytes or #)", abi.FuncSetQuery, v)
 	}
-	r := in.writableRequest(abi.FuncSetQuery)
-	if r.URL == nil {
-		in.misuse("%s: the request has no URL", abi.FuncSetQuery)
-	}
-	r.URL.RawQuery = string(v)
+	in.writableURL(abi.FuncSetQuery).RawQuery = string(v)
 }
 
 func hGetStatus(ctx context.Context, _ api.Module, stack []uint64) {
