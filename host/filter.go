@@ -144,9 +144,10 @@ type Message struct {
 	// Binary is true for a binary message, false for text.
 	Binary bool
 	// Payload is the message's bytes. The relay reads messages into pooled
-	// buffers, so Payload is valid only during the OnMessage call: a chain
-	// that keeps it must copy it. A chain may replace it with a slice of
-	// its own to change what is forwarded.
+	// buffers and lends one to the chain for the OnMessage call, so Payload
+	// is valid only during that call: a chain that keeps it must copy it. To
+	// change what is forwarded, a chain may overwrite the buffer (appending
+	// to Payload[:0]) or replace the slice with one of its own.
 	Payload []byte
 }
 

@@ -106,6 +106,10 @@ func (c *chain) http(h hook, ph phase, x *host.Exchange) *host.Reply {
 	return nil
 }
 
+// maxKeptMessageBuf is the largest set_message buffer an instance keeps for
+// its next call; a larger one is left to the collector.
+const maxKeptMessageBuf = 1 << 20
+
 // OnMessage implements host.Chain. Each filter sees the payload as the
 // previous one left it; injected messages accumulate; a drop or close ends
 // the chain.
@@ -135,7 +139,13 @@ func (c *chain) OnMessage(s *host.Session, m *host.Message) host.MessageVerdict 
 			switch action {
 			case abi.ActionPass, abi.ActionDrop, abi.ActionClose:
 				if in.st.payloadSet {
-					m.Payload = in.st.payload
+					// Into the message's own buffer, which the relay lends
+					// for this call: the instance's copy is reused by its
+					// next call.
+					m.Payload = append(m.Payload[:0], in.st.payload...)
+					if cap(in.msgBuf) > maxKeptMessageBuf {
+						in.msgBuf = nil
+					}
 				}
 				v.Inject = append(v.Inject, in.st.inject...)
 				switch action {

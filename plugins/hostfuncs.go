@@ -677,7 +677,8 @@ func hSetMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	if in.st.phase != phaseMessage {
 		in.misuse("%s: called outside on_message", abi.FuncSetMessage)
 	}
-	in.st.payload = append([]byte{}, v...)
+	in.msgBuf = append(in.msgBuf[:0], v...)
+	in.st.payload = in.msgBuf
 	in.st.payloadSet = true
 }
 

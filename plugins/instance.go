@@ -51,9 +51,9 @@ type callState struct {
 	reply       *host.Reply
 	replyHeader http.Header
 
-	// payload is the message payload set_message left; it replaces m.Payload
-	// only when the call succeeds, so a failing filter under "allow" leaves
-	// the message as it found it.
+	// payload is the message payload set_message left (in the instance's
+	// msgBuf); it is copied into m.Payload only when the call succeeds, so a
+	// failing filter under "allow" leaves the message as it found it.
 	payload    []byte
 	payloadSet bool
 	inject     []host.Message
@@ -84,6 +84,10 @@ type instance struct {
 	// values), reused across calls.
 	scratch []byte
 	names   []string
+	// msgBuf holds what set_message read from the guest until the chain
+	// copies it into the message, reused across calls so that replacing a
+	// payload allocates nothing once warm.
+	msgBuf []byte
 
 	stdout, stderr *lineWriter
 }
