@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"reflect"
 	"strconv"
 	"strings"
@@ -81,6 +82,11 @@ type generation struct {
 	router *router
 	routes map[string]*route
 	pools  map[string]*pool
+
+	// From [server]: how request paths are normalized, and whose
+	// forwarding headers are trusted.
+	paths   pathRules
+	trusted []netip.Prefix
 
 	// num counts generations from 1 (the one New builds); loadedAt is when
 	// it was swapped in.
@@ -225,6 +231,14 @@ func (p *Proxy) build(cfg *config.Config, chains map[string]Chain, prev *generat
 		routes:  make(map[string]*route),
 		pools:   make(map[string]*pool),
 		drained: make(chan struct{}),
+		paths:   pathRules{slashes: parseSlashPolicy(cfg.Server.EscapedSlashes), merge: cfg.Server.MergeSlashes},
+	}
+	for _, tp := range cfg.Server.TrustedProxies {
+		pfx, err := config.ParsePrefix(tp)
+		if err != nil {
+			return nil, fmt.Errorf("host: server.trusted_proxies: %w", err)
+		}
+		g.trusted = append(g.trusted, pfx)
 	}
 	for _, uc := range cfg.Upstreams {
 		if prev != nil {
@@ -318,17 +332,45 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	// The client's Connection header applies to its own request only:
+	// the headers it names go now, before filters and the proxy add theirs.
+	// Which Upgrade survives depends on the route, found from the
+	// normalized path.
+	raw, perr := rawRequestPath(r)
+	norm := raw
+	if perr == nil {
+		norm, perr = normalizePath(raw, g.paths)
+	}
+	var rt *route
+	if perr == nil {
+		if norm != raw || r.URL.Host != "" {
+			setPath(r.URL, norm)
+		}
+		rt = g.router.match(r.Host, norm)
+	}
+	up := ""
+	if rt != nil {
+		up = dropConnectionHeaders(r.Header, rt.upgrades)
+	} else {
+		dropConnectionHeaders(r.Header, nil)
+	}
+
 	id := r.Header.Get("X-Request-Id")
 	if id == "" || len(id) > 200 {
 		id = p.newRequestID()
 		r.Header.Set("X-Request-Id", id)
 	}
 	// One allocation for the request's state rather than one per piece.
-	st := &exchangeState{lw: logWriter{ResponseWriter: w}, rec: accessRecord{id: id}}
+	st := &exchangeState{lw: logWriter{ResponseWriter: w, http10: !r.ProtoAtLeast(1, 1)}, rec: accessRecord{id: id}}
 	lw, rec := &st.lw, &st.rec
+	lw.wdl.t = g.cfg.Server.SendTimeout.Duration
 	defer p.logAccess(r, lw, rec, start)
 
-	rt := g.router.match(r.Host, r.URL.Path)
+	if perr != nil {
+		lw.Header().Set("Connection", "close")
+		localError(lw, id, http.StatusBadRequest, perr.Error())
+		return
+	}
 	if rt == nil {
 		localError(lw, id, http.StatusNotFound, "host: no route for this host and path")
 		return
@@ -339,17 +381,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.redirectTo(lw, r)
 		return
 	}
+	trusted := trustedPeer(r.RemoteAddr, g.trusted)
+	if r.Body != nil && r.Body != http.NoBody {
+		st.body = clientBody{rc: r.Body, w: lw, dl: idleDeadline{t: g.cfg.Server.ClientBodyTimeout.Duration}}
+		r.Body = &st.body
+	}
 
 	x := &st.x
 	*x = Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
 	hooks := rt.chain.Hooks()
-	upgrade := isWebSocketUpgrade(r)
+	upgrade := up == "websocket"
 	if hooks.Has(HookRequestHeaders) {
 		buffered := hooks.Has(HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
 		if buffered {
 			body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
 			if err != nil {
-				localError(lw, id, http.StatusBadRequest, "host: reading the request body failed")
+				clientBodyError(lw, id, err)
 				return
 			}
 			if len(body) > maxBufferedBody {
@@ -374,8 +421,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if upgrade {
 		held = false
-		p.serveUpgrade(w, r, g, rt, x, rec) // releases g
+		p.serveUpgrade(w, r, g, rt, x, rec, raw, trusted) // releases g
 		return
+	}
+	if up != "" && hooks.Has(HookUpgrade) {
+		// Another protocol the route allows by name: its upgrade hook
+		// decides, as for WebSockets.
+		if reply := rt.chain.OnUpgrade(x); reply != nil {
+			rec.replied = true
+			writeReply(lw, id, reply)
+			return
+		}
 	}
 
 	t := rt.pool.pick()
@@ -388,7 +444,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer t.active.Add(-1)
 
 	call := &st.call
-	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw}
+	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw,
+		upgrade: up, trusted: trusted, norm: norm}
+	if rt.forwardRaw {
+		call.raw = raw
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		call.body = &st.body
+	}
 	rt.pool.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), callKey{}, call)))
 }
 
@@ -399,6 +462,7 @@ type exchangeState struct {
 	rec  accessRecord
 	x    Exchange
 	call proxyCall
+	body clientBody
 }
 
 // proxyCall carries one request's state through the ReverseProxy callbacks.
@@ -410,6 +474,12 @@ type proxyCall struct {
 	x      *Exchange
 	rec    *accessRecord
 	lw     *logWriter
+	body   *clientBody // the client's request body, nil without one
+
+	upgrade string // the Upgrade the route allows and the client asked for, or ""
+	trusted bool   // the peer is a trusted proxy: its X-Forwarded-* are kept
+	norm    string // the normalized path, escaped
+	raw     string // the path as the client wrote it, when the route forwards it
 }
 
 type callKey struct{}
@@ -431,13 +501,13 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		ErrorLog:   slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			call := pr.In.Context().Value(callKey{}).(*proxyCall)
-			pr.SetURL(call.target.url)
-			// Rewrite mode drops the client's X-Forwarded-For; carry it over
-			// so SetXForwarded appends the client's address to the chain.
-			if prior := pr.In.Header["X-Forwarded-For"]; prior != nil {
-				pr.Out.Header["X-Forwarded-For"] = prior
+			if call.raw != "" && pr.Out.URL.EscapedPath() == call.norm {
+				// forward_raw_path, and no filter changed the path: the
+				// upstream gets the bytes the client sent.
+				setPath(pr.Out.URL, call.raw)
 			}
-			pr.SetXForwarded()
+			pr.SetURL(call.target.url)
+			setForwarded(pr.Out.Header, pr.In, call.trusted)
 			// The upstream sees the Host the client asked for (virtual
 			// hosts, absolute redirects), as Caddy and Traefik do by default.
 			pr.Out.Host = pr.In.Host
@@ -447,6 +517,13 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			call := resp.Request.Context().Value(callKey{}).(*proxyCall)
+			if resp.StatusCode == http.StatusSwitchingProtocols && call.upgrade == "" {
+				// A switch nobody asked for (or that the route does not
+				// allow) would turn the connection into a tunnel past
+				// routing and filters.
+				resp.Body.Close()
+				return errUnrequestedSwitch
+			}
 			call.pool.connOK(call.target)
 			resp.Header.Add("Via", "1.1 sluice")
 			resp.Header.Set("X-Request-Id", call.rec.id)
@@ -476,6 +553,10 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			call.rec.err = err
 			var de *dialError
 			switch {
+			case call.body != nil && call.body.err != nil:
+				// The client's body failed (malformed chunking, a stall):
+				// the client's fault, not the upstream's.
+				clientBodyError(w, call.rec.id, call.body.err)
 			case r.Context().Err() != nil:
 				// The client went away; nobody reads the answer.
 				call.rec.clientGone = true
@@ -492,6 +573,10 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		},
 	}
 }
+
+// errUnrequestedSwitch is a 101 from a target to a request that does not
+// upgrade.
+var errUnrequestedSwitch = errors.New("host: the target switched protocols without an allowed Upgrade")
 
 // declaredLength is the value of h's Content-Length, or -1.
 func declaredLength(h http.Header) int64 {
@@ -620,13 +705,6 @@ var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return 
 
 func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
 func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
-
-// isWebSocketUpgrade reports whether r asks for a WebSocket: Connection has
-// the token "upgrade" and Upgrade is "websocket", both case-insensitive.
-// Upgrade is looked at first: most requests have none.
-func isWebSocketUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Upgrade", "websocket") && headerHasToken(r.Header, "Connection", "upgrade")
-}
 
 // headerHasToken reports whether a comma-separated list in header name has
 // token, case-insensitive. It does not allocate.

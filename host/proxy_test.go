@@ -27,7 +27,8 @@ func TestForwardingHeaders(t *testing.T) {
 		json.NewEncoder(w).Encode(h)
 	}))
 	t.Cleanup(back.Close)
-	px := pxStart(t, fmt.Sprintf("[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", back.URL), nil)
+	// The test's client is a trusted proxy: its X-Forwarded-For is extended.
+	px := pxStart(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", back.URL), nil)
 
 	send := func(hdr ...string) (http.Header, http.Header) {
 		t.Helper()

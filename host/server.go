@@ -258,7 +258,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 		ReadTimeout:       s.ReadTimeout.Duration,
 		WriteTimeout:      s.WriteTimeout.Duration,
 		IdleTimeout:       s.IdleTimeout.Duration,
-		MaxHeaderBytes:    int(s.MaxHeaderBytes),
+		MaxHeaderBytes:    serverHeaderLimit(s.MaxHeaderBytes),
 		TLSConfig:         p.srv.tlsCfg,
 		// Client mistakes (bad TLS handshakes, malformed requests) are not
 		// the operator's problem: keep them at debug level.
@@ -308,6 +308,17 @@ func (p *Proxy) Run(ctx context.Context) error {
 		admin.Close()
 	}
 	return serveErr
+}
+
+// serverHeaderLimit turns max_header_bytes into http.Server's
+// MaxHeaderBytes. The server lets a request head grow to MaxHeaderBytes
+// plus 4096 bytes of slack before it answers 431; taking the slack off
+// makes the configured figure exact: a head of that many bytes (request
+// line, fields and the blank line) is read, one more byte is refused.
+// Config validation keeps the figure above the slack.
+func serverHeaderLimit(n config.Size) int {
+	const slack = 4096 // net/http's initialReadLimitSize
+	return int(n) - slack
 }
 
 func addrString(a net.Addr) string {

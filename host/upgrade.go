@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -22,7 +21,11 @@ import (
 // What the end of the handler used to do (untrack the session, the target's
 // active count, the access log record with the session's stats) runs when
 // the relay ends.
-func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generation, rt *route, x *Exchange, rec *accessRecord) {
+//
+// raw is the path as the client wrote it (forwarded instead of the
+// normalized one on a forward_raw_path route); trusted says whether the
+// client's forwarding headers are kept.
+func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generation, rt *route, x *Exchange, rec *accessRecord, raw string, trusted bool) {
 	released := false
 	release := func() {
 		if !released {
@@ -91,7 +94,13 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	wl := &wsLogState{req: lr}
 	wl.pending.Store(2)
 	rec.wsLog = wl
-	st, running := serveWebSocket(ctx, w, r, t.url, upstreamHeader(r), chain, s, wsOpt, p.log, func(st wsStats) {
+	hdr := upstreamHeader(r, trusted)
+	if rt.forwardRaw && r.URL.EscapedPath() != raw {
+		u := *r.URL
+		setPath(&u, raw)
+		r.URL = &u // lr keeps the normalized one for the log
+	}
+	st, running := serveWebSocket(ctx, w, r, t.url, hdr, chain, s, wsOpt, p.log, func(st wsStats) {
 		untrack()
 		wl.ws = st
 		p.wsLogDone(wl)
@@ -314,7 +323,7 @@ var hopHeaders = []string{
 // upstreamHeader is the header set sent to the upstream on a WebSocket
 // handshake: the client's end-to-end headers (Cookie, Origin,
 // Authorization, Sec-WebSocket-Protocol...) and the forwarding headers.
-func upstreamHeader(r *http.Request) http.Header {
+func upstreamHeader(r *http.Request, trusted bool) http.Header {
 	h := r.Header.Clone()
 	for _, v := range h["Connection"] {
 		for _, name := range strings.Split(v, ",") {
@@ -326,15 +335,7 @@ func upstreamHeader(r *http.Request) http.Header {
 	for _, name := range hopHeaders {
 		h.Del(name)
 	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
-		}
-		h.Set("X-Forwarded-For", ip)
-	}
-	h.Set("X-Forwarded-Host", r.Host)
-	h.Set("X-Forwarded-Proto", scheme(r))
-	h.Del("Forwarded")
+	setForwarded(h, r, trusted)
 	// The upstream sees the Host the client asked for, as for plain HTTP; the
 	// WebSocket dialer takes it from this header.
 	h.Set("Host", r.Host)
@@ -391,16 +392,36 @@ func (p *Proxy) wsLogWrite(wl *wsLogState) {
 
 // logWriter records the status and size of a response for the access log.
 // It passes Flush through (streaming) and unwraps for http.ResponseController.
+// Every write is bounded by [server] send_timeout, so a client that stops
+// reading is cut off; and no interim (1xx) response reaches an HTTP/1.0
+// client, which cannot parse one (RFC 9110 §15.2).
 type logWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	http10 bool         // the client speaks HTTP/1.0
+	wdl    idleDeadline // t is send_timeout
+}
+
+func (w *logWriter) setWriteDeadline(t time.Time) error {
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
+}
+
+// armWrite bounds the next write to the client.
+func (w *logWriter) armWrite() {
+	if w.wdl.t > 0 {
+		_ = w.wdl.arm(w.setWriteDeadline)
+	}
 }
 
 func (w *logWriter) WriteHeader(code int) {
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols && w.http10 {
+		return
+	}
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 	}
+	w.armWrite()
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -408,6 +429,7 @@ func (w *logWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.armWrite()
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -418,6 +440,7 @@ func (w *logWriter) Flush() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.armWrite()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 

@@ -463,7 +463,7 @@ func TestUpstreamClientUpgrade(t *testing.T) {
 		fmt.Fprint(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello ")
 		io.Copy(c, br)
 	})
-	px := pxStart(t, upstreamConf(addr), nil)
+	px := pxStart(t, upstreamConf(addr)+"upgrades = [\"websocket\", \"echo\"]\n", nil)
 	c, err := net.Dial("tcp", strings.TrimPrefix(px.url, "http://"))
 	if err != nil {
 		t.Fatal(err)

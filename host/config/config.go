@@ -39,8 +39,32 @@ type Server struct {
 	// IdleTimeout closes a keep-alive connection that waits this long for
 	// its next request. Default 120s.
 	IdleTimeout Duration `toml:"idle_timeout"`
-	// MaxHeaderBytes bounds the request line and headers. Default 64KiB.
+	// MaxHeaderBytes bounds the request line and headers together, exactly:
+	// a request head of this many bytes is served, one byte more gets 431.
+	// Default 64KiB, at least 8KiB.
 	MaxHeaderBytes Size `toml:"max_header_bytes"`
+	// ClientBodyTimeout bounds the idle time between two reads of a
+	// request body: a client that stops sending its body for this long is
+	// cut off (408 when no response has started) and its upstream
+	// connection is closed. Default 60s; "0s" off.
+	ClientBodyTimeout Duration `toml:"client_body_timeout"`
+	// SendTimeout bounds the idle time between two writes of a response to
+	// the client: a client that stops reading for this long is cut off and
+	// its upstream connection is closed. Default 60s; "0s" off.
+	SendTimeout Duration `toml:"send_timeout"`
+	// TrustedProxies lists the peers (CIDRs or addresses) whose
+	// X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded
+	// headers are kept and extended; from any other peer they are replaced.
+	// Default none.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// EscapedSlashes is what a request path with an encoded slash or a
+	// backslash (%2F, %5C, \\) gets: "reject" (default, 400), "keep"
+	// (forwarded encoded; routing treats it as data, not a separator) or
+	// "decode" (turned into "/" before normalization).
+	EscapedSlashes string `toml:"escaped_slashes"`
+	// MergeSlashes merges runs of "/" in request paths into one. Default
+	// true.
+	MergeSlashes bool `toml:"merge_slashes"`
 	// ShutdownGrace bounds a graceful shutdown: in-flight requests get this
 	// long to finish, and WebSockets are closed with 1001. Default 10s.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
@@ -97,6 +121,14 @@ type Upstream struct {
 	// MaxIdleConns is the number of idle keep-alive connections kept per
 	// target. Default 256.
 	MaxIdleConns int `toml:"max_idle_conns"`
+	// ReadTimeout bounds the idle time between two reads of a response
+	// body: a target that stalls for this long ends the client's response
+	// as an error (never as a clean short body). Default 60s.
+	ReadTimeout Duration `toml:"read_timeout"`
+	// SendTimeout bounds the idle time between two writes of a request
+	// (headers and body) to a target: past it the client gets 504 and the
+	// connection is closed. Default 60s.
+	SendTimeout Duration `toml:"send_timeout"`
 	// Health configures active health checks ([upstream.health]).
 	Health Health `toml:"health"`
 	// PassiveFailures takes a target out after this many consecutive
@@ -147,6 +179,13 @@ type Route struct {
 	KeepPath bool `toml:"keep_path"`
 	// Plugins names the [[plugin]]s that filter this route, in chain order.
 	Plugins []string `toml:"plugins"`
+	// Upgrades lists the Upgrade tokens the route proxies as protocol
+	// switches, lower case. Default ["websocket"]; an empty list allows
+	// none. Any other token is removed from the forwarded request.
+	Upgrades []string `toml:"upgrades"`
+	// ForwardRawPath sends the upstream the path as the client wrote it,
+	// while routing and filters still use the normalized path.
+	ForwardRawPath bool `toml:"forward_raw_path"`
 }
 
 // Plugin is one [[plugin]]: a WebAssembly filter module and its settings.

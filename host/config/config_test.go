@@ -94,8 +94,8 @@ func TestSize(t *testing.T) {
 			t.Errorf("Size(%q) = %d, want an error", in, s)
 		}
 	}
-	c, err := Parse([]byte("[server]\nmax_header_bytes = 4096\n"), "p.toml")
-	if err != nil || c.Server.MaxHeaderBytes != 4096 {
+	c, err := Parse([]byte("[server]\nmax_header_bytes = 9000\n"), "p.toml")
+	if err != nil || c.Server.MaxHeaderBytes != 9000 {
 		t.Errorf("integer size: %v %v", c, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -279,6 +280,14 @@ func (p *parser) defaults(c *Config) {
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = 64 << 10
 	}
+	durDefault(&s.ClientBodyTimeout, 60*time.Second, set("server.client_body_timeout"))
+	durDefault(&s.SendTimeout, 60*time.Second, set("server.send_timeout"))
+	if s.EscapedSlashes == "" {
+		s.EscapedSlashes = "reject"
+	}
+	if !set("server.merge_slashes") {
+		s.MergeSlashes = true
+	}
 	ws := &s.WebSocket
 	if ws.MaxMessageSize == 0 {
 		ws.MaxMessageSize = 1 << 20
@@ -294,6 +303,8 @@ func (p *parser) defaults(c *Config) {
 		}
 		durDefault(&u.ConnectTimeout, 5*time.Second, false)
 		durDefault(&u.ResponseTimeout, 30*time.Second, false)
+		durDefault(&u.ReadTimeout, 60*time.Second, false)
+		durDefault(&u.SendTimeout, 60*time.Second, false)
 		if u.MaxIdleConns == 0 && !set(k+"max_idle_conns") {
 			u.MaxIdleConns = 256
 		}
@@ -326,6 +337,12 @@ func (p *parser) defaults(c *Config) {
 		}
 		if r.Redirect != "" && r.Status == 0 {
 			r.Status = 302
+		}
+		if r.Upgrades == nil && !set(fmt.Sprintf("route[%d].upgrades", i)) {
+			r.Upgrades = []string{"websocket"}
+		}
+		for j, u := range r.Upgrades {
+			r.Upgrades[j] = strings.ToLower(strings.TrimSpace(u))
 		}
 	}
 	for i := range c.Plugins {
@@ -362,8 +379,26 @@ func (p *parser) validate(c *Config, bad map[string]bool) {
 				p.errf("server.tls_cert", "tls_cert is set without tls_key")
 			}
 		}
-		if s.MaxHeaderBytes < 1024 {
-			p.errf("server.max_header_bytes", "must be at least 1KiB, got %s", s.MaxHeaderBytes)
+		if s.MaxHeaderBytes < 8<<10 {
+			p.errf("server.max_header_bytes", "must be at least 8KiB, got %s", s.MaxHeaderBytes)
+		}
+		for _, d := range []struct {
+			key string
+			v   Duration
+		}{{"client_body_timeout", s.ClientBodyTimeout}, {"send_timeout", s.SendTimeout}} {
+			if d.v.Duration < 0 {
+				p.errf("server."+d.key, "must not be negative (\"0s\" turns it off)")
+			}
+		}
+		switch s.EscapedSlashes {
+		case "reject", "keep", "decode":
+		default:
+			p.errf("server.escaped_slashes", "unknown policy %q: want \"reject\", \"keep\" or \"decode\"", s.EscapedSlashes)
+		}
+		for j, tp := range s.TrustedProxies {
+			if _, err := ParsePrefix(tp); err != nil {
+				p.errf(fmt.Sprintf("server.trusted_proxies[%d]", j), "want a CIDR (\"10.0.0.0/8\") or an IP address, got %q", tp)
+			}
 		}
 		if s.WebSocket.MaxMessageSize < 125 {
 			p.errf("server.websocket.max_message_size", "must be at least 125 bytes, got %s", s.WebSocket.MaxMessageSize)
@@ -403,7 +438,8 @@ func (p *parser) validate(c *Config, bad map[string]bool) {
 		for _, d := range []struct {
 			key string
 			v   Duration
-		}{{"connect_timeout", u.ConnectTimeout}, {"response_timeout", u.ResponseTimeout}, {"passive_eject_for", u.PassiveEjectFor}} {
+		}{{"connect_timeout", u.ConnectTimeout}, {"response_timeout", u.ResponseTimeout}, {"passive_eject_for", u.PassiveEjectFor},
+			{"read_timeout", u.ReadTimeout}, {"send_timeout", u.SendTimeout}} {
 			if d.v.Duration <= 0 {
 				p.errf(k+"."+d.key, "must be positive")
 			}
@@ -518,6 +554,14 @@ func (p *parser) validate(c *Config, bad map[string]bool) {
 				p.errf(k+".keep_path", "keep_path is only for redirect routes")
 			}
 		}
+		for j, u := range r.Upgrades {
+			if !isToken(u) {
+				p.errf(fmt.Sprintf("%s.upgrades[%d]", k, j), "%q is not an Upgrade token (such as \"websocket\" or \"h2c\")", u)
+			}
+		}
+		if r.Redirect != "" && r.ForwardRawPath {
+			p.errf(k+".forward_raw_path", "forward_raw_path is only for upstream routes")
+		}
 		seen := map[string]bool{}
 		for j, name := range r.Plugins {
 			pk := fmt.Sprintf("%s.plugins[%d]", k, j)
@@ -597,4 +641,36 @@ func checkHost(h string) string {
 		return ""
 	}
 	return "want a host name, \"*.domain\" or \"*\""
+}
+
+// ParsePrefix reads one trusted_proxies entry: a CIDR, or an IP address
+// taken as the prefix holding only itself.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// isToken reports whether s is a non-empty RFC 9110 token (an Upgrade
+// protocol name may carry "/version", which is a token too once split).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c >= 'A' && c <= 'Z':
+		case strings.IndexByte("!#$%&'*+-.^_`|~/", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
