@@ -47,7 +47,7 @@ func (c *guardChain) OnUpgrade(*Exchange) *Reply {
 	c.upgrades.Add(1)
 	return nil
 }
-func (c *guardChain) OnResponseHeaders(*Exchange) *Reply           { return nil }
+func (c *guardChain) OnResponseHeaders(*Exchange) *Reply          { return nil }
 func (c *guardChain) OnMessage(*Session, *Message) MessageVerdict { return MessageVerdict{} }
 func (c *guardChain) OnClose(*Session)                            {}
 
