@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // Path tricks must not reach a route other than the one the normalized
@@ -23,7 +25,7 @@ func TestEdgePathTricks(t *testing.T) {
 	px := pxStart(t, routeConf("", back.URL,
 		"name = \"open\"\npath_prefix = \"/\"",
 		"name = \"internal\"\npath_prefix = \"/internal/\"\nplugins = []"),
-		map[string]Chain{"internal": guard})
+		map[string]filter.Chain{"internal": guard})
 	addr := px.Addr().String()
 
 	for _, tc := range []struct {
@@ -148,7 +150,7 @@ func TestEdgeUpgradeTokens(t *testing.T) {
 	px := pxStart(t, routeConf("", up.addr,
 		"name = \"default\"\npath_prefix = \"/\"",
 		"name = \"h2c\"\npath_prefix = \"/h2c/\"\nupgrades = [\"websocket\", \"h2c\"]\nplugins = []"),
-		map[string]Chain{"h2c": guard})
+		map[string]filter.Chain{"h2c": guard})
 	addr := px.Addr().String()
 
 	for _, tc := range []struct {
@@ -200,8 +202,8 @@ func TestEdgeUpgradeTokens(t *testing.T) {
 // the WebSocket paths alike.
 func TestEdgeConnectionHeader(t *testing.T) {
 	back := echoBackend(t)
-	guard := &guardChain{hooks: HookRequestHeaders}
-	px := pxStart(t, routeConf("", back.URL, "name = \"r\"\nplugins = []"), map[string]Chain{"r": guard})
+	guard := &guardChain{hooks: filter.HookRequestHeaders}
+	px := pxStart(t, routeConf("", back.URL, "name = \"r\"\nplugins = []"), map[string]filter.Chain{"r": guard})
 	_, body, err := rawExchange(t, px.Addr().String(), "GET /h HTTP/1.1\r\nHost: x\r\nX-Token: ok\r\n"+
 		"Connection: keep-alive, X-User, X-Request-Id, X-Forwarded-For, Via, X-Secret\r\nX-Secret: hop\r\nX-User: mallory\r\n\r\n")
 	if err != nil {
@@ -226,7 +228,7 @@ func TestEdgeConnectionHeader(t *testing.T) {
 	// gorilla's dialer sets Connection itself.
 	got := make(chan http.Header, 1)
 	ws := echoWS(t, func(r *http.Request) { got <- r.Header.Clone() })
-	px2 := pxStart(t, routeConf("", ws, "name = \"r\"\nplugins = []"), map[string]Chain{"r": guard})
+	px2 := pxStart(t, routeConf("", ws, "name = \"r\"\nplugins = []"), map[string]filter.Chain{"r": guard})
 	resp, _, err := rawExchange(t, px2.Addr().String(), "GET /ws HTTP/1.1\r\nHost: x\r\nX-Token: ok\r\nX-Secret: hop\r\n"+
 		"Connection: Upgrade, X-User, X-Request-Id, X-Forwarded-For, X-Secret\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")

@@ -13,43 +13,47 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // guardChain is a route's auth filter: it answers 403 to every request
 // without "X-Token: ok", records the path it saw, and adds X-User, the
 // kind of header an upstream trusts because a filter set it.
 type guardChain struct {
-	hooks    HookSet
+	hooks    filter.HookSet
 	mu       sync.Mutex
 	paths    []string
 	upgrades atomic.Int64
 }
 
-func (c *guardChain) Hooks() HookSet {
+func (c *guardChain) Hooks() filter.HookSet {
 	if c.hooks == 0 {
-		return HookRequestHeaders | HookUpgrade
+		return filter.HookRequestHeaders | filter.HookUpgrade
 	}
 	return c.hooks
 }
 
-func (c *guardChain) OnRequestHeaders(x *Exchange) *Reply {
+func (c *guardChain) OnRequestHeaders(x *filter.Exchange) *filter.Reply {
 	c.mu.Lock()
 	c.paths = append(c.paths, x.Request.URL.Path)
 	c.mu.Unlock()
 	if x.Request.Header.Get("X-Token") != "ok" {
-		return &Reply{Status: http.StatusForbidden, Body: []byte("guarded\n")}
+		return &filter.Reply{Status: http.StatusForbidden, Body: []byte("guarded\n")}
 	}
 	x.Request.Header.Set("X-User", "alice")
 	return nil
 }
 
-func (c *guardChain) OnUpgrade(*Exchange) *Reply {
+func (c *guardChain) OnUpgrade(*filter.Exchange) *filter.Reply {
 	c.upgrades.Add(1)
 	return nil
 }
-func (c *guardChain) OnResponseHeaders(*Exchange) *Reply          { return nil }
-func (c *guardChain) OnMessage(*Session, *Message) MessageVerdict { return MessageVerdict{} }
-func (c *guardChain) OnClose(*Session)                            {}
+func (c *guardChain) OnResponseHeaders(*filter.Exchange) *filter.Reply { return nil }
+func (c *guardChain) OnMessage(*filter.Session, *filter.Message) filter.MessageVerdict {
+	return filter.MessageVerdict{}
+}
+func (c *guardChain) OnClose(*filter.Session) {}
 
 func (c *guardChain) seen() []string {
 	c.mu.Lock()

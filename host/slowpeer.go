@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // idleDeadline is a deadline that bounds the idle time between two
@@ -92,7 +94,7 @@ func clientBodyError(w http.ResponseWriter, id string, err error) {
 	switch {
 	case errors.As(err, &mbe):
 		localError(w, id, http.StatusRequestEntityTooLarge, "host: request body too large")
-	case isTimeout(err):
+	case upstream.IsTimeout(err):
 		localError(w, id, http.StatusRequestTimeout, "host: the request body stalled past client_body_timeout")
 	default:
 		localError(w, id, http.StatusBadRequest, "host: malformed request body")
