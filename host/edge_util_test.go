@@ -97,7 +97,8 @@ func rawExchange(t *testing.T, addr, req string) (*http.Response, []byte, error)
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	method, _, _ := strings.Cut(req, " ")
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -537,6 +537,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			// without passing through ReverseProxy's copy buffer.
 			if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
 				upstream.Splice(resp, call.lw, func(r io.Reader) (int64, error) {
+					call.lw.armWrite() // send_timeout, per chunk
 					n, err := rf.ReadFrom(r)
 					call.lw.bytes += n
 					return n, err

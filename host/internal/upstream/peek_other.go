@@ -2,8 +2,13 @@
 
 package upstream
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
-// connAlive cannot peek on this platform; a stale connection is caught by
-// the retry of idempotent requests instead.
-func connAlive(net.Conn) bool { return true }
+func rawConnOf(net.Conn) syscall.RawConn { return nil }
+
+// quiet cannot peek on this platform, so it cannot tell a quiet idle
+// connection from one holding a stray response: no connection is reused.
+func quiet(syscall.RawConn) bool { return false }
