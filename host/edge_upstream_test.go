@@ -112,15 +112,13 @@ func TestEdgeNoCrossClientResponses(t *testing.T) {
 			case n%5 == 0 && i%3 == 1:
 				// An unsolicited answer right behind the real one, naming
 				// a request that belongs to someone else.
-				reply(c, body)
-				reply(c, "for:/c0/r0", "Set-Cookie: stolen=1")
+				io.WriteString(c, replyText(body)+replyText("for:/c0/r0", "Set-Cookie: stolen=1"))
 			case n%7 == 0 && i%2 == 1:
 				// Bytes past Content-Length.
 				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%sHTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nfor:/c0/r1", len(body), body)
 			case n%11 == 0 && i == 2:
-				// A response that arrives while the connection is idle.
-				reply(c, body)
-				go func() { time.Sleep(time.Millisecond); reply(c, "for:/c0/r2") }()
+				// A late body on a response that has none.
+				fmt.Fprintf(c, "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\nfor:/c0/r2")
 			default:
 				reply(c, body)
 			}
@@ -158,7 +156,7 @@ func TestEdgeNoCrossClientResponses(t *testing.T) {
 					errs.Add(1)
 					return
 				}
-				if resp.StatusCode == 200 && string(b) != "for:"+path || resp.Header.Get("Set-Cookie") != "" {
+				if resp.StatusCode == 200 && string(b) != "for:"+path || resp.Header.Get("Set-Cookie") != "" || len(b) > 0 && string(b) != "for:"+path {
 					bad.Add(1)
 					t.Errorf("client %d asked %s, got %d %q", ci+1, path, resp.StatusCode, b)
 				}

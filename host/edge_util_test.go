@@ -153,14 +153,21 @@ func (u *hostileUpstream) readReq(br *bufio.Reader) *http.Request {
 	if err != nil {
 		return nil
 	}
-	io.Copy(io.Discard, req.Body)
+	if _, err := io.Copy(io.Discard, req.Body); err != nil {
+		return nil // the body never came whole
+	}
 	u.reqs.Add(1)
 	return req
 }
 
 // reply writes a response whose body is body, with a Content-Length.
 func reply(c net.Conn, body string, extra ...string) {
-	fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s", len(body), headerLines(extra), body)
+	io.WriteString(c, replyText(body, extra...))
+}
+
+// replyText is the response reply writes.
+func replyText(body string, extra ...string) string {
+	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s", len(body), headerLines(extra), body)
 }
 
 func headerLines(h []string) string {

@@ -17,7 +17,6 @@ import (
 // not been used for this long, as http.Transport's IdleConnTimeout did.
 const defaultIdleTimeout = 90 * time.Second
 
-
 // bufSize is the size of a connection's read and write buffers,
 // borrowed from pools only while a request uses the connection.
 const bufSize = 32 << 10

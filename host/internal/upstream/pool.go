@@ -233,12 +233,16 @@ func (r *headerReader) Read(p []byte) (int, error) {
 type connWriter struct {
 	pc      *poolConn
 	written int64
+	err     error // the connection's write error, if any
 }
 
 func (w *connWriter) Write(p []byte) (int, error) {
 	w.pc.armWrite()
 	n, err := w.pc.conn.Write(p)
 	w.written += int64(n)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 	return n, err
 }
 
@@ -277,6 +281,12 @@ func (pc *poolConn) roundTrip(req *http.Request) (*http.Response, error) {
 	bw.Reset(nil)
 	writers.Put(bw)
 	if err != nil {
+		if cw.err != nil {
+			// Request.Write reports any failure while copying the body
+			// as the body's, hiding a write timeout; the connection's own
+			// error says what happened.
+			err = cw.err
+		}
 		// Only a request of which no byte reached the target, failing on
 		// a reused connection for a reason other than a timeout, can be
 		// sent again: the target cannot have seen it. (With a body, the
