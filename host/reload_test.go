@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 // stampChain is a Go filter for reload tests: it stamps its value on
@@ -428,7 +429,7 @@ func TestReloadInFlight(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	e := rlStart(t, rlConf{Stamp: "A", Messages: true, Backend: "http://" + ln.Addr().String()})
-	ws, _ := wsDial(t, nil, "ws"+strings.TrimPrefix(e.url, "http")+"/ws", nil)
+	ws, _ := testkit.DialWS(t, nil, "ws"+strings.TrimPrefix(e.url, "http")+"/ws", nil)
 	defer ws.Close()
 	wsEcho(t, ws, "one", "one [A]")
 
@@ -505,7 +506,7 @@ func TestReloadClosesSessionsAfterGrace(t *testing.T) {
 	wsURL := "ws" + strings.TrimPrefix(e.url, "http") + "/ws"
 
 	// Raw session (no message hooks), then the route gains message hooks.
-	raw, _ := wsDial(t, nil, wsURL, nil)
+	raw, _ := testkit.DialWS(t, nil, wsURL, nil)
 	defer raw.Close()
 	wsEcho(t, raw, "raw", "raw")
 	e.write(rlConf{Stamp: "B", Messages: true, Grace: grace.String()})
@@ -516,7 +517,7 @@ func TestReloadClosesSessionsAfterGrace(t *testing.T) {
 	// Filtered from now on for new sessions; the raw one still echoes
 	// unfiltered during the grace period, then gets 1001.
 	wsEcho(t, raw, "still raw", "still raw")
-	ce := wsReadClose(t, raw)
+	ce := testkit.ReadClose(t, raw)
 	if ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("raw session: close %d, want 1001", ce.Code)
 	}
@@ -526,7 +527,7 @@ func TestReloadClosesSessionsAfterGrace(t *testing.T) {
 
 	// A filtered session whose route is removed: its messages still go
 	// through the route's last chain until the grace period ends.
-	kept, _ := wsDial(t, nil, wsURL, nil)
+	kept, _ := testkit.DialWS(t, nil, wsURL, nil)
 	defer kept.Close()
 	wsEcho(t, kept, "hello", "hello [B]")
 	e.write(rlConf{Stamp: "C", Messages: true, Grace: grace.String(), Route: "renamed"})
@@ -535,14 +536,14 @@ func TestReloadClosesSessionsAfterGrace(t *testing.T) {
 		t.Fatalf("reload failed: %+v", st)
 	}
 	wsEcho(t, kept, "during grace", "during grace [B]")
-	ce = wsReadClose(t, kept)
+	ce = testkit.ReadClose(t, kept)
 	if ce.Code != websocket.CloseGoingAway || time.Since(start) < grace-50*time.Millisecond {
 		t.Fatalf("removed route's session: close %d after %v", ce.Code, time.Since(start))
 	}
 
 	// A session whose route keeps its upstream and filters survives many
 	// reloads.
-	live, _ := wsDial(t, nil, wsURL, nil)
+	live, _ := testkit.DialWS(t, nil, wsURL, nil)
 	defer live.Close()
 	for i, s := range []string{"D", "E", "F"} {
 		e.write(rlConf{Stamp: s, Messages: true, Grace: grace.String(), Route: "renamed"})

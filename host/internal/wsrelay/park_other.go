@@ -1,20 +1,20 @@
 //go:build !linux
 
-package host
+package wsrelay
 
 import "errors"
 
-// wsParker keeps idle raw-mode directions without a goroutine where epoll
+// parker keeps idle raw-mode directions without a goroutine where epoll
 // exists (Linux). Elsewhere idle directions stay parked on the runtime's
 // poller.
-type wsParker struct{}
+type parker struct{}
 
-const wsCanPark = false
+const canPark = false
 
-var wsPark wsParker
+var idleParker parker
 
-func (p *wsParker) start() error { return errors.New("host: idle parking needs epoll") }
+func (p *parker) start() error { return errors.New("wsrelay: idle parking needs epoll") }
 
-func (p *wsParker) arm(*wsSock) error { return p.start() }
+func (p *parker) arm(*sock) error { return p.start() }
 
-func (p *wsParker) forget(*wsSock) {}
+func (p *parker) forget(*sock) {}
