@@ -1,7 +1,6 @@
 package wsrelay
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -25,20 +24,23 @@ import (
 
 // testProxy mounts Serve the way the proxy does.
 type testProxy struct {
-	srv    *httptest.Server
-	stats  chan Stats
-	cancel context.CancelFunc
-	url    string // ws:// base URL
+	srv   *httptest.Server
+	stats chan Stats
+	ctx   *SessionContext // shared by every session of the test proxy
+	url   string          // ws:// base URL
 }
+
+// cancel ends every session as a shutdown does.
+func (p *testProxy) cancel() { p.ctx.Cancel(nil) }
 
 func newTestProxy(t *testing.T, target string, chain filter.Chain, opt Options) *testProxy {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := NewSessionContext()
 	tu, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &testProxy{stats: make(chan Stats, 16), cancel: cancel}
+	p := &testProxy{stats: make(chan Stats, 16), ctx: ctx}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Clone()
@@ -55,7 +57,7 @@ func newTestProxy(t *testing.T, target string, chain filter.Chain, opt Options) 
 	}))
 	p.url = "ws" + strings.TrimPrefix(p.srv.URL, "http")
 	t.Cleanup(func() {
-		cancel()
+		ctx.Cancel(nil)
 		p.srv.Close()
 	})
 	return p
@@ -357,6 +359,27 @@ func TestWebSocketFramesRightAfterHandshake(t *testing.T) {
 			c, _ := testkit.DialWS(t, nil, p.url+"/push", nil)
 			if _, got := testkit.ReadWS(t, c); got != "hello" {
 				t.Fatalf("got %q", got)
+			}
+		})
+	}
+}
+
+// A session that a reload closes tells both sides so, rather than that the
+// proxy is shutting down.
+func TestWebSocketReloadCloseReason(t *testing.T) {
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{})
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
+			c.WriteMessage(websocket.TextMessage, []byte("hi"))
+			testkit.ReadWS(t, c)
+			p.ctx.Cancel(ErrReloaded)
+			if ce := testkit.ReadClose(t, c); ce.Code != websocket.CloseGoingAway || ce.Text != "proxy reloaded" {
+				t.Fatalf("client got close %d %q, want 1001 \"proxy reloaded\"", ce.Code, ce.Text)
+			}
+			if got := up.WaitClose(t); got != (testkit.CloseSeen{Code: websocket.CloseGoingAway, Text: "proxy reloaded"}) {
+				t.Fatalf("upstream saw close %+v", got)
 			}
 		})
 	}
