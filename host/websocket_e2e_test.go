@@ -168,7 +168,7 @@ func TestWebSocketThroughProxyWithWSClient(t *testing.T) {
 			if ev := n.expect("close"); ev["code"] != float64(4002) || ev["reason"] != "node bye" {
 				t.Fatalf("close %v", ev)
 			}
-			pxEventually(t, testkit.Wait, "websocket log record", func() bool { return len(px.logs.records("websocket")) == 1 })
+			testkit.Eventually(t, testkit.Wait, "websocket log record", func() bool { return len(px.logs.records("websocket")) == 1 })
 			rec := px.logs.records("websocket")[0]
 			if rec["close_by"] != "client" || rec["close_code"] != float64(4002) || rec["messages_in"] != float64(3) {
 				t.Fatalf("log record %v", rec)

@@ -126,9 +126,9 @@ type CloseSeen struct {
 //   - path /refuse answers 403 with a 2800-byte body;
 //   - path /push sends its 101 and a first frame "hello" in one write.
 //
-// It answers the upgrade with Set-Cookie and X-Upstream headers, offers the
-// subprotocol chat.v2, and reports close frames on Closes and upgrade
-// requests on Headers.
+// A request that is not an upgrade gets "plain". It answers the upgrade with Set-Cookie and X-Upstream headers, offers the
+// subprotocol chat.v2, and reports close frames on Closes (the first 64
+// unread) and upgrade requests on Headers (the first 8 unread).
 type WSBackend struct {
 	Server  *httptest.Server
 	Closes  chan CloseSeen
@@ -138,7 +138,7 @@ type WSBackend struct {
 // NewWSBackend starts a WSBackend, closed when the test ends.
 func NewWSBackend(t testing.TB) *WSBackend {
 	t.Helper()
-	b := &WSBackend{Closes: make(chan CloseSeen, 8), Headers: make(chan *http.Request, 8)}
+	b := &WSBackend{Closes: make(chan CloseSeen, 64), Headers: make(chan *http.Request, 8)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Reason", "nope")
@@ -171,6 +171,10 @@ func pushFirst(w http.ResponseWriter, r *http.Request) {
 var backendUpgrader = websocket.Upgrader{Subprotocols: []string{"chat.v2"}, CheckOrigin: func(*http.Request) bool { return true }}
 
 func (b *WSBackend) serve(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		io.WriteString(w, "plain")
+		return
+	}
 	select {
 	case b.Headers <- r:
 	default:
@@ -181,7 +185,10 @@ func (b *WSBackend) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.Close()
 	c.SetCloseHandler(func(code int, text string) error {
-		b.Closes <- CloseSeen{code, text}
+		select {
+		case b.Closes <- CloseSeen{code, text}:
+		default: // nobody is looking
+		}
 		c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 		return nil
 	})
