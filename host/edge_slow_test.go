@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 // Every slow peer is cut off within its timeout, and a cut-off client
@@ -42,7 +44,7 @@ func TestEdgeSlowClient(t *testing.T) {
 		if took := time.Since(start); took > 2*time.Second {
 			t.Errorf("cut off after %v", took)
 		}
-		pxEventually(t, 3*time.Second, "upstream connection closed", func() bool { return up.open.Load() == 0 })
+		testkit.Eventually(t, 3*time.Second, "upstream connection closed", func() bool { return up.open.Load() == 0 })
 		if up.reqs.Load() != 0 {
 			t.Errorf("the upstream answered a request whose body never came")
 		}
@@ -77,7 +79,7 @@ func TestEdgeSlowClient(t *testing.T) {
 			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 			// Read nothing: the proxy must give up on this client and
 			// release the target.
-			pxEventually(t, 10*time.Second, "upstream connection closed", func() bool { return up.open.Load() == 0 })
+			testkit.Eventually(t, 10*time.Second, "upstream connection closed", func() bool { return up.open.Load() == 0 })
 		})
 	}
 }
@@ -117,7 +119,7 @@ func TestEdgeSlowUpstream(t *testing.T) {
 			if took > 3*time.Second {
 				t.Errorf("the client waited %v", took)
 			}
-			pxEventually(t, 3*time.Second, "upstream connection closed", func() bool { return up.open.Load() == 0 })
+			testkit.Eventually(t, 3*time.Second, "upstream connection closed", func() bool { return up.open.Load() == 0 })
 		})
 	}
 

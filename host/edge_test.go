@@ -14,6 +14,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sluiceproxy/sluice/host/filter"
+
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 // Path tricks must not reach a route other than the one the normalized
@@ -381,7 +383,7 @@ func TestEdgeTrustedProxies(t *testing.T) {
 // The admin listener without a token trusts loopback; a browser must not
 // be able to reach it on a page's behalf.
 func TestEdgeAdminBrowserGuard(t *testing.T) {
-	b := pxBackend(t, "b")
+	b := testkit.NameBackend(t, "b")
 	px := pxStart(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", b.URL), nil)
 	var changed int
 	px.HandleAdmin("POST /poke", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { changed++ }))
