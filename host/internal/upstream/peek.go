@@ -7,9 +7,16 @@ import (
 	"syscall"
 )
 
-// rawConnOf returns the connection's syscall.RawConn, taken once at dial so
-// that the probe before each reuse does not allocate; nil when c has none.
-func rawConnOf(c net.Conn) syscall.RawConn {
+// prober checks an idle connection before reuse. It is built once per
+// connection, so the probe allocates nothing: a closure passed to
+// RawConn.Read would escape on every call.
+type prober struct {
+	rc    syscall.RawConn
+	empty bool
+	check func(fd uintptr) bool // p.peek, bound once
+}
+
+func newProber(c net.Conn) *prober {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil
@@ -18,7 +25,14 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 	if err != nil {
 		return nil
 	}
-	return rc
+	p := &prober{rc: rc}
+	p.check = p.peek
+	return p
+}
+
+func (p *prober) peek(fd uintptr) bool {
+	p.empty = peekEmpty(fd)
+	return true // done: never wait for readability here
 }
 
 // quiet reports whether an idle connection to a target may carry a new
@@ -29,16 +43,11 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 // reuse; this is the check nginx's keepalive module makes with a read
 // event on the idle connection, and net/http's Transport with a read loop
 // per connection.
-func quiet(rc syscall.RawConn) bool {
-	if rc == nil {
+func quiet(p *prober) bool {
+	if p == nil {
 		return false
 	}
-	ok := false
-	var buf [1]byte
-	err := rc.Read(func(fd uintptr) bool {
-		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
-		return true // done: never wait for readability here
-	})
-	return ok && err == nil
+	p.empty = false
+	err := p.rc.Read(p.check)
+	return p.empty && err == nil
 }

@@ -2,13 +2,13 @@
 
 package upstream
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
-func rawConnOf(net.Conn) syscall.RawConn { return nil }
+// prober has nothing to probe with on this platform.
+type prober struct{}
+
+func newProber(net.Conn) *prober { return nil }
 
 // quiet cannot peek on this platform, so it cannot tell a quiet idle
 // connection from one holding a stray response: no connection is reused.
-func quiet(syscall.RawConn) bool { return false }
+func quiet(*prober) bool { return false }

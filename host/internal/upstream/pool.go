@@ -11,7 +11,6 @@ import (
 	"net/textproto"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -43,7 +42,7 @@ func (hp *hostPool) get(ctx context.Context, fresh bool) (*poolConn, error) {
 			hp.mu.Unlock()
 			// Every reuse is probed: a byte that arrived while the
 			// connection was idle, or its end, closes it.
-			if time.Since(pc.idleAt) > hp.c.idleTimeout || !quiet(pc.rc) {
+			if time.Since(pc.idleAt) > hp.c.idleTimeout || !quiet(pc.probe) {
 				pc.conn.Close()
 				continue
 			}
@@ -60,7 +59,7 @@ func (hp *hostPool) get(ctx context.Context, fresh bool) (*poolConn, error) {
 		// ejection; a cancelled client is not the target's fault.
 		return nil, &DialError{err}
 	}
-	pc := &poolConn{hp: hp, conn: conn, rc: rawConnOf(conn)}
+	pc := &poolConn{hp: hp, conn: conn, probe: newProber(conn)}
 	pc.hr = headerReader{pc}
 	return pc, nil
 }
@@ -133,11 +132,11 @@ func (hp *hostPool) close() {
 type poolConn struct {
 	hp     *hostPool
 	conn   net.Conn
-	rc     syscall.RawConn // for the probe before reuse; nil when conn has none
-	hr     headerReader    // what br reads from: conn, with a bound while headers arrive
-	hleft  int             // bytes of response head still allowed; 0 when unbounded
-	br     *bufio.Reader   // while a response is read
-	reused bool            // taken from the pool rather than dialled for this request
+	probe  *prober       // the check before reuse; nil when conn cannot be probed
+	hr     headerReader  // what br reads from: conn, with a bound while headers arrive
+	hleft  int           // bytes of response head still allowed; 0 when unbounded
+	br     *bufio.Reader // while a response is read
+	reused bool          // taken from the pool rather than dialled for this request
 	idleAt time.Time
 	rdl    time.Time // the read deadline in force; zero for none
 	wdl    time.Time // the write deadline in force; zero for none
