@@ -383,6 +383,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	trusted := trustedPeer(r.RemoteAddr, g.trusted)
+	if len(r.TransferEncoding) > 0 {
+		// A request framed by Transfer-Encoding may also have carried a
+		// Content-Length that net/http dropped without telling us (RFC
+		// 9112 §6.3 lets it read by the encoding). A front proxy that
+		// framed it by the length would disagree about where the next
+		// request starts, so none is read after it: the connection
+		// closes after the response (RFC 9112 §6.1).
+		lw.Header().Set("Connection", "close")
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		st.body = clientBody{rc: r.Body, w: lw, dl: idleDeadline{t: g.cfg.Server.ClientBodyTimeout.Duration}}
 		r.Body = &st.body
