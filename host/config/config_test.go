@@ -199,3 +199,41 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("Load of a missing file = %v", err)
 	}
 }
+
+// The edge keys: defaults, and each bad value named by key and line.
+func TestEdgeKeys(t *testing.T) {
+	c, err := Parse([]byte("[[upstream]]\nname = \"u\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\nupstream = \"u\"\n"), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, u, r := c.Server, c.Upstreams[0], c.Routes[0]
+	if s.ClientBodyTimeout.Duration != 60*time.Second || s.SendTimeout.Duration != 60*time.Second ||
+		s.EscapedSlashes != "reject" || !s.MergeSlashes || len(s.TrustedProxies) != 0 {
+		t.Errorf("server defaults: %+v", s)
+	}
+	if u.ReadTimeout.Duration != 60*time.Second || u.SendTimeout.Duration != 60*time.Second {
+		t.Errorf("upstream defaults: %+v", u)
+	}
+	if len(r.Upgrades) != 1 || r.Upgrades[0] != "websocket" || r.ForwardRawPath {
+		t.Errorf("route defaults: %+v", r)
+	}
+	c, err = Parse([]byte("[server]\nclient_body_timeout = \"0s\"\nmerge_slashes = false\n[[upstream]]\nname = \"u\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\nupstream = \"u\"\nupgrades = []\n"), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.ClientBodyTimeout.Duration != 0 || c.Server.MergeSlashes || len(c.Routes[0].Upgrades) != 0 {
+		t.Errorf("explicit zero values not kept: %+v %+v", c.Server, c.Routes[0])
+	}
+	for _, tc := range []struct{ conf, want string }{
+		{"[server]\nescaped_slashes = \"drop\"\n", "p.toml:2: server.escaped_slashes"},
+		{"[server]\ntrusted_proxies = [\"nope\"]\n", "p.toml:2: server.trusted_proxies[0]"},
+		{"[server]\nsend_timeout = \"-1s\"\n", "p.toml:2: server.send_timeout"},
+		{"[[upstream]]\nname = \"u\"\ntargets = [\"http://127.0.0.1:1\"]\nread_timeout = \"-1s\"\n", "p.toml:4: upstream[0].read_timeout"},
+		{"[[upstream]]\nname = \"u\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\nupstream = \"u\"\nupgrades = [\"web socket\"]\n", "p.toml:6: route[0].upgrades[0]"},
+	} {
+		_, err := Parse([]byte(tc.conf), "p.toml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.conf, err, tc.want)
+		}
+	}
+}
