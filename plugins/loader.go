@@ -229,6 +229,14 @@ type Set struct {
 //
 //	plugins: plugin "auth" (examples/auth/auth.wasm): built for ABI v2, this host speaks v1
 func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
+	return l.LoadModules(ctx, cfg, nil)
+}
+
+// LoadModules is Load with module bytes the caller already read: modules
+// maps a plugin's name to its module file's contents, so that what the
+// caller fingerprinted is exactly what is pinned, compiled and reported
+// by Set.Modules. A plugin missing from modules has its file read.
+func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules map[string][]byte) (*Set, error) {
 	s := &Set{loader: l, chains: make(map[string]filter.Chain)}
 	// Build the plugins in parallel: distinct modules compile side by side
 	// and Go filters' instances start (milliseconds each) concurrently.
@@ -243,7 +251,7 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			built[i], errs[i] = l.build(ctx, pc)
+			built[i], errs[i] = l.build(ctx, pc, modules[pc.Name])
 		}()
 	}
 	wg.Wait()
@@ -280,9 +288,9 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 	return s, nil
 }
 
-// build makes one plugin ready: read, pin, compile, check, instantiate,
-// configure, warm its pool.
-func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
+// build makes one plugin ready: read (unless bin holds the module already),
+// pin, compile, check, instantiate, configure, warm its pool.
+func (l *Loader) build(ctx context.Context, pc config.Plugin, bin []byte) (*plugin, error) {
 	p := &plugin{
 		name:    pc.Name,
 		path:    pc.Module,
@@ -317,9 +325,11 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 	if !filepath.IsAbs(path) && l.baseDir != "" {
 		path = filepath.Join(l.baseDir, path)
 	}
-	bin, err := os.ReadFile(path)
-	if err != nil {
-		return nil, p.errf("%w", err)
+	var err error
+	if bin == nil {
+		if bin, err = os.ReadFile(path); err != nil {
+			return nil, p.errf("%w", err)
+		}
 	}
 	sum := sha256.Sum256(bin)
 	if pin := strings.TrimSpace(pc.SHA256); pin != "" && !strings.EqualFold(pin, hex.EncodeToString(sum[:])) {
@@ -377,6 +387,16 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 // route name (config.Route.Name). A route without plugins is absent. The map
 // is shared: do not modify it.
 func (s *Set) Chains() map[string]filter.Chain { return s.chains }
+
+// Modules maps each plugin of the Set to the sha256 (hex) of the module
+// bytes it compiled: the bytes its sha256 pin was checked against.
+func (s *Set) Modules() map[string]string {
+	out := make(map[string]string, len(s.plugins))
+	for _, p := range s.plugins {
+		out[p.name] = hex.EncodeToString(p.mod.key.sum[:])
+	}
+	return out
+}
 
 // Stats returns a snapshot of every plugin's counters, in config order.
 func (s *Set) Stats() []Stats {
