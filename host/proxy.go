@@ -13,7 +13,6 @@ import (
 	"net/http/httputil"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -433,23 +432,19 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			call := pr.In.Context().Value(callKey{}).(*proxyCall)
 			pr.SetURL(call.target.url)
-			// Rewrite mode drops the client's X-Forwarded-For; carry it over
-			// so SetXForwarded appends the client's address to the chain.
-			if prior := pr.In.Header["X-Forwarded-For"]; prior != nil {
-				pr.Out.Header["X-Forwarded-For"] = prior
-			}
-			pr.SetXForwarded()
+			// ReverseProxy removed the hop-by-hop headers; the forwarding
+			// headers are the same as for a WebSocket handshake.
+			upstream.SetForwarded(pr.Out.Header, pr.In)
 			// The upstream sees the Host the client asked for (virtual
 			// hosts, absolute redirects), as Caddy and Traefik do by default.
 			pr.Out.Host = pr.In.Host
-			pr.Out.Header.Add("Via", "1.1 sluice")
 			// max_idle_conns = 0 turns keep-alive off: say so to the target.
 			pr.Out.Close = call.pool.cfg.MaxIdleConns == 0
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			call := resp.Request.Context().Value(callKey{}).(*proxyCall)
 			call.pool.connOK(call.target)
-			resp.Header.Add("Via", "1.1 sluice")
+			resp.Header.Add("Via", upstream.Via)
 			resp.Header.Set("X-Request-Id", call.rec.id)
 			if call.hooks.Has(filter.HookResponseHeaders) {
 				if err := runResponseHooks(call, resp); err != nil {
@@ -600,20 +595,5 @@ func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
 // the token "upgrade" and Upgrade is "websocket", both case-insensitive.
 // Upgrade is looked at first: most requests have none.
 func isWebSocketUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Upgrade", "websocket") && headerHasToken(r.Header, "Connection", "upgrade")
-}
-
-// headerHasToken reports whether a comma-separated list in header name has
-// token, case-insensitive. It does not allocate.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h[name] {
-		for v != "" {
-			t, rest, _ := strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-			v = rest
-		}
-	}
-	return false
+	return upstream.HasToken(r.Header, "Upgrade", "websocket") && upstream.HasToken(r.Header, "Connection", "upgrade")
 }

@@ -3,13 +3,12 @@ package host
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 	"github.com/sluiceproxy/sluice/host/internal/wsrelay"
 )
 
@@ -94,7 +93,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	rec.wsLog = wl
 	st, running := wsrelay.Serve(w, r, wsrelay.Params{
 		Context: ctx, Target: t.url, Header: upstreamHeader(r), Chain: lc, Session: s,
-		Options: wsOpt, Log: p.log,
+		Options: wsOpt, Log: p.log, Dialer: pl.client.Dialer(),
 		OnEnd: func(st wsrelay.Stats) {
 			untrack()
 			wl.ws = st
@@ -303,43 +302,17 @@ func (p *Proxy) closeSessions(ctx context.Context) error {
 	}
 }
 
-// hopHeaders are the connection-level headers a proxy must not forward
-// (RFC 9110 section 7.6.1), plus the WebSocket handshake headers that the
-// relay's dialer sets itself.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions", "Sec-Websocket-Accept",
-}
-
 // upstreamHeader is the header set sent to the upstream on a WebSocket
 // handshake: the client's end-to-end headers (Cookie, Origin,
-// Authorization, Sec-WebSocket-Protocol...) and the forwarding headers.
+// Authorization, Sec-WebSocket-Protocol...) and the forwarding headers, as
+// for a plain request. The relay adds the handshake headers itself.
 func upstreamHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
-	for _, v := range h["Connection"] {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, name := range hopHeaders {
-		h.Del(name)
-	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
-		}
-		h.Set("X-Forwarded-For", ip)
-	}
-	h.Set("X-Forwarded-Host", r.Host)
-	h.Set("X-Forwarded-Proto", scheme(r))
-	h.Del("Forwarded")
+	upstream.RemoveHopByHop(h)
+	upstream.SetForwarded(h, r)
 	// The upstream sees the Host the client asked for, as for plain HTTP; the
 	// WebSocket dialer takes it from this header.
 	h.Set("Host", r.Host)
-	h.Add("Via", "1.1 sluice")
 	return h
 }
 
