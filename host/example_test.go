@@ -63,6 +63,7 @@ upstream = "app"
 		return
 	}
 	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	done := make(chan error)
 	go func() { done <- p.Run(ctx) }() // Run closes the proxy when it returns
 
