@@ -488,4 +488,3 @@ func (bufferPool) Put(b []byte) {
 		copyBuffers.Put((*[copyBufSize]byte)(b[:copyBufSize]))
 	}
 }
-

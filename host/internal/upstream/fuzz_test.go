@@ -39,7 +39,7 @@ func FuzzResponse(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte, head, keepOpen bool) {
 		c := &Client{
-			dialer:      &Dialer{},
+			dialer:  &Dialer{},
 			maxIdle: 1,
 			// Short bounds: most inputs are cut short, and a timeout only
 			// makes the client give up the connection, which is always safe.
