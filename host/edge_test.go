@@ -419,3 +419,49 @@ func TestEdgeAdminBrowserGuard(t *testing.T) {
 		t.Errorf("the state-changing endpoint ran %d times, want 2", changed)
 	}
 }
+
+// The client's Connection header still governs the client's own
+// connection after the proxy applied it to the request: HTTP/1.0
+// keep-alive is honoured and "close" closes.
+func TestEdgeConnectionPersistence(t *testing.T) {
+	back := echoBackend(t)
+	px := pxStart(t, routeConf("", back.URL, ""), nil)
+	for _, tc := range []struct {
+		name, req string
+		open      bool
+	}{
+		{"http10-keep-alive", "GET / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", true},
+		{"http10", "GET / HTTP/1.0\r\nHost: x\r\n\r\n", false},
+		{"http11-close", "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false},
+		{"http11", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", px.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, tc.req)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			_, err = br.ReadByte()
+			open := err != io.EOF
+			if open != tc.open {
+				t.Errorf("connection open after the response: %v, want %v (%v)", open, tc.open, err)
+			}
+		})
+	}
+
+	// The access log shows the normalized path.
+	rawExchange(t, px.Addr().String(), "GET /a/./b/../c HTTP/1.1\r\nHost: x\r\n\r\n")
+	testkit.Eventually(t, 2*time.Second, "access log", func() bool {
+		recs := px.logs.records("access")
+		return len(recs) > 0 && recs[len(recs)-1]["path"] == "/a/c"
+	})
+}
