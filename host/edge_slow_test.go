@@ -84,6 +84,43 @@ func TestEdgeSlowClient(t *testing.T) {
 	}
 }
 
+// The send_timeout deadline of one response must not outlive it: the next
+// request on the keep-alive connection, however long after, still gets its
+// "100 Continue" and its answer. (net/http clears the write deadline after
+// each request; this holds the proxy to that.)
+func TestEdgeSendTimeoutAcrossRequests(t *testing.T) {
+	up := newHostileUpstream(t, func(u *hostileUpstream, _ int64, c net.Conn, br *bufio.Reader) {
+		for u.readReq(br) != nil {
+			reply(c, "ok")
+		}
+	})
+	px := pxStart(t, routeConf("send_timeout = \"200ms\"", up.addr, ""), nil)
+	c, err := net.Dial("tcp", px.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	time.Sleep(500 * time.Millisecond) // past the deadline the response left
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("want 100 Continue, got %v %v", resp, err)
+	}
+	io.WriteString(c, "hello")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after 100 Continue: %v %v", resp, err)
+	}
+}
+
 // A target that stalls in the middle of a body ends the client's response
 // as an error within read_timeout, never as a clean short body; a target
 // that does not read the request body is cut off by send_timeout.

@@ -177,7 +177,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lw.Header().Set("Connection", "close")
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		st.body = clientBody{rc: r.Body, w: lw, dl: idleDeadline{t: g.cfg.Server.ClientBodyTimeout.Duration}}
+		st.body = clientBody{rc: r.Body, lw: lw, dl: idleDeadline{t: g.cfg.Server.ClientBodyTimeout.Duration}}
 		r.Body = &st.body
 	}
 

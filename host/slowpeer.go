@@ -47,14 +47,14 @@ func (d *idleDeadline) clear(set func(time.Time) error) {
 // rather than blame the upstream.
 type clientBody struct {
 	rc   io.ReadCloser
-	w    http.ResponseWriter // to reach the connection's deadlines
-	dl   idleDeadline        // t is client_body_timeout
-	err  error               // the first error other than io.EOF
-	done bool                // EOF or Close: the deadline is lifted
+	lw   *logWriter   // the response: to reach the connection's deadlines
+	dl   idleDeadline // t is client_body_timeout
+	err  error        // the first error other than io.EOF
+	done bool         // EOF or Close: the deadline is lifted
 }
 
 func (b *clientBody) setReadDeadline(t time.Time) error {
-	return http.NewResponseController(b.w).SetReadDeadline(t)
+	return http.NewResponseController(b.lw).SetReadDeadline(t)
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
