@@ -151,7 +151,8 @@ func TestEdgeUpgradeTokens(t *testing.T) {
 	guard := &guardChain{}
 	px := pxStart(t, routeConf("", up.addr,
 		"name = \"default\"\npath_prefix = \"/\"",
-		"name = \"h2c\"\npath_prefix = \"/h2c/\"\nupgrades = [\"websocket\", \"h2c\"]\nplugins = []"),
+		"name = \"h2c\"\npath_prefix = \"/h2c/\"\nupgrades = [\"websocket\", \"h2c\"]\nplugins = []",
+		"name = \"none\"\npath_prefix = \"/none/\"\nupgrades = []"),
 		map[string]filter.Chain{"h2c": guard})
 	addr := px.Addr().String()
 
@@ -162,6 +163,8 @@ func TestEdgeUpgradeTokens(t *testing.T) {
 		{"h2c-not-allowed", "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n", 502},
 		{"no-upgrade-asked", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 502},
 		{"upgrade-without-connection", "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n\r\n", 502},
+		{"websocket-not-allowed", "GET /none/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", 502},
 		{"h2c-allowed", "GET /h2c/ HTTP/1.1\r\nHost: x\r\nX-Token: ok\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 101},
 		{"h2c-allowed-filter-denies", "GET /h2c/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 403},
 	} {
