@@ -121,7 +121,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the headers it names go now, before filters and the proxy add theirs.
 	// Which Upgrade survives depends on the route, found from the
 	// normalized path.
-	raw, perr := rawRequestPath(r)
+	hc, perr := checkHead(r)
+	if hc != nil {
+		defer hc.end()
+	}
+	var raw string
+	if perr == nil {
+		raw, perr = rawRequestPath(r)
+	}
 	norm := raw
 	if perr == nil {
 		norm, perr = normalizePath(raw, g.paths)

@@ -185,9 +185,13 @@ func (p *Proxy) serveLocked(srv *http.Server, ln net.Listener, useTLS bool) {
 	errc := p.srv.errc
 	go func() {
 		var err error
-		if useTLS {
+		switch {
+		case useTLS:
 			err = srv.ServeTLS(ln, "", "")
-		} else {
+		case srv == p.srv.main:
+			// Plain HTTP: record request heads (headguard.go).
+			err = srv.Serve(headListener{Listener: ln, max: 2*srv.MaxHeaderBytes + 8192})
+		default:
 			err = srv.Serve(ln)
 		}
 		p.srv.mu.Lock()
@@ -259,6 +263,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 		IdleTimeout:       s.IdleTimeout.Duration,
 		MaxHeaderBytes:    serverHeaderLimit(s.MaxHeaderBytes),
 		TLSConfig:         p.srv.tlsCfg,
+		// Request heads are checked for what net/http resolves silently
+		// (headguard.go).
+		ConnContext: headConnContext,
+		ConnState:   headConnState,
 		// Client mistakes (bad TLS handshakes, malformed requests) are not
 		// the operator's problem: keep them at debug level.
 		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
