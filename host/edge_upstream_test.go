@@ -98,6 +98,57 @@ func TestEdgeReuseAfterExtraBytes(t *testing.T) {
 	}
 }
 
+// A target that ignores the body of a GET reads it as a second request and
+// answers it later. The client who wrote that body chooses the answer (and
+// its Set-Cookie); it must never reach the next user of the connection.
+func TestEdgeSmuggledGetBody(t *testing.T) {
+	up := newHostileUpstream(t, func(u *hostileUpstream, n int64, c net.Conn, br *bufio.Reader) {
+		for {
+			// Reads a head and ignores any body, as some servers do for
+			// GET.
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			for {
+				h, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if h == "\r\n" {
+					break
+				}
+			}
+			path := strings.Fields(line)[1]
+			if path == "/smuggled" {
+				time.Sleep(150 * time.Millisecond) // a slow endpoint
+				reply(c, "smuggled", "Set-Cookie: session=attacker")
+				continue
+			}
+			reply(c, "mine:"+path)
+		}
+	})
+	px := pxStart(t, routeConf("", up.addr, ""), nil)
+	addr := px.Addr().String()
+	smuggled := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+	resp, body, err := rawExchange(t, addr, fmt.Sprintf("GET /attacker HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(smuggled), smuggled))
+	if err != nil || string(body) != "mine:/attacker" {
+		t.Fatalf("attacker: %v %q %v", resp, body, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		path := "/victim" + strconv.Itoa(i)
+		resp, body, err := rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(body) != "mine:"+path || resp.Header.Get("Set-Cookie") != "" {
+			t.Fatalf("%s got %q (Set-Cookie %q)", path, body, resp.Header.Get("Set-Cookie"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Many clients at once against a target that misbehaves on some of its
 // connections: no client ever receives bytes meant for another.
 func TestEdgeNoCrossClientResponses(t *testing.T) {

@@ -285,6 +285,20 @@ type proxyCall struct {
 
 type callKey struct{}
 
+// bodyWithoutMeaning reports whether r carries content on a method for
+// which content has no generally defined semantics (GET, HEAD, DELETE,
+// OPTIONS, TRACE).
+func bodyWithoutMeaning(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
 // errUnrequestedSwitch is a 101 from a target to a request that does not
 // upgrade.
 var errUnrequestedSwitch = errors.New("host: the target switched protocols without an allowed Upgrade")
@@ -319,7 +333,11 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			// hosts, absolute redirects), as Caddy and Traefik do by default.
 			pr.Out.Host = pr.In.Host
 			// max_idle_conns = 0 turns keep-alive off: say so to the target.
-			pr.Out.Close = call.pool.cfg.MaxIdleConns == 0
+			// A body on a method whose content has no defined meaning (RFC
+			// 9110 §9.3) is what a target that ignores it reads as a second
+			// request, whose answer would reach whoever uses the
+			// connection next: such a connection carries no other request.
+			pr.Out.Close = call.pool.cfg.MaxIdleConns == 0 || bodyWithoutMeaning(pr.In)
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			call := resp.Request.Context().Value(callKey{}).(*proxyCall)
