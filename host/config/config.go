@@ -61,7 +61,7 @@ type Server struct {
 	// Default none.
 	TrustedProxies []string `toml:"trusted_proxies"`
 	// EscapedSlashes is what a request path with an encoded slash or a
-	// backslash (%2F, %5C, \\) gets: "reject" (default, 400), "keep"
+	// backslash (%2F, %5C, a literal \) gets: "reject" (default, 400), "keep"
 	// (forwarded encoded; routing treats it as data, not a separator) or
 	// "decode" (turned into "/" before normalization).
 	EscapedSlashes string `toml:"escaped_slashes"`
