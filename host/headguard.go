@@ -91,10 +91,19 @@ func (c *headConn) begin(r *http.Request) []byte {
 	return findHead(c.head, r)
 }
 
+// keepHead is the largest recording buffer an idle connection keeps; a
+// larger one (a big head, or body bytes read with it) is let go, so idle
+// keep-alive connections cost little.
+const keepHead = 2 << 10
+
 // end records again, for the next request's head.
 func (c *headConn) end() {
 	c.mu.Lock()
-	c.head = c.head[:0]
+	if cap(c.head) > keepHead {
+		c.head = nil
+	} else {
+		c.head = c.head[:0]
+	}
 	c.capturing = !c.gone
 	c.mu.Unlock()
 }
