@@ -117,10 +117,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	// The client's Connection header applies to its own request only:
-	// the headers it names go now, before filters and the proxy add theirs.
-	// Which Upgrade survives depends on the route, found from the
-	// normalized path.
+	// What net/http resolved silently in the raw head (both lengths, an
+	// authority against Host), then the one normalized path that routes,
+	// filters, logs and the upstream all use (pathnorm.go).
 	hc, perr := checkHead(r)
 	if hc != nil {
 		defer hc.end()
@@ -140,6 +139,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		rt = g.router.match(r.Host, norm)
 	}
+	// The client's Connection header applies to its own request only:
+	// the headers it names go now, before filters and the proxy add theirs.
+	// Which Upgrade survives depends on the route.
 	up := ""
 	if rt != nil {
 		up = dropConnectionHeaders(r.Header, rt.upgrades)
