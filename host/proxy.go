@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // maxBufferedBody bounds a request or response body that the proxy holds in
@@ -101,7 +102,7 @@ type generation struct {
 // of each route, keyed by route name; a route missing from the map has no
 // filters. New starts the upstreams' health checks; Run serves, and Close
 // stops a proxy that was never run.
-func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, error) {
+func New(cfg *config.Config, chains map[string]filter.Chain, opts Options) (*Proxy, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -125,7 +126,7 @@ func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, err
 
 // Apply builds a new generation from cfg and chains and swaps it in. It is
 // ApplyWith without resources to release.
-func (p *Proxy) Apply(cfg *config.Config, chains map[string]Chain) error {
+func (p *Proxy) Apply(cfg *config.Config, chains map[string]filter.Chain) error {
 	_, err := p.ApplyWith(cfg, chains, nil)
 	return err
 }
@@ -154,7 +155,7 @@ func (p *Proxy) Apply(cfg *config.Config, chains map[string]Chain) error {
 // # Errors
 //
 // A build, bind or certificate error, or a closed proxy.
-func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]Chain, closer io.Closer) (uint64, error) {
+func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]filter.Chain, closer io.Closer) (uint64, error) {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
 	if p.closed {
@@ -219,7 +220,7 @@ func (p *Proxy) Close() error {
 // its idle connections and its health checker and target states carry on,
 // so a reload does not cold-start upstreams. Every pool counts the
 // generations that use it and closes when the last one is retired.
-func (p *Proxy) build(cfg *config.Config, chains map[string]Chain, prev *generation) (*generation, error) {
+func (p *Proxy) build(cfg *config.Config, chains map[string]filter.Chain, prev *generation) (*generation, error) {
 	g := &generation{
 		cfg:     cfg,
 		routes:  make(map[string]*route),
@@ -341,11 +342,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	x := &st.x
-	*x = Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
+	*x = filter.Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
 	hooks := rt.chain.Hooks()
 	upgrade := isWebSocketUpgrade(r)
-	if hooks.Has(HookRequestHeaders) {
-		buffered := hooks.Has(HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
+	if hooks.Has(filter.HookRequestHeaders) {
+		buffered := hooks.Has(filter.HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
 		if buffered {
 			body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
 			if err != nil {
@@ -397,7 +398,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type exchangeState struct {
 	lw   logWriter
 	rec  accessRecord
-	x    Exchange
+	x    filter.Exchange
 	call proxyCall
 }
 
@@ -405,9 +406,9 @@ type exchangeState struct {
 type proxyCall struct {
 	target *target
 	pool   *pool
-	chain  Chain
-	hooks  HookSet
-	x      *Exchange
+	chain  filter.Chain
+	hooks  filter.HookSet
+	x      *filter.Exchange
 	rec    *accessRecord
 	lw     *logWriter
 }
@@ -450,7 +451,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			call.pool.connOK(call.target)
 			resp.Header.Add("Via", "1.1 sluice")
 			resp.Header.Set("X-Request-Id", call.rec.id)
-			if call.hooks.Has(HookResponseHeaders) {
+			if call.hooks.Has(filter.HookResponseHeaders) {
 				if err := runResponseHooks(call, resp); err != nil {
 					return err
 				}
@@ -512,7 +513,7 @@ func runResponseHooks(call *proxyCall, resp *http.Response) error {
 	x := call.x
 	x.Status = resp.StatusCode
 	x.ResponseHeader = resp.Header
-	buffered := call.hooks.Has(HookResponseBody)
+	buffered := call.hooks.Has(filter.HookResponseBody)
 	if buffered {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBufferedBody+1))
 		resp.Body.Close()
@@ -560,7 +561,7 @@ func setBody(resp *http.Response, body []byte) {
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
-func replyStatus(r *Reply) int {
+func replyStatus(r *filter.Reply) int {
 	if r.Status < 100 || r.Status > 999 {
 		return http.StatusOK
 	}
@@ -568,7 +569,7 @@ func replyStatus(r *Reply) int {
 }
 
 // writeReply sends a filter's local response.
-func writeReply(w http.ResponseWriter, id string, r *Reply) {
+func writeReply(w http.ResponseWriter, id string, r *filter.Reply) {
 	h := w.Header()
 	for k, v := range r.Header {
 		h[k] = append([]string(nil), v...)
