@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -25,16 +26,16 @@ import (
 // passChain is a Go chain with a message hook that passes every message.
 type passChain struct{}
 
-func (passChain) Hooks() host.HookSet                          { return host.HookMessage }
-func (passChain) OnRequestHeaders(*host.Exchange) *host.Reply  { return nil }
-func (passChain) OnUpgrade(*host.Exchange) *host.Reply         { return nil }
-func (passChain) OnResponseHeaders(*host.Exchange) *host.Reply { return nil }
-func (passChain) OnClose(*host.Session)                        {}
-func (passChain) OnMessage(_ *host.Session, m *host.Message) host.MessageVerdict {
+func (passChain) Hooks() filter.HookSet                            { return filter.HookMessage }
+func (passChain) OnRequestHeaders(*filter.Exchange) *filter.Reply  { return nil }
+func (passChain) OnUpgrade(*filter.Exchange) *filter.Reply         { return nil }
+func (passChain) OnResponseHeaders(*filter.Exchange) *filter.Reply { return nil }
+func (passChain) OnClose(*filter.Session)                          {}
+func (passChain) OnMessage(_ *filter.Session, m *filter.Message) filter.MessageVerdict {
 	if m.Binary == false && !validUTF8(m.Payload) {
 		panic("wsconform: a filter saw invalid UTF-8")
 	}
-	return host.MessageVerdict{}
+	return filter.MessageVerdict{}
 }
 
 // maxMessage is the proxy's max_message_size in these tests.
@@ -88,7 +89,7 @@ func targets(t *testing.T) []target {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	chains := map[string]host.Chain{}
+	chains := map[string]filter.Chain{}
 	if haveRedact {
 		loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log})
 		t.Cleanup(func() { loader.Close() })
