@@ -161,7 +161,7 @@ func serveWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		end(st)
 	}
 	if hooks.Has(filter.HookMessage) {
-		wsStartMessages(ctx, rs, hs, chain, s, done)
+		wsStartMessages(ctx, rs, [2]*wsSock{hs.clientSock, hs.upSock}, wsMsgConfig{leftover: hs.leftover}, chain, s, done)
 	} else {
 		// The gorilla Conns are dropped: raw mode owns the sockets.
 		wsStartRaw(ctx, rs, hs.clientSock, hs.upSock, hs.leftover, done)
