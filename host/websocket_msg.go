@@ -84,8 +84,8 @@ func wsPutPayloadBuf(bp *[]byte) {
 
 // wsMsgConfig is what message mode needs of the handshakes of each side.
 type wsMsgConfig struct {
-	inflate [2]*wsproto.Inflater // what each side compresses, nil when off
-	leftover []byte             // bytes the upstream sent right behind its 101
+	inflate  [2]*wsproto.Inflater // what each side compresses, nil when off
+	leftover []byte               // bytes the upstream sent right behind its 101
 }
 
 // wsStartMessages starts relaying a session in message mode: one fresh
