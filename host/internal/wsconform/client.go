@@ -30,6 +30,8 @@ type Client struct {
 
 	closeSent bool
 	window    []byte // the last 32 KiB inflated, when the server keeps its context
+	zbuf      bytes.Buffer
+	zw        *flate.Writer // the client's compressor, kept when it may keep its context
 }
 
 // DeflateParams are the negotiated permessage-deflate parameters
@@ -152,6 +154,19 @@ func Deflated(p []byte) []byte {
 	w.Flush()
 	b := buf.Bytes()
 	return bytes.TrimSuffix(b, []byte{0, 0, 0xff, 0xff})
+}
+
+// Compress compresses p as the next permessage-deflate message, keeping
+// the compression context between messages unless the server asked the
+// client not to (client_no_context_takeover).
+func (c *Client) Compress(p []byte) []byte {
+	c.zbuf.Reset()
+	if c.zw == nil || c.Deflate == nil || c.Deflate.ClientNoContextTakeover {
+		c.zw, _ = flate.NewWriter(&c.zbuf, flate.BestSpeed)
+	}
+	c.zw.Write(p)
+	c.zw.Flush()
+	return bytes.Clone(bytes.TrimSuffix(c.zbuf.Bytes(), []byte{0, 0, 0xff, 0xff}))
 }
 
 // Read collects what the server sends until the exchange ends: the server's

@@ -138,6 +138,9 @@ func run(t *testing.T, tg target, r row) []Event {
 		t.Fatalf("%s: dial: %v", tg.name, err)
 	}
 	defer c.Close()
+	if r.dynamic != nil {
+		r.send = r.dynamic(c)
+	}
 	for i, batch := range r.batches() {
 		if i > 0 {
 			time.Sleep(50 * time.Millisecond)
@@ -182,7 +185,7 @@ func same(got, want []Event, exact bool) bool {
 		if (exact || w.Reason != "") && g.Reason != w.Reason {
 			return false
 		}
-		if exact && g.Compressed != w.Compressed {
+		if exact && g.Compressed != w.Compressed || w.Compressed && !g.Compressed {
 			return false
 		}
 	}

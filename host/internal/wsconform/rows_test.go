@@ -11,6 +11,9 @@ type row struct {
 	name string
 	ext  string  // Sec-WebSocket-Extensions the client offers
 	send []Frame // sent in one write
+	// dynamic, when set, builds send once the handshake is done (for
+	// frames that depend on what was negotiated).
+	dynamic func(*Client) []Frame
 	// then, when set, is sent in a second write 50ms later.
 	then []Frame
 	// want is keyed by target: "raw", "msg", "redact", optionally with the
@@ -32,6 +35,7 @@ func validUTF8(b []byte) bool { return utf8.Valid(b) }
 func eText(s string) Event             { return Event{Kind: EvText, Data: []byte(s)} }
 func eBinary(b []byte) Event           { return Event{Kind: EvBinary, Data: b} }
 func ePong(s string) Event             { return Event{Kind: EvPong, Data: []byte(s)} }
+func eTextZ(s string) Event            { return Event{Kind: EvText, Data: []byte(s), Compressed: true} }
 func eClose(code int) Event            { return Event{Kind: EvClose, Code: code} }
 func eCloseR(code int, r string) Event { return Event{Kind: EvClose, Code: code, Reason: r} }
 
@@ -147,6 +151,44 @@ func rows() []row {
 		{name: "upstream closes with 1002", send: []Frame{Text("cmd:close 1002 protocol")},
 			want: all(eCloseR(1002, "protocol"))},
 
+		// permessage-deflate.
+		{name: "deflate: compressed text", ext: deflate, dynamic: func(c *Client) []Frame {
+			return []Frame{z(c, OpText, lorem), bye}
+		}, want: msgOnly(eTextZ(lorem), eCloseR(1000, "bye"))},
+		{name: "deflate: compressed binary", ext: deflate, dynamic: func(c *Client) []Frame {
+			return []Frame{z(c, OpBinary, lorem), bye}
+		}, want: msgOnly(Event{Kind: EvBinary, Data: []byte(lorem), Compressed: true}, eCloseR(1000, "bye"))},
+		{name: "deflate: three messages with the client's context kept", ext: deflate, dynamic: func(c *Client) []Frame {
+			return []Frame{z(c, OpText, lorem), z(c, OpText, lorem), z(c, OpText, lorem+"!"), bye}
+		}, want: msgOnly(eTextZ(lorem), eTextZ(lorem), eTextZ(lorem+"!"), eCloseR(1000, "bye"))},
+		{name: "deflate: client context off", ext: deflate + "; client_no_context_takeover", dynamic: func(c *Client) []Frame {
+			return []Frame{z(c, OpText, lorem), z(c, OpText, lorem), bye}
+		}, want: msgOnly(eTextZ(lorem), eTextZ(lorem), eCloseR(1000, "bye"))},
+		{name: "deflate: fragmented compressed message", ext: deflate, dynamic: func(c *Client) []Frame {
+			p := c.Compress([]byte(lorem))
+			return []Frame{{RSV: 4, Opcode: OpText, Payload: p[:5]}, {Opcode: OpContinuation, Payload: p[5:10]}, {Fin: true, Opcode: OpContinuation, Payload: p[10:]}, bye}
+		}, want: msgOnly(eTextZ(lorem), eCloseR(1000, "bye"))},
+		{name: "deflate: uncompressed messages too", ext: deflate, send: []Frame{Text("plain"), bye},
+			want: all(eText("plain"), eCloseR(1000, "bye"))},
+		{name: "deflate: RSV1 on a continuation", ext: deflate, dynamic: func(c *Client) []Frame {
+			p := c.Compress([]byte(lorem))
+			return []Frame{{RSV: 4, Opcode: OpText, Payload: p[:5]}, {Fin: true, RSV: 4, Opcode: OpContinuation, Payload: p[5:]}, bye}
+		}, want: msgOnly(eClose(1002))},
+		{name: "deflate: invalid compressed data", ext: deflate, send: []Frame{{Fin: true, RSV: 4, Opcode: OpBinary, Payload: []byte{0xff, 0xff, 0xff, 0xff}}, bye},
+			want: msgOnly(eClose(1007))},
+		{name: "deflate: invalid utf8 inside", ext: deflate, dynamic: func(c *Client) []Frame {
+			return []Frame{z(c, OpText, lorem+"\xff"), bye}
+		}, want: map[string][]Event{"raw/strict": {eClose(1007)}, "msg": {eClose(1007)}}},
+		{name: "deflate: bomb", ext: deflate, dynamic: func(c *Client) []Frame {
+			return []Frame{z(c, OpBinary, string(make([]byte, 8<<20))), bye}
+		}, want: msgOnly(eClose(1009))},
+		{name: "deflate: a small server window is declined", ext: deflate + "; server_max_window_bits=10", dynamic: func(c *Client) []Frame {
+			if c.Deflate != nil && c.Deflate.ServerMaxWindowBits != 0 && c.Deflate.ServerMaxWindowBits < 15 {
+				return []Frame{Text("cannot happen: window accepted")}
+			}
+			return []Frame{Text("x"), bye}
+		}, want: msgOnly(eText("x"), eCloseR(1000, "bye"))},
+
 		// Limits.
 		{name: "message at the limit", send: []Frame{Binary(bytes.Repeat([]byte{7}, maxMessage)), bye},
 			want: all(eBinary(bytes.Repeat([]byte{7}, maxMessage)), eCloseR(1000, "bye"))},
@@ -157,6 +199,16 @@ func rows() []row {
 		{name: "frame length field over the limit", send: []Frame{{Fin: true, Opcode: OpBinary, Length: 1 << 62}},
 			want: all(eClose(1009))},
 	}
+}
+
+const deflate = "permessage-deflate"
+
+// lorem is a text that compresses.
+var lorem = strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", 8)
+
+// z is a compressed, unfragmented message.
+func z(c *Client, op byte, s string) Frame {
+	return Frame{Fin: true, RSV: 4, Opcode: op, Payload: c.Compress([]byte(s))}
 }
 
 // burst is what the upstream sends for "cmd:burst n code".
