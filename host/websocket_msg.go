@@ -107,7 +107,7 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, socks [2]*wsSock, mc
 		x.sides[d].sock.batch = true
 		x.sides[d].sock.flushPeer = func() {
 			if x.sides[other].sock.flush() != nil {
-				x.sideGone(other)
+				x.writeFailed(other)
 			}
 		}
 	}
@@ -298,8 +298,21 @@ func (x *wsMsg) write(from, to, typ int, payload []byte) {
 		err = side.sock.flush()
 	}
 	if err != nil {
-		x.sideGone(to)
+		x.writeFailed(to)
 	}
+}
+
+// writeFailed handles a write to side g that failed: g stopped reading or
+// is gone. Nothing more is written to it, but what it sent before is still
+// read and delivered (often its close frame, which it wrote just before it
+// hung up): its reader decides how the session ends, within the grace
+// period.
+func (x *wsMsg) writeFailed(g int) {
+	sd := x.sides[g]
+	sd.wmu.Lock()
+	sd.closeSent = true
+	sd.wmu.Unlock()
+	sd.sock.SetReadDeadline(time.Now().Add(wsCloseGrace))
 }
 
 // wsFramePool holds the buffers frames are built in when they must be
