@@ -338,7 +338,9 @@ type wsFrameTracker struct {
 	hdrCarried bool  // the current header began in an earlier chunk
 }
 
-// wsFrameEvents is what one chunk of bytes contained.
+// wsFrameEvents is what one chunk of bytes contained, up to the cut when a
+// message outgrew the limit: nothing after it is looked at, since nothing
+// after it is forwarded.
 type wsFrameEvents struct {
 	msgs   int64 // data messages completed (final frames)
 	data   bool  // a data frame started
@@ -372,8 +374,13 @@ func wsFrameHeaderLen(b1 byte) int {
 }
 
 func (t *wsFrameTracker) feed(p []byte) (ev wsFrameEvents) {
+	if t.hdrN > 0 {
+		// A header carried over from the last chunk: if its frame is cut,
+		// the cut is where this chunk begins.
+		t.hdrAt = 0
+	}
 	off := 0
-	for off < len(p) {
+	for off < len(p) && !ev.tooBig {
 		if !t.inPay {
 			if t.hdrN == 0 {
 				t.hdrAt, t.hdrCarried = off, false
