@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"reflect"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // maxBufferedBody bounds a request or response body that the proxy holds in
@@ -458,24 +458,19 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			}
 			// A large body goes from the target's socket to the client's
 			// without passing through ReverseProxy's copy buffer.
-			// Only when the length the client will be told is the length
-			// pumped: a filter may have changed Content-Length, and the
-			// server does not check what ReadFrom sends against it.
-			if b, ok := resp.Body.(*upBody); ok && b.length == declaredLength(resp.Header) {
-				if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
-					b.pumpTo(call.lw, func(r io.Reader) (int64, error) {
-						n, err := rf.ReadFrom(r)
-						call.lw.bytes += n
-						return n, err
-					})
-				}
+			if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
+				upstream.Splice(resp, call.lw, func(r io.Reader) (int64, error) {
+					n, err := rf.ReadFrom(r)
+					call.lw.bytes += n
+					return n, err
+				})
 			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			call := r.Context().Value(callKey{}).(*proxyCall)
 			call.rec.err = err
-			var de *dialError
+			var de *upstream.DialError
 			switch {
 			case r.Context().Err() != nil:
 				// The client went away; nobody reads the answer.
@@ -485,26 +480,13 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			case errors.As(err, &de):
 				call.pool.connFailed(call.target)
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream unreachable")
-			case isTimeout(err):
+			case upstream.IsTimeout(err):
 				localError(w, call.rec.id, http.StatusGatewayTimeout, "host: upstream timed out")
 			default:
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream failed")
 			}
 		},
 	}
-}
-
-// declaredLength is the value of h's Content-Length, or -1.
-func declaredLength(h http.Header) int64 {
-	v := h["Content-Length"]
-	if len(v) != 1 {
-		return -1
-	}
-	n, err := strconv.ParseInt(v[0], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 // runResponseHooks runs OnResponseHeaders, with the whole body in memory when
@@ -588,14 +570,6 @@ func localError(w http.ResponseWriter, id string, status int, msg string) {
 	h.Set("X-Request-Id", id)
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg+"\n")
-}
-
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func scheme(r *http.Request) string {

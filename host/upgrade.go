@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/wsrelay"
 )
 
 // serveUpgrade hands a WebSocket upgrade to the relay after the route's
@@ -69,7 +69,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	}
 
 	opt := g.cfg.Server.WebSocket
-	wsOpt := wsOptions{
+	wsOpt := wsrelay.Options{
 		MaxMessageSize:   int64(opt.MaxMessageSize),
 		IdleTimeout:      opt.IdleTimeout.Duration,
 		PingInterval:     opt.PingInterval.Duration,
@@ -80,23 +80,26 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	lr := r.WithContext(context.Background())
 	s := &filter.Session{ID: rec.id, Route: rt.name, Upgrade: lr, ClientAddr: x.ClientAddr, State: x.State}
 	pl := rt.pool
-	chain := func() filter.Chain { return lc }
 
 	// No deadline to clear for server.read_timeout and write_timeout:
 	// hijacking the connection clears them (TestWebSocketOutlivesServerTimeouts).
 	// Answers the relay writes before upgrading (refusals, 502) carry it.
 	w.Header().Set("X-Request-Id", rec.id)
 	// The session's log line needs both the handler's return (logAccess)
-	// and the session's end; the session may end before serveWebSocket even
+	// and the session's end; the session may end before wsrelay.Serve even
 	// returns. Its end function holds only wl, never the handler's state
 	// (which holds the connection's ResponseWriter).
 	wl := &wsLogState{req: lr}
 	wl.pending.Store(2)
 	rec.wsLog = wl
-	st, running := serveWebSocket(ctx, w, r, t.url, upstreamHeader(r), chain, s, wsOpt, p.log, func(st wsStats) {
-		untrack()
-		wl.ws = st
-		p.wsLogDone(wl)
+	st, running := wsrelay.Serve(w, r, wsrelay.Params{
+		Context: ctx, Target: t.url, Header: upstreamHeader(r), Chain: lc, Session: s,
+		Options: wsOpt, Log: p.log,
+		OnEnd: func(st wsrelay.Stats) {
+			untrack()
+			wl.ws = st
+			p.wsLogDone(wl)
+		},
 	})
 	if st.DialErr != nil {
 		pl.connFailed(t)
@@ -210,8 +213,8 @@ func (p *Proxy) trackSession(rt *route, t *target, lc *liveChain, g *generation)
 	if p.wsClosing {
 		return nil, nil, false
 	}
-	ctx := newWSSessionCtx()
-	e := &wsEntry{route: rt.name, upstream: rt.pool.name, target: t.url.String(), cancel: ctx.cancel, chain: lc}
+	ctx := wsrelay.NewSessionContext()
+	e := &wsEntry{route: rt.name, upstream: rt.pool.name, target: t.url.String(), cancel: ctx.Cancel, chain: lc}
 	p.wsSessions[e] = struct{}{}
 	p.wsWG.Add(1)
 	if cur := p.gen.Load(); cur != g {
@@ -233,10 +236,6 @@ func (p *Proxy) untrackSession(e *wsEntry) {
 	e.cancel(nil)
 	// wsWG.Done comes once the session's log line is written (wsLogDone).
 }
-
-// errReload is the cause of a session closed because a reload could no
-// longer serve it as it was.
-var errReload = errors.New("host: closed by a reload")
 
 // reconcileSessions checks every session against cur, the generation that
 // just replaced old.
@@ -282,7 +281,7 @@ func (p *Proxy) checkSessionLocked(e *wsEntry, prev, cur *generation) {
 	grace := cur.cfg.Server.ReloadGrace.Duration
 	p.log.Info("host: closing a WebSocket after a reload", "route", e.route, "reason", why, "grace", grace)
 	cancel := e.cancel
-	e.timer = time.AfterFunc(grace, func() { cancel(errReload) })
+	e.timer = time.AfterFunc(grace, func() { cancel(wsrelay.ErrReloaded) })
 }
 
 // closeSessions closes every WebSocket (the relay sends 1001) and waits for
@@ -356,7 +355,7 @@ type accessRecord struct {
 	// status and bytes, for WebSockets, which bypass the logWriter.
 	status int
 	bytes  int64
-	ws     *wsStats
+	ws     *wsrelay.Stats
 
 	// wsLog is set while a WebSocket session runs on past its handler.
 	wsLog *wsLogState
@@ -373,7 +372,7 @@ type wsLogState struct {
 	req     *http.Request // the session's copy of the request
 	rec     accessRecord  // the handler's record, as it returned
 	start   time.Time
-	ws      wsStats
+	ws      wsrelay.Stats
 }
 
 // wsLogDone is the session's half of its access log line.

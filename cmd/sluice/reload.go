@@ -13,6 +13,7 @@ import (
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/reload"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -21,12 +22,12 @@ import (
 //
 // One plugins.Loader serves every generation: its compilation cache and its
 // modules, keyed by content hash, make a reload that keeps a module reuse it
-// instead of compiling it again. The host.Reloader does the rest (see
+// instead of compiling it again. The reload.Reloader does the rest (see
 // host/RATIONALE.md, "Reload").
 func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error {
 	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: filepath.Dir(path)})
 	defer loader.Close()
-	r, err := host.NewReloader(path, loaderBuilder(loader), host.Options{Logger: log})
+	r, err := reload.New(path, loaderBuilder(loader), host.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error
 // loaderBuilder builds each generation's chains with loader. The Set it
 // returns as the Closer is closed by the proxy once that generation is
 // retired and drained.
-func loaderBuilder(loader *plugins.Loader) host.Builder {
+func loaderBuilder(loader *plugins.Loader) reload.Builder {
 	return func(cfg *config.Config) (map[string]filter.Chain, io.Closer, error) {
 		set, err := loader.Load(context.Background(), cfg)
 		if err != nil {

@@ -1,4 +1,4 @@
-package host
+package reload
 
 import (
 	"crypto/sha256"
@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
 )
@@ -46,7 +47,7 @@ type Reloader struct {
 	path  string
 	build Builder
 	log   *slog.Logger
-	proxy *Proxy
+	proxy *host.Proxy
 
 	mu     sync.Mutex // serialises reloads
 	closed bool
@@ -58,12 +59,12 @@ type Reloader struct {
 	files []string
 
 	stMu sync.Mutex
-	st   ReloadStatus
+	st   Status
 }
 
-// ReloadStatus is what GET /reload (and GET /status) on the admin listener
+// Status is what GET /reload (and GET /status) on the admin listener
 // reports.
-type ReloadStatus struct {
+type Status struct {
 	// Config is the path of the config file.
 	Config string `json:"config"`
 	// Generation numbers the configs the proxy has served, from 1; LoadedAt
@@ -90,12 +91,12 @@ type ReloadStatus struct {
 
 // The results a reload reports.
 const (
-	ReloadLoaded    = "loaded"
-	ReloadUnchanged = "unchanged"
-	ReloadFailed    = "failed"
+	Loaded    = "loaded"
+	Unchanged = "unchanged"
+	Failed    = "failed"
 )
 
-// NewReloader loads the config at path, builds its chains with build (nil:
+// New loads the config at path, builds its chains with build (nil:
 // no filters), creates the Proxy and registers GET /reload, POST /reload
 // and GET /status on its admin listener. Relative module paths in the
 // config are relative to the config file's directory.
@@ -104,7 +105,7 @@ const (
 //
 // Reading, parsing or validating the config, or building its chains or the
 // proxy.
-func NewReloader(path string, build Builder, opts Options) (*Reloader, error) {
+func New(path string, build Builder, opts host.Options) (*Reloader, error) {
 	if build == nil {
 		build = func(*config.Config) (map[string]filter.Chain, io.Closer, error) { return nil, nil, nil }
 	}
@@ -121,7 +122,7 @@ func NewReloader(path string, build Builder, opts Options) (*Reloader, error) {
 		return nil, err
 	}
 	opts.Closer = closer
-	p, err := New(in.cfg, chains, opts)
+	p, err := host.New(in.cfg, chains, opts)
 	if err != nil {
 		if closer != nil {
 			closer.Close()
@@ -130,7 +131,7 @@ func NewReloader(path string, build Builder, opts Options) (*Reloader, error) {
 	}
 	r.proxy, r.fp, r.files = p, in.fp, in.files
 	num, at := p.Generation()
-	r.st = ReloadStatus{Config: path, Generation: num, LoadedAt: at, Modules: in.modules}
+	r.st = Status{Config: path, Generation: num, LoadedAt: at, Modules: in.modules}
 	p.HandleAdmin("GET /reload", http.HandlerFunc(r.serveStatus))
 	p.HandleAdmin("GET /status", http.HandlerFunc(r.serveStatus))
 	p.HandleAdmin("POST /reload", http.HandlerFunc(r.serveReload))
@@ -138,10 +139,10 @@ func NewReloader(path string, build Builder, opts Options) (*Reloader, error) {
 }
 
 // Proxy returns the proxy the Reloader feeds.
-func (r *Reloader) Proxy() *Proxy { return r.proxy }
+func (r *Reloader) Proxy() *host.Proxy { return r.proxy }
 
 // Status returns the reload status.
-func (r *Reloader) Status() ReloadStatus {
+func (r *Reloader) Status() Status {
 	r.stMu.Lock()
 	defer r.stMu.Unlock()
 	st := r.st
@@ -159,16 +160,16 @@ func (r *Reloader) Close() error {
 }
 
 // Reload builds a new generation from the files and swaps it in, unless
-// they are what serves already (result ReloadUnchanged) or what failed
-// last time (ReloadFailed again, without building), and force is false.
+// they are what serves already (result Unchanged) or what failed
+// last time (Failed again, without building), and force is false.
 // trigger names the cause in logs and the status. It returns the status
 // after the attempt and, when it failed, the error.
-func (r *Reloader) Reload(trigger string, force bool) (ReloadStatus, error) {
+func (r *Reloader) Reload(trigger string, force bool) (Status, error) {
 	start := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return r.Status(), errors.New("host: reload: the proxy is closed")
+		return r.Status(), errors.New("reload: the proxy is closed")
 	}
 	result, modules, err := r.reloadLocked(force)
 	took := time.Since(start)
@@ -176,13 +177,13 @@ func (r *Reloader) Reload(trigger string, force bool) (ReloadStatus, error) {
 	st := &r.st
 	st.LastAttempt, st.LastTrigger, st.LastResult, st.LastDuration = &start, trigger, result, took.String()
 	switch result {
-	case ReloadLoaded:
+	case Loaded:
 		st.Reloads++
 		st.Generation, st.LoadedAt = r.proxy.Generation()
 		st.Modules, st.LastError = modules, ""
-	case ReloadUnchanged:
+	case Unchanged:
 		st.LastError = ""
-	case ReloadFailed:
+	case Failed:
 		st.Failures++
 		st.LastError = err.Error()
 	}
@@ -190,11 +191,11 @@ func (r *Reloader) Reload(trigger string, force bool) (ReloadStatus, error) {
 	r.stMu.Unlock()
 
 	switch result {
-	case ReloadLoaded:
+	case Loaded:
 		r.log.Info("reloaded", "generation", out.Generation, "trigger", trigger, "took", took)
-	case ReloadUnchanged:
+	case Unchanged:
 		r.log.Debug("reload: nothing changed", "trigger", trigger)
-	case ReloadFailed:
+	case Failed:
 		r.log.Error("reload failed: the previous config keeps serving", "trigger", trigger, "err", err)
 	}
 	return out, err
@@ -209,34 +210,34 @@ func (r *Reloader) reloadLocked(force bool) (string, map[string]string, error) {
 		switch in.fp {
 		case r.fp:
 			r.failedFP = ""
-			return ReloadUnchanged, nil, nil
+			return Unchanged, nil, nil
 		case r.failedFP:
 			if err == nil {
 				err = errors.New(r.Status().LastError)
 			}
-			return ReloadFailed, nil, err
+			return Failed, nil, err
 		}
 	}
 	if err != nil {
 		if in != nil {
 			r.failedFP = in.fp
 		}
-		return ReloadFailed, nil, err
+		return Failed, nil, err
 	}
 	chains, closer, err := r.build(in.cfg)
 	if err != nil {
 		r.failedFP = in.fp
-		return ReloadFailed, nil, err
+		return Failed, nil, err
 	}
 	if _, err := r.proxy.ApplyWith(in.cfg, chains, closer); err != nil {
 		if closer != nil {
 			closer.Close()
 		}
 		r.failedFP = in.fp
-		return ReloadFailed, nil, err
+		return Failed, nil, err
 	}
 	r.fp, r.failedFP = in.fp, ""
-	return ReloadLoaded, in.modules, nil
+	return Loaded, in.modules, nil
 }
 
 // reloadInput is what a reload read from disk.
@@ -254,7 +255,7 @@ type reloadInput struct {
 func (r *Reloader) read() (*reloadInput, error) {
 	data, err := os.ReadFile(r.path)
 	if err != nil {
-		return nil, fmt.Errorf("host: reload: %w", err)
+		return nil, fmt.Errorf("reload: %w", err)
 	}
 	h := sha256.New()
 	h.Write([]byte(r.path))
@@ -276,7 +277,7 @@ func (r *Reloader) read() (*reloadInput, error) {
 		if err != nil {
 			fmt.Fprintf(h, "\x00%s\x00missing", path)
 			if firstErr == nil {
-				firstErr = fmt.Errorf("host: reload: %s: %w", what, err)
+				firstErr = fmt.Errorf("reload: %s: %w", what, err)
 			}
 			return ""
 		}
@@ -326,7 +327,7 @@ func (r *Reloader) serveReload(w http.ResponseWriter, req *http.Request) {
 	writeStatus(w, code, st)
 }
 
-func writeStatus(w http.ResponseWriter, code int, st ReloadStatus) {
+func writeStatus(w http.ResponseWriter, code int, st Status) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)

@@ -1,4 +1,4 @@
-package host
+package wsrelay
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ import (
 // injection, control frames) and the keep-alive timer, under the side's
 // write lock.
 //
-// Writes are batched by the sides' wsSocks: a message forwarded by the
+// Writes are batched by the sides' socks: a message forwarded by the
 // reader of side d waits in the other side's buffer until that reader is
 // about to read again (flushPeer), so the messages that one read brought in
 // leave in one write. Everything else (control frames, injections towards
@@ -40,8 +40,8 @@ import (
 // its reply is delivered, and then the offender gets its code (1002, 1007,
 // 1009): everything accepted before the violation arrives before the close.
 
-type wsMsgSide struct {
-	sock *wsSock
+type msgSide struct {
+	sock *sock
 	rd   wsproto.Reader
 	// masked: frames to this side are masked (it is the upstream, and the
 	// relay its client). deflate: this side accepted permessage-deflate, so
@@ -56,51 +56,51 @@ type wsMsgSide struct {
 	gotClose atomic.Bool // the side's reader ended on a close frame
 }
 
-type wsMsg struct {
-	rs    *wsRelayState
-	sides [2]*wsMsgSide
-	chain func() filter.Chain
+type msgRelay struct {
+	rs    *relayState
+	sides [2]*msgSide
+	chain filter.Chain
 	s     *filter.Session
 	log   *slog.Logger
 }
 
-// wsPayloadPool holds the buffers messages are read into. A buffer is lent
+// payloadPool holds the buffers messages are read into. A buffer is lent
 // to the chain for one OnMessage call and taken back once the message (or
 // its replacement) has been written on, so an idle session holds none.
-var wsPayloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// wsPayloadKeep is the largest payload buffer that goes back to the pool.
-const wsPayloadKeep = 1 << 20
+// payloadKeep is the largest payload buffer that goes back to the pool.
+const payloadKeep = 1 << 20
 
-func wsGetPayload() *[]byte { return wsPayloadPool.Get().(*[]byte) }
+func getPayload() *[]byte { return payloadPool.Get().(*[]byte) }
 
-func wsPutPayloadBuf(bp *[]byte) {
-	if cap(*bp) > wsPayloadKeep {
+func putPayloadBuf(bp *[]byte) {
+	if cap(*bp) > payloadKeep {
 		return
 	}
 	*bp = (*bp)[:0]
-	wsPayloadPool.Put(bp)
+	payloadPool.Put(bp)
 }
 
-// wsMsgConfig is what message mode needs of the handshakes of each side.
-type wsMsgConfig struct {
+// msgConfig is what message mode needs of the handshakes of each side.
+type msgConfig struct {
 	inflate  [2]*wsproto.Inflater // what each side compresses, nil when off
 	leftover []byte               // bytes the upstream sent right behind its 101
 }
 
-// wsStartMessages starts relaying a session in message mode: one fresh
+// startMessages starts relaying a session in message mode: one fresh
 // goroutine reads each side. The one that ends last closes the sockets and
 // calls done.
-func wsStartMessages(ctx context.Context, rs *wsRelayState, socks [2]*wsSock, mc wsMsgConfig, chain func() filter.Chain, s *filter.Session, done func()) {
-	x := &wsMsg{rs: rs, chain: chain, s: s, log: rs.log}
+func startMessages(ctx context.Context, rs *relayState, socks [2]*sock, mc msgConfig, chain filter.Chain, s *filter.Session, done func()) {
+	x := &msgRelay{rs: rs, chain: chain, s: s, log: rs.log}
 	for d := range 2 {
-		sd := &wsMsgSide{sock: socks[d], masked: d == wsUpstream, deflate: mc.inflate[d] != nil}
-		sd.rd = wsproto.Reader{R: socks[d], FromClient: d == wsClient, MaxMessage: rs.opt.MaxMessageSize,
-			Inflate: mc.inflate[d], Get: wsGetPayload, Put: wsPutPayloadBuf}
+		sd := &msgSide{sock: socks[d], masked: d == sideUpstream, deflate: mc.inflate[d] != nil}
+		sd.rd = wsproto.Reader{R: socks[d], FromClient: d == sideClient, MaxMessage: rs.opt.MaxMessageSize,
+			Inflate: mc.inflate[d], Get: getPayload, Put: putPayloadBuf}
 		x.sides[d] = sd
 	}
 	if len(mc.leftover) > 0 {
-		x.sides[wsUpstream].rd.R = io.MultiReader(bytes.NewReader(mc.leftover), socks[wsUpstream])
+		x.sides[sideUpstream].rd.R = io.MultiReader(bytes.NewReader(mc.leftover), socks[sideUpstream])
 	}
 	for d := range 2 {
 		other := 1 - d
@@ -113,8 +113,8 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, socks [2]*wsSock, mc
 	}
 
 	rs.startTimer(x)
-	stop := wsAfterFunc(ctx, func() {
-		x.shutdown(websocket.CloseGoingAway, "proxy shutting down", "proxy", websocket.CloseGoingAway)
+	stop := afterFunc(ctx, func() {
+		x.shutdown(websocket.CloseGoingAway, shutdownReason(ctx), "proxy", websocket.CloseGoingAway)
 	})
 	var left atomic.Int32
 	left.Store(2)
@@ -130,7 +130,7 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, socks [2]*wsSock, mc
 	for d := range 2 {
 		// The first wait happens on a short stack (see awaitBytes), unless
 		// bytes of the upstream's are already there.
-		shallow := d == wsClient || len(mc.leftover) == 0
+		shallow := d == sideClient || len(mc.leftover) == 0
 		go func() {
 			if shallow {
 				x.sides[d].sock.awaitBytes()
@@ -146,25 +146,25 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, socks [2]*wsSock, mc
 // unanswered) may have bytes in flight towards the relay: closing with
 // unread bytes resets the connection, and a reset can destroy the close
 // frame the peer has not read yet. Half-close and drain first, briefly.
-func (x *wsMsg) close() {
-	deadline := time.Now().Add(wsLingerWait)
+func (x *msgRelay) close() {
+	deadline := time.Now().Add(lingerWait)
 	for _, sd := range x.sides {
 		sd.sock.flush()
 		if sd.gotClose.Load() {
 			sd.sock.Close()
 		} else {
-			wsLinger(sd.sock, deadline)
+			linger(sd.sock, deadline)
 		}
 		sd.sock.release()
 	}
 }
 
-// wsLingerWait bounds wsLinger.
-const wsLingerWait = 500 * time.Millisecond
+// lingerWait bounds linger.
+const lingerWait = 500 * time.Millisecond
 
-// wsLinger half-closes c, reads and discards until the peer closes or the
+// linger half-closes c, reads and discards until the peer closes or the
 // deadline passes, and closes c.
-func wsLinger(c net.Conn, deadline time.Time) {
+func linger(c net.Conn, deadline time.Time) {
 	defer c.Close()
 	if cw, ok := c.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
 		return
@@ -178,17 +178,17 @@ func wsLinger(c net.Conn, deadline time.Time) {
 	}
 }
 
-// wsCloseFrame ends a reader on the side's close frame.
-type wsCloseFrame struct {
+// closeFrame ends a reader on the side's close frame.
+type closeFrame struct {
 	code   int
 	reason string
 }
 
-func (c *wsCloseFrame) Error() string { return "host: websocket close frame" }
+func (c *closeFrame) Error() string { return "wsrelay: websocket close frame" }
 
 // read relays what side d sends until its close frame, a violation or an
 // error, which it returns.
-func (x *wsMsg) read(d int) error {
+func (x *msgRelay) read(d int) error {
 	sd := x.sides[d]
 	other := 1 - d
 	for {
@@ -202,38 +202,38 @@ func (x *wsMsg) read(d int) error {
 		case wsproto.OpPing:
 			x.control(other, websocket.PingMessage, m.Payload)
 		case wsproto.OpPong:
-			if string(m.Payload) != wsPingPayload { // not the answer to the relay's own keep-alive
+			if string(m.Payload) != pingPayload { // not the answer to the relay's own keep-alive
 				x.control(other, websocket.PongMessage, m.Payload)
 			}
 		case wsproto.OpClose:
-			return &wsCloseFrame{code: m.Code, reason: m.Reason}
+			return &closeFrame{code: m.Code, reason: m.Reason}
 		default:
 			x.rs.lastData.Store(now)
 			x.rs.msgs[d].Add(1)
 			x.rs.bytes[d].Add(int64(len(m.Payload)))
 			x.handle(d, int(m.Op), m.Payload)
-			wsPutPayloadBuf(m.Buf)
+			putPayloadBuf(m.Buf)
 		}
 	}
 }
 
 // handle runs the chain on one message from side d and acts on its verdict.
-func (x *wsMsg) handle(d, typ int, payload []byte) {
-	c := x.chain()
+func (x *msgRelay) handle(d, typ int, payload []byte) {
+	c := x.chain
 	if c == nil || !c.Hooks().Has(filter.HookMessage) {
 		x.write(d, 1-d, typ, payload)
 		return
 	}
 	m := &filter.Message{Direction: filter.Direction(d), Binary: typ == websocket.BinaryMessage, Payload: payload}
 	var v filter.MessageVerdict
-	if !wsCallHook(x.s, x.log, func() { v = c.OnMessage(x.s, m) }) {
+	if !callHook(x.s, x.log, func() { v = c.OnMessage(x.s, m) }) {
 		x.shutdown(websocket.CloseInternalServerErr, "filter failed", "proxy", websocket.CloseInternalServerErr)
 		return
 	}
 	for _, in := range v.Inject {
-		to := wsUpstream
+		to := sideUpstream
 		if in.Direction == filter.UpstreamToClient {
-			to = wsClient
+			to = sideClient
 		}
 		t := websocket.TextMessage
 		if in.Binary {
@@ -252,10 +252,10 @@ func (x *wsMsg) handle(d, typ int, payload []byte) {
 		}
 	case filter.MessageDrop:
 	case filter.MessageClose:
-		code := wsSendableCode(v.CloseCode)
+		code := sendableCode(v.CloseCode)
 		x.shutdown(code, v.CloseReason, "proxy", code)
 	default:
-		x.log.Error("host: websocket filter returned an unknown action", "session", x.s.ID, "action", v.Action)
+		x.log.Error("wsrelay: websocket filter returned an unknown action", "session", x.s.ID, "action", v.Action)
 		x.shutdown(websocket.CloseInternalServerErr, "filter failed", "proxy", websocket.CloseInternalServerErr)
 	}
 }
@@ -264,7 +264,7 @@ func (x *wsMsg) handle(d, typ int, payload []byte) {
 // than max_message_size, and valid UTF-8 when it is text, as the receiving
 // side is owed. A filter that breaks this fails: the session closes with
 // 1011.
-func (x *wsMsg) fits(to, typ int, p []byte, what string) bool {
+func (x *msgRelay) fits(to, typ int, p []byte, what string) bool {
 	bad := ""
 	switch {
 	case x.rs.opt.MaxMessageSize > 0 && int64(len(p)) > x.rs.opt.MaxMessageSize:
@@ -275,7 +275,7 @@ func (x *wsMsg) fits(to, typ int, p []byte, what string) bool {
 	if bad == "" {
 		return true
 	}
-	x.log.Warn("host: websocket filter produced "+what+" message "+bad, "session", x.s.ID, "to", wsSideName[to], "bytes", len(p))
+	x.log.Warn("wsrelay: websocket filter produced "+what+" message "+bad, "session", x.s.ID, "to", sideName[to], "bytes", len(p))
 	x.shutdown(websocket.CloseInternalServerErr, "filter failed", "proxy", websocket.CloseInternalServerErr)
 	return false
 }
@@ -285,7 +285,7 @@ func (x *wsMsg) fits(to, typ int, p []byte, what string) bool {
 // gone. A message for the side that from feeds waits in the batch (from's
 // reader flushes it before it reads again); one for the side it came from
 // (an injection) goes out at once.
-func (x *wsMsg) write(from, to, typ int, payload []byte) {
+func (x *msgRelay) write(from, to, typ int, payload []byte) {
 	side := x.sides[to]
 	side.wmu.Lock()
 	if side.closeSent {
@@ -307,27 +307,27 @@ func (x *wsMsg) write(from, to, typ int, payload []byte) {
 // read and delivered (often its close frame, which it wrote just before it
 // hung up): its reader decides how the session ends, within the grace
 // period.
-func (x *wsMsg) writeFailed(g int) {
+func (x *msgRelay) writeFailed(g int) {
 	sd := x.sides[g]
 	sd.wmu.Lock()
 	sd.closeSent = true
 	sd.wmu.Unlock()
-	sd.sock.SetReadDeadline(time.Now().Add(wsCloseGrace))
+	sd.sock.SetReadDeadline(time.Now().Add(closeGrace))
 }
 
-// wsFramePool holds the buffers frames are built in when they must be
+// framePool holds the buffers frames are built in when they must be
 // copied (masked, compressed).
-var wsFramePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // writeFrame writes one whole message as one frame: compressed when the
 // side accepted permessage-deflate and it is worth it, masked towards the
 // upstream. Callers hold wmu.
-func (sd *wsMsgSide) writeFrame(op byte, p []byte) error {
-	bp := wsFramePool.Get().(*[]byte)
+func (sd *msgSide) writeFrame(op byte, p []byte) error {
+	bp := framePool.Get().(*[]byte)
 	defer func() {
-		if cap(*bp) <= wsPayloadKeep {
+		if cap(*bp) <= payloadKeep {
 			*bp = (*bp)[:0]
-			wsFramePool.Put(bp)
+			framePool.Put(bp)
 		}
 	}()
 	if sd.deflate && len(p) >= wsproto.MinDeflate {
@@ -341,7 +341,7 @@ func (sd *wsMsgSide) writeFrame(op byte, p []byte) error {
 		_, err := sd.sock.Write(f[hdrAt:])
 		return err
 	}
-	if !sd.masked && len(p) >= wsRelayBufSize {
+	if !sd.masked && len(p) >= relayBufSize {
 		// Large, unmasked: no copy.
 		h, _ := wsproto.AppendHeader((*bp)[:0], true, false, op, len(p), false)
 		if _, err := sd.sock.Write(h); err != nil {
@@ -357,12 +357,12 @@ func (sd *wsMsgSide) writeFrame(op byte, p []byte) error {
 
 // control writes a control frame to side and sends it at once, behind the
 // messages batched before it. Nothing follows a close frame.
-func (x *wsMsg) control(side, typ int, data []byte) error {
+func (x *msgRelay) control(side, typ int, data []byte) error {
 	sd := x.sides[side]
 	sd.wmu.Lock()
 	if sd.closeSent {
 		sd.wmu.Unlock()
-		return errors.New("host: websocket close sent")
+		return errors.New("wsrelay: websocket close sent")
 	}
 	if typ == websocket.CloseMessage {
 		sd.closeSent = true
@@ -370,10 +370,10 @@ func (x *wsMsg) control(side, typ int, data []byte) error {
 			data = sd.owed
 		}
 	}
-	bp := wsFramePool.Get().(*[]byte)
+	bp := framePool.Get().(*[]byte)
 	*bp = wsproto.AppendFrame((*bp)[:0], true, false, byte(typ), data, sd.masked)
 	_, err := sd.sock.Write(*bp)
-	wsFramePool.Put(bp)
+	framePool.Put(bp)
 	sd.wmu.Unlock()
 	if ferr := sd.sock.flush(); err == nil {
 		err = ferr
@@ -382,15 +382,15 @@ func (x *wsMsg) control(side, typ int, data []byte) error {
 }
 
 // ended handles the end of side d's reader.
-func (x *wsMsg) ended(d int, err error) {
-	var cf *wsCloseFrame
+func (x *msgRelay) ended(d int, err error) {
+	var cf *closeFrame
 	var pe *wsproto.ProtocolError
 	switch {
 	case errors.As(err, &cf):
 		// Side d sent a close frame, either first or as the reply to one:
 		// pass code and reason on.
 		x.sides[d].gotClose.Store(true)
-		x.rs.record(wsSideName[d], cf.code)
+		x.rs.record(sideName[d], cf.code)
 		x.sendClose(1-d, cf.code, cf.reason)
 	case errors.As(err, &pe):
 		// Side d broke the protocol. The other side hears that its peer is
@@ -398,9 +398,9 @@ func (x *wsMsg) ended(d int, err error) {
 		// answered (or the grace period ran out), so that what the other
 		// side still sends reaches it first.
 		x.rs.record("proxy", pe.Code)
-		x.log.Debug("host: websocket peer broke the protocol", "session", x.s.ID, "side", wsSideName[d], "code", pe.Code, "reason", pe.Reason)
+		x.log.Debug("wsrelay: websocket peer broke the protocol", "session", x.s.ID, "side", sideName[d], "code", pe.Code, "reason", pe.Reason)
 		x.owe(d, pe.Code, pe.Reason)
-		x.sendClose(1-d, websocket.CloseGoingAway, wsSideName[d]+" broke the protocol: "+pe.Reason)
+		x.sendClose(1-d, websocket.CloseGoingAway, sideName[d]+" broke the protocol: "+pe.Reason)
 		if x.sides[1-d].gotClose.Load() {
 			x.sendClose(d, pe.Code, pe.Reason)
 		}
@@ -408,34 +408,34 @@ func (x *wsMsg) ended(d int, err error) {
 		// The connection ended without a close frame.
 		x.sideGone(d)
 	}
-	x.sides[1-d].sock.SetReadDeadline(time.Now().Add(wsCloseGrace))
+	x.sides[1-d].sock.SetReadDeadline(time.Now().Add(closeGrace))
 }
 
 // owe sets the close side d gets when the other side's reply comes.
-func (x *wsMsg) owe(d, code int, reason string) {
+func (x *msgRelay) owe(d, code int, reason string) {
 	sd := x.sides[d]
 	sd.wmu.Lock()
-	sd.owed = websocket.FormatCloseMessage(code, wsCloseReason(reason))
+	sd.owed = websocket.FormatCloseMessage(code, closeReason(reason))
 	sd.wmu.Unlock()
 }
 
 // sideGone handles side g disappearing without a close frame (or failing a
 // write, or missing the close grace): the other side gets 1001, the stats
 // say 1006 when this ends the session.
-func (x *wsMsg) sideGone(g int) {
-	x.rs.record(wsSideName[g], websocket.CloseAbnormalClosure)
-	x.sendClose(1-g, websocket.CloseGoingAway, wsSideName[g]+" went away")
+func (x *msgRelay) sideGone(g int) {
+	x.rs.record(sideName[g], websocket.CloseAbnormalClosure)
+	x.sendClose(1-g, websocket.CloseGoingAway, sideName[g]+" went away")
 	x.sides[g].sock.Close()
-	x.sides[1-g].sock.SetReadDeadline(time.Now().Add(wsCloseGrace))
+	x.sides[1-g].sock.SetReadDeadline(time.Now().Add(closeGrace))
 }
 
 // shutdown closes both sides with code and reason when the relay or a filter
 // ends the session; the peers' replies end the readers.
-func (x *wsMsg) shutdown(code int, reason, by string, statCode int) {
+func (x *msgRelay) shutdown(code int, reason, by string, statCode int) {
 	if !x.rs.record(by, statCode) {
 		return
 	}
-	deadline := time.Now().Add(wsCloseGrace)
+	deadline := time.Now().Add(closeGrace)
 	for side := range 2 {
 		x.sendClose(side, code, reason)
 		x.sides[side].sock.SetReadDeadline(deadline)
@@ -445,14 +445,14 @@ func (x *wsMsg) shutdown(code int, reason, by string, statCode int) {
 // sendClose writes a close frame to side, once: the one it is owed, if any.
 // A code that may not go on the wire (1005: the close had no payload) gives
 // an empty close frame.
-func (x *wsMsg) sendClose(side, code int, reason string) {
+func (x *msgRelay) sendClose(side, code int, reason string) {
 	var p []byte
 	if code != websocket.CloseNoStatusReceived {
-		p = websocket.FormatCloseMessage(code, wsCloseReason(reason))
+		p = websocket.FormatCloseMessage(code, closeReason(reason))
 	}
 	x.control(side, websocket.CloseMessage, p)
 }
 
-func (x *wsMsg) ping(side int) bool {
-	return x.control(side, websocket.PingMessage, []byte(wsPingPayload)) == nil
+func (x *msgRelay) ping(side int) bool {
+	return x.control(side, websocket.PingMessage, []byte(pingPayload)) == nil
 }

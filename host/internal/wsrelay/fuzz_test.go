@@ -1,25 +1,25 @@
-package host
+package wsrelay
 
 import (
 	"encoding/binary"
 	"testing"
 )
 
-// FuzzWSFrameTracker feeds an arbitrary byte stream to the raw-mode frame
+// FuzzFrameTracker feeds an arbitrary byte stream to the raw-mode frame
 // tracker in arbitrary chunks and checks it against a reference parser
 // that sees the whole stream at once: the same messages counted, the same
 // close frames and codes, the same boundary at the end, and, with a size
 // limit, the same cut (the offset where the first message outgrows the
 // limit, whose header then must not have been forwarded). The seed corpus
-// is in testdata/fuzz/FuzzWSFrameTracker; make test runs it for a bounded
+// is in testdata/fuzz/FuzzFrameTracker; make test runs it for a bounded
 // time.
-func FuzzWSFrameTracker(f *testing.F) {
-	for _, s := range wsTrackerSeeds() {
+func FuzzFrameTracker(f *testing.F) {
+	for _, s := range trackerSeeds() {
 		f.Add(s, uint16(7), uint16(40))
 	}
 	f.Fuzz(func(t *testing.T, stream []byte, chunk uint16, limit uint16) {
-		want := wsReferenceFrames(stream, int64(limit))
-		tr := wsFrameTracker{limit: int64(limit)}
+		want := referenceFrames(stream, int64(limit))
+		tr := frameTracker{limit: int64(limit)}
 		step := int(chunk%64) + 1
 		var msgs int64
 		var codes []int
@@ -67,17 +67,17 @@ func FuzzWSFrameTracker(f *testing.F) {
 	})
 }
 
-// wsReference is what the reference parser found in a whole stream.
-type wsReference struct {
+// reference is what the reference parser found in a whole stream.
+type reference struct {
 	msgs     int64
 	codes    []int
 	boundary bool
 	cut      int // offset of the header of the first frame that takes a message past the limit, -1 for none
 }
 
-// wsReferenceFrames parses a whole stream frame by frame, the plain way.
-func wsReferenceFrames(b []byte, limit int64) wsReference {
-	r := wsReference{boundary: true, cut: -1}
+// referenceFrames parses a whole stream frame by frame, the plain way.
+func referenceFrames(b []byte, limit int64) reference {
+	r := reference{boundary: true, cut: -1}
 	var msgLen uint64
 	off := 0
 	for off < len(b) {
@@ -146,10 +146,10 @@ func wsReferenceFrames(b []byte, limit int64) wsReference {
 	return r
 }
 
-// wsTrackerSeeds are streams worth starting from: every length encoding,
+// trackerSeeds are streams worth starting from: every length encoding,
 // masked and not, fragments, control frames between fragments, a close
 // with and without a code.
-func wsTrackerSeeds() [][]byte {
+func trackerSeeds() [][]byte {
 	frame := func(b0 byte, payload []byte, masked bool) []byte {
 		var f []byte
 		f = append(f, b0)
