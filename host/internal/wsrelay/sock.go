@@ -58,6 +58,9 @@ type sock struct {
 	wn    int
 	werr  error
 	wdl   int64 // the write deadline last set on the socket, in Unix nanoseconds
+	// writeWait is Options.WriteTimeout: a write that cannot finish within
+	// it fails, and the peer that stopped reading is cut off.
+	writeWait time.Duration
 
 	// Idle parking (raw mode): resume, set before the relay starts, starts
 	// a goroutine that goes on reading this socket; the fields under dmu
@@ -292,8 +295,12 @@ func (s *sock) writeDirect(p []byte) (int, error) {
 // Callers serialise writes.
 func (s *sock) refreshWriteDeadline() {
 	now := time.Now()
-	if time.Duration(s.wdl-now.UnixNano()) < writeWait-time.Second {
-		d := now.Add(writeWait)
+	wait := s.writeWait
+	if wait <= 0 {
+		wait = writeWait
+	}
+	if time.Duration(s.wdl-now.UnixNano()) < wait-wait/10 {
+		d := now.Add(wait)
 		s.wdl = d.UnixNano()
 		s.Conn.SetWriteDeadline(d)
 	}
@@ -416,3 +423,15 @@ func (s *sock) CloseWrite() error {
 }
 
 func (s *sock) stopRecording() { s.hs = nil }
+
+// setWriteBuffer caps the kernel's send buffer of c, when it is a TCP
+// socket (under TLS too): what a peer that stops reading can hold in the
+// proxy's kernel.
+func setWriteBuffer(c net.Conn, n int) {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(n)
+	}
+}
