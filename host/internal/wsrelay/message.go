@@ -431,10 +431,13 @@ func (x *msgRelay) sideGone(g int) {
 
 // shutdown closes both sides with code and reason when the relay or a filter
 // ends the session; the peers' replies end the readers.
+//
+// It closes every side that has not had a close frame yet, also when the
+// session was already closing: a filter that fails on a message still in
+// flight then ends the session with 1011 instead of dropping the message
+// silently. Only the first close event goes into the stats.
 func (x *msgRelay) shutdown(code int, reason, by string, statCode int) {
-	if !x.rs.record(by, statCode) {
-		return
-	}
+	x.rs.record(by, statCode)
 	deadline := time.Now().Add(closeGrace)
 	for side := range 2 {
 		x.sendClose(side, code, reason)
