@@ -271,7 +271,7 @@ func TestWebSocketChainReload(t *testing.T) {
 	}}
 	conf := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"app\"\ntargets = [%q]\n[[route]]\nname = \"ws\"\nupstream = \"app\"\n",
 		up.Server.URL)
-	if err := px.Apply(mustParse(t, conf), map[string]filter.Chain{"ws": next}); err != nil {
+	if _, err := px.Apply(mustParse(t, conf), Chains{Routes: map[string]filter.Chain{"ws": next}}); err != nil {
 		t.Fatal(err)
 	}
 	c.WriteMessage(websocket.TextMessage, []byte("upper:two"))

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -339,17 +338,7 @@ func (p *parser) defaults(c *Config) {
 		}
 	}
 	for i := range c.Plugins {
-		pl := &c.Plugins[i]
-		if pl.OnError == "" {
-			pl.OnError = "deny"
-		}
-		if pl.MemoryLimit == 0 {
-			pl.MemoryLimit = 16 << 20
-		}
-		durDefault(&pl.Timeout, 10*time.Millisecond, false)
-		if pl.PoolSize == 0 {
-			pl.PoolSize = runtime.GOMAXPROCS(0) * 2
-		}
+		c.Plugins[i] = c.Plugins[i].WithDefaults()
 	}
 }
 

@@ -55,9 +55,7 @@ func (hp *hostPool) get(ctx context.Context, fresh bool) (*poolConn, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("upstream: connect to target: %w", context.Cause(ctx))
 		}
-		// Marked so the proxy answers 502 and counts it for passive
-		// ejection; a cancelled client is not the target's fault.
-		return nil, &DialError{err}
+		return nil, err // a *DialError
 	}
 	pc := &poolConn{hp: hp, conn: conn}
 	pc.hr = headerReader{pc}

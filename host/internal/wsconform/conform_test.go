@@ -104,7 +104,7 @@ func targets(t *testing.T) []target {
 	for name := range ups {
 		chains["msg-"+name] = passChain{}
 	}
-	p, err := host.New(cfg, chains, host.Options{Logger: log})
+	p, err := host.New(cfg, host.Chains{Routes: chains}, host.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

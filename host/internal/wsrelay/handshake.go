@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 	"github.com/sluiceproxy/sluice/host/internal/wsproto"
 )
 
@@ -59,7 +60,7 @@ func handshake(w http.ResponseWriter, r *http.Request, p *Params, st *Stats, mes
 			upOffer = strings.Join(offers, ", ")
 		}
 	}
-	up, err := dialUpstream(p.Context, r, target, p.Header, opt, upOffer)
+	up, err := dialUpstream(r, p, upOffer)
 	if err == nil {
 		answer := up.resp.Header["Sec-Websocket-Extensions"]
 		switch {
@@ -85,7 +86,7 @@ func handshake(w http.ResponseWriter, r *http.Request, p *Params, st *Stats, mes
 		}
 		st.DialErr = err
 		st.Status = http.StatusBadGateway
-		if isTimeout(err) {
+		if upstream.IsTimeout(err) {
 			st.Status = http.StatusGatewayTimeout
 		}
 		log.Debug("wsrelay: websocket upstream unreachable", "target", target.Host, "err", err)
@@ -146,9 +147,10 @@ type upstreamConn struct {
 // dialUpstream dials the upstream and runs its handshake, offering
 // extensions when not empty. A refusal returns errRefused with the
 // response, whose body is still to be read from the open socket.
-func dialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHeader http.Header, opt Options, extensions string) (upstreamConn, error) {
-	u := targetURL(target, r.URL)
-	hdr, protos := upstreamHeader(upHeader)
+func dialUpstream(r *http.Request, p *Params, extensions string) (upstreamConn, error) {
+	ctx, opt := p.Context, p.Options
+	u := targetURL(p.Target, r.URL)
+	hdr, protos := upstreamHeader(p.Header)
 
 	// The dial stops when the client's request or the proxy's context ends.
 	dctx, cancel := context.WithCancel(r.Context())
@@ -169,18 +171,21 @@ func dialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHeade
 		}
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	var nd net.Dialer
-	c, err := nd.DialContext(dctx, "tcp", addr)
+	// The upstream's own dialer: its connect_timeout, keep-alive and TLS
+	// settings, as for HTTP requests.
+	dial := p.Dialer
+	if dial == nil {
+		dial = upstream.NewDialer(config.Upstream{})
+	}
+	var c net.Conn
+	var err error
+	if u.Scheme == "wss" {
+		c, err = dial.DialTLSContext(dctx, "tcp", addr)
+	} else {
+		c, err = dial.DialContext(dctx, "tcp", addr)
+	}
 	if err != nil {
 		return upstreamConn{}, err
-	}
-	if u.Scheme == "wss" {
-		tc := tls.Client(c, &tls.Config{ServerName: u.Hostname(), NextProtos: []string{"http/1.1"}})
-		if err := tc.HandshakeContext(dctx); err != nil {
-			c.Close()
-			return upstreamConn{}, err
-		}
-		c = tc
 	}
 	// The handshake's reads and writes end with dctx.
 	if dl, ok := dctx.Deadline(); ok {
@@ -251,12 +256,12 @@ func relayRefusal(w http.ResponseWriter, up upstreamConn, opt Options) int {
 	defer resp.Body.Close()
 	h := w.Header()
 	for k, vs := range resp.Header {
-		if hopHeader(k) {
+		if upstream.IsHopByHop(k) {
 			continue
 		}
 		h[k] = append([]string(nil), vs...)
 	}
-	for _, k := range connectionTokens(resp.Header) {
+	for _, k := range upstream.ConnectionTokens(resp.Header) {
 		h.Del(k)
 	}
 	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") != "" {
@@ -342,9 +347,9 @@ func upstreamHeader(in http.Header) (http.Header, []string) {
 // gorilla writes the handshake headers itself.
 func responseHeader(in http.Header) http.Header {
 	out := make(http.Header, len(in))
-	conn := connectionTokens(in)
+	conn := upstream.ConnectionTokens(in)
 	for k, vs := range in {
-		if hopHeader(k) {
+		if upstream.IsHopByHop(k) {
 			continue
 		}
 		switch k {
@@ -362,48 +367,4 @@ func responseHeader(in http.Header) http.Header {
 		}
 	}
 	return out
-}
-
-// hopHeader reports whether k (canonical) is a hop-by-hop header.
-func hopHeader(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
-}
-
-// connectionTokens returns the header names listed in Connection, which
-// are hop-by-hop too.
-func connectionTokens(h http.Header) []string {
-	var out []string
-	for _, v := range h["Connection"] {
-		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "upgrade") {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
-}
-
-func headerHasToken(h http.Header, key, token string) bool {
-	for _, v := range h[key] {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// isTimeout reports whether a dial error is a timeout (answered with 504).
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
