@@ -212,7 +212,11 @@ func (x *rawRelay) forward(d int, p []byte) (end bool, err error) {
 func (x *rawRelay) ended(d int, err error) {
 	switch {
 	case errors.Is(err, errWrite):
-		x.sideGone(1 - d)
+		// The other side stopped reading or hung up. It is not declared
+		// gone here: what it sent before (often its close frame, written
+		// just before it hung up) is still on its way through the other
+		// direction, which decides how the session ends when it has read
+		// to the end, within the grace period.
 	case err != nil && !x.dirs[d].sawClose.Load():
 		// Side d went away without a close frame (or the relay's grace
 		// deadline ended the wait for it).
