@@ -6,7 +6,7 @@ BIN     := bin
 SLUICE  := $(BIN)/sluice
 BACKEND := $(BIN)/demo-backend
 
-.PHONY: all setup build sluice backend filters run test test-go test-sdk test-rust vet bench bench-quick clean
+.PHONY: all setup build sluice backend filters run test test-go test-sdk test-rust fuzz vet bench bench-quick clean
 
 all: build
 
@@ -36,13 +36,18 @@ vet:
 	cd sdk/go && $(GO) vet ./...
 	cd examples && $(GO) vet ./...
 
-test: build vet test-go test-sdk test-rust
+test: build vet test-go test-sdk test-rust fuzz
 
 # The examples module's tests include the conformance kit, which runs every
 # language's modules: they are built first (with CI set, a missing one fails).
 test-go: filters
 	$(GO) test -race -count=1 ./...
 	cd examples && $(GO) test -race -count=1 ./...
+
+# fuzz runs the raw-mode WebSocket frame tracker's fuzz target for ten
+# seconds, from its committed seed corpus (host/internal/wsrelay/testdata/fuzz).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzFrameTracker$$' -fuzztime 10s ./host/internal/wsrelay/
 
 test-sdk:
 	cd sdk/go && $(GO) test -count=1 ./...
