@@ -2,11 +2,14 @@ package wsconform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +54,7 @@ type target struct {
 }
 
 // targets starts the upstreams and the proxy.
-func targets(t *testing.T) []target {
+func targets(t *testing.T, wsExtra string) []target {
 	t.Helper()
 	ups := map[string]*Upstream{"strict": NewUpstream(true, true), "lax": NewUpstream(false, true)}
 	for _, u := range ups {
@@ -67,7 +70,7 @@ func targets(t *testing.T) []target {
 	}
 	var conf strings.Builder
 	conf.WriteString("[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n")
-	fmt.Fprintf(&conf, "[server.websocket]\nmax_message_size = %d\n", maxMessage)
+	fmt.Fprintf(&conf, "[server.websocket]\nmax_message_size = %d\n%s", maxMessage, wsExtra)
 	for name, u := range ups {
 		fmt.Fprintf(&conf, "[[upstream]]\nname = %q\ntargets = [%q]\n", name, u.URL)
 	}
@@ -195,7 +198,7 @@ func same(got, want []Event, exact bool) bool {
 }
 
 func TestConformance(t *testing.T) {
-	tgs := targets(t)
+	tgs := targets(t, "")
 	for _, r := range rows() {
 		t.Run(r.name, func(t *testing.T) {
 			t.Parallel()
@@ -223,6 +226,59 @@ func TestConformance(t *testing.T) {
 					t.Errorf("%s:\n got %s\nwant %s", tg.name, Events(got), Events(want))
 				}
 			}
+		})
+	}
+}
+
+// TestStalledClient checks the bound on what a client that stops reading
+// costs: the upstream floods it, the relay's writes stop within
+// write_timeout, the client's connection is closed, and the upstream is
+// told why with 1001.
+func TestStalledClient(t *testing.T) {
+	tgs := targets(t, "write_timeout = \"500ms\"\nwrite_buffer = \"64KiB\"\n")
+	for _, tg := range tgs {
+		if tg.mode == "direct" || tg.name != tg.mode+"/lax" {
+			continue
+		}
+		// One at a time: they share the upstream, whose closes tell when
+		// the relay gave up.
+		t.Run(tg.mode, func(t *testing.T) {
+			before := len(tg.up.Closes())
+			c, err := Dial(tg.addr, tg.path, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Send(Text("cmd:flood 16384"))
+			// Never read. The relay gives up within write_timeout plus the
+			// close grace period.
+			deadline := time.Now().Add(10 * time.Second)
+			for len(tg.up.Closes()) == before {
+				if time.Now().After(deadline) {
+					t.Fatal("the upstream was not closed")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if !slices.Contains(tg.up.Closes()[before:], 1001) {
+				t.Fatalf("upstream closes %v, want 1001", tg.up.Closes()[before:])
+			}
+			// What reached the client is bounded by the socket buffers:
+			// read it all and see the connection end.
+			n := 0
+			buf := make([]byte, 64<<10)
+			c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for {
+				k, err := c.br.Read(buf)
+				n += k
+				if err != nil {
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						t.Fatalf("the client's connection is still open after %d bytes", n)
+					}
+					break
+				}
+			}
+			t.Logf("%s: the stalled client had %d KiB waiting", tg.mode, n>>10)
 		})
 	}
 }

@@ -114,6 +114,21 @@ func (u *Upstream) command(c *websocket.Conn, wmu *sync.Mutex, cmd string, sendC
 			reason = f[2]
 		}
 		sendClose(code, reason)
+	case strings.HasPrefix(cmd, "flood "):
+		// Binary messages of n bytes until a write fails: a peer that
+		// does not read is what stops it.
+		fmt.Sscan(cmd[len("flood "):], &n)
+		p := make([]byte, n)
+		go func() {
+			wmu.Lock()
+			defer wmu.Unlock()
+			for {
+				c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				if c.WriteMessage(websocket.BinaryMessage, p) != nil {
+					return
+				}
+			}
+		}()
 	case strings.HasPrefix(cmd, "burst "):
 		fmt.Sscan(cmd[len("burst "):], &n, &code)
 		wmu.Lock()

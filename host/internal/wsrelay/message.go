@@ -52,8 +52,9 @@ type msgSide struct {
 	closeSent bool       // a close frame was written to this side; guarded by wmu
 	// owed is the close this side gets once the other side's close reply
 	// arrives (it broke the protocol); guarded by wmu.
-	owed     []byte
-	gotClose atomic.Bool // the side's reader ended on a close frame
+	owed      []byte
+	gotClose  atomic.Bool // the side's reader ended on a close frame
+	writeDead atomic.Bool // a write to this side failed
 }
 
 type msgRelay struct {
@@ -106,8 +107,8 @@ func startMessages(ctx context.Context, rs *relayState, socks [2]*sock, mc msgCo
 		other := 1 - d
 		x.sides[d].sock.batch = true
 		x.sides[d].sock.flushPeer = func() {
-			if x.sides[other].sock.flush() != nil {
-				x.writeFailed(other)
+			if err := x.sides[other].sock.flush(); err != nil {
+				x.writeFailed(other, err)
 			}
 		}
 	}
@@ -298,7 +299,7 @@ func (x *msgRelay) write(from, to, typ int, payload []byte) {
 		err = side.sock.flush()
 	}
 	if err != nil {
-		x.writeFailed(to)
+		x.writeFailed(to, err)
 	}
 }
 
@@ -307,8 +308,12 @@ func (x *msgRelay) write(from, to, typ int, payload []byte) {
 // read and delivered (often its close frame, which it wrote just before it
 // hung up): its reader decides how the session ends, within the grace
 // period.
-func (x *msgRelay) writeFailed(g int) {
+func (x *msgRelay) writeFailed(g int, err error) {
 	sd := x.sides[g]
+	if !sd.writeDead.CompareAndSwap(false, true) {
+		return // the failure is sticky: every later flush reports it again
+	}
+	x.rs.noteWriteError(g, err)
 	sd.wmu.Lock()
 	sd.closeSent = true
 	sd.wmu.Unlock()
@@ -424,7 +429,7 @@ func (x *msgRelay) owe(d, code int, reason string) {
 // say 1006 when this ends the session.
 func (x *msgRelay) sideGone(g int) {
 	x.rs.record(sideName[g], websocket.CloseAbnormalClosure)
-	x.sendClose(1-g, websocket.CloseGoingAway, sideName[g]+" went away")
+	x.sendClose(1-g, websocket.CloseGoingAway, x.rs.goneReason(g))
 	x.sides[g].sock.Close()
 	x.sides[1-g].sock.SetReadDeadline(time.Now().Add(closeGrace))
 }

@@ -136,6 +136,7 @@ func (x *rawRelay) copy(d int) (parked bool, _ error) {
 		}
 		switch {
 		case werr != nil:
+			x.rs.noteWriteError(1-d, werr)
 			return false, errWrite
 		case err != nil:
 			return false, err
@@ -237,7 +238,7 @@ func (x *rawRelay) sideGone(g int) {
 	if !x.rs.record(sideName[g], websocket.CloseAbnormalClosure) {
 		return
 	}
-	x.closeTo(1-g, websocket.CloseGoingAway, sideName[g]+" went away")
+	x.closeTo(1-g, websocket.CloseGoingAway, x.rs.goneReason(g))
 	x.conns[g].Close()
 	x.conns[1-g].SetReadDeadline(time.Now().Add(closeGrace))
 }
