@@ -357,3 +357,48 @@ func (c *Client) inflate(p []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// ReadMessage reads until one whole data message (or anything else that
+// ends the wait: a close, a violation, the timeout) and returns it.
+func (c *Client) ReadMessage(timeout time.Duration) Event {
+	c.conn.SetReadDeadline(time.Now().Add(timeout))
+	defer c.conn.SetReadDeadline(time.Time{})
+	var msg []byte
+	op := -1
+	z := false
+	for {
+		f, err := c.readFrame()
+		if err != nil {
+			return Event{Kind: EvBad, Data: []byte(err.Error())}
+		}
+		switch f.Opcode {
+		case OpText, OpBinary:
+			op, msg, z = int(f.Opcode), append([]byte(nil), f.Payload...), f.RSV&4 != 0
+		case OpContinuation:
+			msg = append(msg, f.Payload...)
+		case OpPing, OpPong:
+			continue
+		default:
+			return Event{Kind: EvClose}
+		}
+		if !f.Fin || op < 0 {
+			continue
+		}
+		e := Event{Kind: EvText, Data: msg, Compressed: z}
+		if op == OpBinary {
+			e.Kind = EvBinary
+		}
+		if z {
+			p, err := c.inflate(msg)
+			if err != nil {
+				return Event{Kind: EvBad, Data: []byte(err.Error())}
+			}
+			e.Data = p
+		}
+		return e
+	}
+}
+
+// DropCompressor forgets the client's compression context (its flate
+// writer, about 1 MB): for tests that measure what the other end holds.
+func (c *Client) DropCompressor() { c.zw = nil }
