@@ -344,7 +344,7 @@ func upstreamHeader(in http.Header) (http.Header, []string) {
 
 // responseHeader picks the headers of the upstream's 101 response that the
 // client should see too (Set-Cookie, the chosen subprotocol, custom headers);
-// gorilla writes the handshake headers itself.
+// acceptClient writes the handshake headers itself.
 func responseHeader(in http.Header) http.Header {
 	out := make(http.Header, len(in))
 	conn := upstream.ConnectionTokens(in)

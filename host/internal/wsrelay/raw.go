@@ -175,7 +175,7 @@ func (x *rawRelay) forward(d int, p []byte) (end bool, err error) {
 	dir.mu.Unlock()
 
 	if ev.tooBig && x.rs.record("proxy", websocket.CloseMessageTooBig) {
-		// The offender gets 1009, as gorilla does in message mode; first,
+		// The offender gets 1009, as in message mode; first,
 		// so that the other side's answer to its own close cannot overtake
 		// it. The other side did nothing wrong: it hears that its peer went
 		// away, and why.
