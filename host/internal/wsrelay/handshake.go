@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/internal/upstream"
 	"github.com/sluiceproxy/sluice/host/internal/wsproto"
 )
@@ -175,7 +174,7 @@ func dialUpstream(r *http.Request, p *Params, extensions string) (upstreamConn, 
 	// settings, as for HTTP requests.
 	dial := p.Dialer
 	if dial == nil {
-		dial = upstream.NewDialer(config.Upstream{})
+		dial = new(upstream.Dialer) // the zero Dialer has no connect timeout
 	}
 	var c net.Conn
 	var err error
