@@ -48,12 +48,6 @@ func (rs *relayState) record(by string, code int) bool {
 	return true
 }
 
-func (rs *relayState) isClosed() bool {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.closed
-}
-
 func (rs *relayState) fill(st *Stats) {
 	for d := range 2 {
 		st.Messages[d] = rs.msgs[d].Load()
