@@ -2,6 +2,7 @@ package wsconform
 
 import (
 	"bytes"
+	"encoding/hex"
 	"strings"
 	"unicode/utf8"
 )
@@ -189,6 +190,14 @@ func rows() []row {
 			return []Frame{Text("x"), bye}
 		}, want: msgOnly(eText("x"), eCloseR(1000, "bye"))},
 
+		// Violations by the upstream.
+		{name: "upstream sends invalid utf8", send: []Frame{Text("cmd:raw " + hexFrame(Frame{Fin: true, Opcode: OpText, Payload: []byte("ok\xff"), Unmasked: true}))}, then: []Frame{bye},
+			want: map[string][]Event{"raw": {eText("ok\xff"), eCloseR(1000, "bye")}, "msg": {eClose(1001)}}},
+		{name: "upstream sends a masked frame after a message", send: []Frame{Text("cmd:raw " + hexFrame(Frame{Fin: true, Opcode: OpText, Payload: []byte("ok"), Unmasked: true}) + hexFrame(Text("masked")))},
+			want: map[string][]Event{"raw": {eText("ok"), Event{Kind: EvBad, Data: []byte("masked frame from a server")}}, "msg": {eText("ok"), eClose(1001)}}},
+		{name: "upstream sends a reserved opcode", send: []Frame{Text("cmd:raw " + hexFrame(Frame{Fin: true, Opcode: 4, Unmasked: true}))},
+			want: map[string][]Event{"raw": {Event{Kind: EvBad, Data: []byte("reserved opcode 4")}}, "msg": {eClose(1001)}}},
+
 		// Limits.
 		{name: "message at the limit", send: []Frame{Binary(bytes.Repeat([]byte{7}, maxMessage)), bye},
 			want: all(eBinary(bytes.Repeat([]byte{7}, maxMessage)), eCloseR(1000, "bye"))},
@@ -202,6 +211,9 @@ func rows() []row {
 }
 
 const deflate = "permessage-deflate"
+
+// hexFrame is a frame as "cmd:raw" takes it.
+func hexFrame(f Frame) string { return hex.EncodeToString(f.Encode([4]byte{1, 2, 3, 4})) }
 
 // lorem is a text that compresses.
 var lorem = strings.Repeat("Lorem ipsum dolor sit amet, consectetur adipiscing elit. ", 8)

@@ -1,6 +1,7 @@
 package wsconform
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -114,6 +115,15 @@ func (u *Upstream) command(c *websocket.Conn, wmu *sync.Mutex, cmd string, sendC
 			reason = f[2]
 		}
 		sendClose(code, reason)
+	case strings.HasPrefix(cmd, "raw "):
+		// Bytes as they are, hex-encoded: frames that break the protocol.
+		b, err := hex.DecodeString(cmd[len("raw "):])
+		if err != nil {
+			return
+		}
+		wmu.Lock()
+		c.UnderlyingConn().Write(b)
+		wmu.Unlock()
 	case strings.HasPrefix(cmd, "flood "):
 		// Binary messages of n bytes until a write fails: a peer that
 		// does not read is what stops it.
