@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -135,6 +136,10 @@ func acceptClient(w http.ResponseWriter, r *http.Request, extensions string, hdr
 	return newSock(c), nil
 }
 
+// maxAnswerHead bounds the status line and headers of the upstream's
+// answer to the handshake.
+const maxAnswerHead = 64 << 10
+
 // upstreamConn is an upstream connection after its handshake: the socket,
 // the answer, and the bytes read past it.
 type upstreamConn struct {
@@ -220,11 +225,15 @@ func dialUpstream(r *http.Request, p *Params, extensions string) (upstreamConn, 
 	if _, err := c.Write(req.Bytes()); err != nil {
 		return fail(err)
 	}
-	br := bufio.NewReader(c)
+	// The answer's head is bounded like a request's headers: a hostile
+	// upstream cannot grow it without end within the handshake timeout.
+	lr := &io.LimitedReader{R: c, N: maxAnswerHead}
+	br := bufio.NewReader(lr)
 	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
 	if err != nil {
 		return fail(err)
 	}
+	lr.N = math.MaxInt64 // a refusal's body is bounded by time (relayRefusal)
 	s := newSock(c)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// The body is read by relayRefusal, under its own deadline.
