@@ -157,7 +157,7 @@ func run(t *testing.T, tg target, r row) []Event {
 	return c.Read(readWait)
 }
 
-const readWait = 3 * time.Second
+const readWait = 5 * time.Second
 
 // expect looks up a row's expectation for a target: the most specific key
 // first ("redact/lax", "redact", "msg/lax", "msg"). ok is false when the row
