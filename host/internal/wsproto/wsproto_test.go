@@ -150,3 +150,45 @@ func TestNegotiation(t *testing.T) {
 		t.Errorf("a valid answer is refused")
 	}
 }
+
+// FuzzReader feeds arbitrary bytes to a Reader, as a hostile client or
+// server would send them, with and without permessage-deflate: it must
+// never panic, never return a message over its limit, and never return a
+// text message that is not valid UTF-8.
+func FuzzReader(f *testing.F) {
+	f.Add(AppendFrame(nil, true, false, OpText, []byte("hello"), true), true, false)
+	f.Add(AppendFrame(AppendFrame(nil, false, false, OpText, []byte("h\xc3"), true), true, false, OpContinuation, []byte("\xa9"), true), true, false)
+	f.Add(AppendFrame(nil, true, true, OpText, Deflate(nil, []byte(strings.Repeat("ab", 100))), false), false, true)
+	f.Add(AppendFrame(nil, true, false, OpClose, CloseFrame(1000, "bye"), false), false, false)
+	f.Fuzz(func(t *testing.T, in []byte, fromClient, deflate bool) {
+		r := &Reader{R: bytes.NewReader(in), FromClient: fromClient, MaxMessage: 1 << 10}
+		if deflate {
+			r.Inflate = &Inflater{}
+		}
+		for {
+			m, err := r.Next()
+			if err != nil {
+				return
+			}
+			switch m.Op {
+			case OpText, OpBinary:
+				if len(m.Payload) > 1<<10 {
+					t.Fatalf("a message of %d bytes over the 1 KiB limit", len(m.Payload))
+				}
+				if m.Op == OpText && !utf8.Valid(m.Payload) {
+					t.Fatalf("invalid UTF-8 in a text message: %q", m.Payload)
+				}
+			case OpClose:
+				if m.Code != CloseNoStatus && !ValidCloseCode(m.Code) || !utf8.ValidString(m.Reason) {
+					t.Fatalf("close %d %q passed", m.Code, m.Reason)
+				}
+			case OpPing, OpPong:
+				if len(m.Payload) > MaxControlPayload {
+					t.Fatalf("control frame of %d bytes", len(m.Payload))
+				}
+			default:
+				t.Fatalf("opcode %d returned", m.Op)
+			}
+		}
+	})
+}
