@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,9 +100,17 @@ func (f *Inflater) keep(out []byte) {
 
 var flateWriters sync.Pool
 
+// deflateSlots bounds how many messages are deflated at once, and so how
+// many flate writers (1.2 MB each) exist: deflating is CPU work, so more at
+// once than twice the processors would only queue in the scheduler.
+var deflateSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
 // Deflate appends the compressed form of p, as one permessage-deflate
-// message without context takeover, to dst.
+// message without context takeover, to dst. It waits while
+// 2 x GOMAXPROCS other messages are being deflated.
 func Deflate(dst, p []byte) []byte {
+	deflateSlots <- struct{}{}
+	defer func() { <-deflateSlots }()
 	buf := bytes.NewBuffer(dst)
 	fw, _ := flateWriters.Get().(*flate.Writer)
 	if fw == nil {
