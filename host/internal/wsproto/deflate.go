@@ -47,6 +47,8 @@ var flateReaders sync.Pool
 // inflate appends the inflation of p to dst, stopping with errTooBig once
 // more than limit bytes came out (limit 0: none).
 func (f *Inflater) inflate(dst, p []byte, limit int64) ([]byte, error) {
+	deflateSlots <- struct{}{}
+	defer func() { <-deflateSlots }()
 	src := io.MultiReader(bytes.NewReader(p), bytes.NewReader(inflateTail))
 	var dict []byte
 	if !f.NoContextTakeover {
@@ -100,9 +102,11 @@ func (f *Inflater) keep(out []byte) {
 
 var flateWriters sync.Pool
 
-// deflateSlots bounds how many messages are deflated at once, and so how
-// many flate writers (1.2 MB each) exist: deflating is CPU work, so more at
-// once than twice the processors would only queue in the scheduler.
+// deflateSlots bounds how many messages are deflated or inflated at once,
+// and so how many flate writers (1.2 MB each) and readers (44 KB) exist:
+// it is CPU work on bytes in memory, so more at once than twice the
+// processors would only queue in the scheduler. Nobody holds a slot while
+// waiting for another.
 var deflateSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 
 // Deflate appends the compressed form of p, as one permessage-deflate
