@@ -325,3 +325,43 @@ func TestWebSocketCompressionWithWSClient(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSocketCompressionKeysWithWSClient checks what the two compression
+// keys make the proxy answer a browser-like client in message mode, and
+// that messages still pass.
+func TestWebSocketCompressionKeysWithWSClient(t *testing.T) {
+	up := wsconform.NewUpstream(false, true)
+	t.Cleanup(up.Close)
+	for _, tc := range []struct {
+		name, conf string
+		want       func(ext string) bool
+	}{
+		{"default", "", func(ext string) bool {
+			return strings.Contains(ext, "permessage-deflate") && !strings.Contains(ext, "client_no_context_takeover")
+		}},
+		{"no context takeover", "[server.websocket]\ncompression_context_takeover = false\n", func(ext string) bool {
+			return strings.Contains(ext, "client_no_context_takeover")
+		}},
+		{"off", "[server.websocket]\ncompression = false\n", func(ext string) bool { return ext == "" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			px := wsStartProxy(t, up.URL, testkit.VerdictChain(), tc.conf)
+			n := startWSNode(t, "--url", "ws://"+px.Addr().String()+"/x", "--deflate")
+			// The answer's header: ws reports only the extension's name.
+			hdr, _ := n.expect("open")["headers"].(map[string]any)
+			ext, _ := hdr["sec-websocket-extensions"].(string)
+			if !tc.want(ext) {
+				t.Fatalf("Sec-WebSocket-Extensions %q", ext)
+			}
+			long := strings.Repeat("compress me ", 500)
+			for range 3 {
+				n.send(map[string]any{"op": "send", "text": "upper:" + long})
+				if ev := n.expect("message"); ev["text"] != strings.ToUpper(long) {
+					t.Fatalf("got %.40v", ev["text"])
+				}
+			}
+			n.send(map[string]any{"op": "close"})
+			n.expect("close")
+		})
+	}
+}
