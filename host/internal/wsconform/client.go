@@ -145,17 +145,6 @@ func (c *Client) SendRaw(b []byte) error {
 	return err
 }
 
-// Deflated compresses p as one permessage-deflate message body without
-// context takeover (a full flush, the 4-byte tail removed).
-func Deflated(p []byte) []byte {
-	var buf bytes.Buffer
-	w, _ := flate.NewWriter(&buf, flate.BestSpeed)
-	w.Write(p)
-	w.Flush()
-	b := buf.Bytes()
-	return bytes.TrimSuffix(b, []byte{0, 0, 0xff, 0xff})
-}
-
 // Compress compresses p as the next permessage-deflate message, keeping
 // the compression context between messages unless the server asked the
 // client not to (client_no_context_takeover).
