@@ -96,7 +96,7 @@ func handshake(w http.ResponseWriter, r *http.Request, p *Params, st *Stats, mes
 
 	cs, err := acceptClient(w, r, clientAnswer, responseHeader(up.resp.Header))
 	if err != nil {
-		st.Status = http.StatusBadRequest
+		st.Status = http.StatusBadRequest // or 500 when the connection could not be hijacked
 		up.sock.Close()
 		log.Debug("wsrelay: websocket client upgrade failed", "err", err)
 		return handshakes{}
@@ -118,6 +118,8 @@ func validKey(k string) bool {
 func acceptClient(w http.ResponseWriter, r *http.Request, extensions string, hdr http.Header) (*sock, error) {
 	c, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
+		// Not an HTTP/1.1 connection: nothing was written yet.
+		http.Error(w, "wsrelay: the connection cannot be upgraded", http.StatusInternalServerError)
 		return nil, err
 	}
 	if brw.Reader.Buffered() > 0 {
