@@ -51,11 +51,13 @@ test-go: filters
 	cd examples && $(GO) test -race -count=1 ./...
 
 # test-fuzz runs each fuzz target for a bounded time on top of its committed
-# seed corpus (testdata/fuzz/), which test-go already replays. FUZZTIME=1m
-# for a longer run.
+# seed corpus (testdata/fuzz/), which test-go already replays: the upstream
+# response reader and the raw-mode WebSocket frame tracker. FUZZTIME=1m for a
+# longer run.
 FUZZTIME ?= 10s
 test-fuzz:
 	$(GO) test -run XXX -fuzz '^FuzzResponse$$' -fuzztime $(FUZZTIME) ./host/internal/upstream/
+	$(GO) test -run XXX -fuzz '^FuzzFrameTracker$$' -fuzztime $(FUZZTIME) ./host/internal/wsrelay/
 
 test-sdk:
 	cd sdk/go && $(GO) test -count=1 ./...

@@ -74,6 +74,10 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 		IdleTimeout:      opt.IdleTimeout.Duration,
 		PingInterval:     opt.PingInterval.Duration,
 		HandshakeTimeout: opt.HandshakeTimeout.Duration,
+		WriteTimeout:     opt.WriteTimeout.Duration,
+		WriteBuffer:      int(opt.WriteBuffer),
+		Compression:      opt.Compression,
+		ContextTakeover:  opt.CompressionContextTakeover,
 	}
 	// The session keeps the request for its filters and its log line, but
 	// not the request's context, which holds net/http's connection contexts.

@@ -123,7 +123,7 @@ func (c *chain) OnMessage(s *filter.Session, m *filter.Message) filter.MessageVe
 		kind = abi.MessageBinary
 	}
 	for _, p := range c.by[hookMessage] {
-		in, ce := p.acquire()
+		in, ce := p.acquireFor(p.messageBudget(len(m.Payload)))
 		if ce != nil {
 			if p.fail(hookMessage, ce) {
 				return failClose(v)

@@ -259,22 +259,37 @@ func (e *callError) Unwrap() error { return e.err }
 // acquire takes an instance from the pool for one hook call and arms its
 // deadline. The time spent waiting for a free instance counts against the
 // deadline: the hook's budget is one budget.
-func (p *plugin) acquire() (*instance, *callError) {
+func (p *plugin) acquire() (*instance, *callError) { return p.acquireFor(p.timeout) }
+
+// messageBudgetUnit is how much of a message one timeout pays for: a
+// message hook gets the plugin's timeout once per started 64 KiB of its
+// message, since what a filter does with a message grows with its size.
+// With the default max_message_size of 1 MiB and timeout of 10ms, a
+// message hook call is stopped after 160ms at the most.
+const messageBudgetUnit = 64 << 10
+
+// messageBudget is the deadline of a message hook call on n bytes.
+func (p *plugin) messageBudget(n int) time.Duration {
+	return p.timeout * time.Duration(1+max(n-1, 0)/messageBudgetUnit)
+}
+
+// acquireFor is acquire with a deadline of budget.
+func (p *plugin) acquireFor(budget time.Duration) (*instance, *callError) {
 	select {
 	case in := <-p.pool.idle:
-		in.ctx.arm(p.timeout)
+		in.ctx.arm(budget)
 		return in, nil
 	default:
 	}
 	start := time.Now()
-	in, err := p.pool.getSlow(p.timeout)
+	in, err := p.pool.getSlow(budget)
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
 			p.stats.poolTimeouts.Add(1)
 		}
 		return nil, &callError{kind: failNoInstance, err: err}
 	}
-	in.ctx.arm(max(p.timeout-time.Since(start), time.Microsecond))
+	in.ctx.arm(max(budget-time.Since(start), time.Microsecond))
 	return in, nil
 }
 

@@ -95,6 +95,19 @@ type WebSocket struct {
 	// HandshakeTimeout bounds dialling the upstream and its handshake.
 	// Default 10s.
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	// WriteTimeout bounds how long a write to a peer may wait for the peer
+	// to read: a peer that stops reading for this long is cut off and the
+	// other side gets 1001. Default 10s; it cannot be turned off.
+	WriteTimeout Duration `toml:"write_timeout"`
+	// WriteBuffer caps the kernel send buffer of each WebSocket connection:
+	// what a peer that does not read can hold in the proxy. Default 256KiB.
+	WriteBuffer Size `toml:"write_buffer"`
+	// Compression enables permessage-deflate. Default true.
+	Compression bool `toml:"compression"`
+	// CompressionContextTakeover lets peers keep their compression context
+	// between messages in message mode, at 32 KiB per such peer. Default
+	// true; false asks them to reset it for every message.
+	CompressionContextTakeover bool `toml:"compression_context_takeover"`
 }
 
 // Admin is the [admin] table: health, readiness, metrics and reload.

@@ -38,7 +38,8 @@ redirect = "https://new.example.com/"
 		s.ShutdownGrace.Duration != 10*time.Second || s.ReadTimeout.Duration != 0 {
 		t.Errorf("server defaults: %+v", s)
 	}
-	if ws := s.WebSocket; ws.MaxMessageSize != 1<<20 || ws.PingInterval.Duration != 30*time.Second || ws.IdleTimeout.Duration != 0 {
+	if ws := s.WebSocket; ws.MaxMessageSize != 1<<20 || ws.PingInterval.Duration != 30*time.Second || ws.IdleTimeout.Duration != 0 ||
+		ws.WriteTimeout.Duration != 10*time.Second || ws.WriteBuffer != 256<<10 || !ws.Compression || !ws.CompressionContextTakeover {
 		t.Errorf("websocket defaults: %+v", ws)
 	}
 	u := c.Upstreams[0]
@@ -235,5 +236,23 @@ func TestEdgeKeys(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.conf, err, tc.want)
 		}
+	}
+}
+
+// TestWebSocketCompressionOff checks that the compression keys turn off
+// what is on by default, and that write_timeout and write_buffer parse.
+func TestWebSocketCompressionOff(t *testing.T) {
+	c, err := Parse([]byte(`[server.websocket]
+compression = false
+compression_context_takeover = false
+write_timeout = "3s"
+write_buffer = "1MiB"
+`), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := c.Server.WebSocket
+	if ws.Compression || ws.CompressionContextTakeover || ws.WriteTimeout.Duration != 3*time.Second || ws.WriteBuffer != 1<<20 {
+		t.Errorf("websocket: %+v", ws)
 	}
 }

@@ -308,6 +308,16 @@ func (p *parser) defaults(c *Config) {
 	}
 	durDefault(&ws.PingInterval, 30*time.Second, set("server.websocket.ping_interval"))
 	durDefault(&ws.HandshakeTimeout, 10*time.Second, false)
+	durDefault(&ws.WriteTimeout, 10*time.Second, false)
+	if ws.WriteBuffer == 0 {
+		ws.WriteBuffer = 256 << 10
+	}
+	if !set("server.websocket.compression") {
+		ws.Compression = true
+	}
+	if !set("server.websocket.compression_context_takeover") {
+		ws.CompressionContextTakeover = true
+	}
 
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
