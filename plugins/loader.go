@@ -159,7 +159,7 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 
 	m.rt, m.compiled, m.err = compile(ctx, l.cache, bin, pages)
 	if m.err == nil {
-		m.problems = checkModule(m.compiled)
+		m.problems = checkModule(m.compiled, bin)
 	}
 	close(m.ready)
 	if m.err != nil {

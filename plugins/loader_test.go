@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -32,6 +34,8 @@ func TestLoadRefuses(t *testing.T) {
 			[]string{`imports env.abort: a filter may import only from "sluice" and "wasi_snapshot_preview1"`}},
 		{"wrong export signature", plug("auth", "bad_export_sig"),
 			[]string{"exports sluice_on_message with signature () -> i32, want (i32, i32, i32) -> i32"}},
+		{"command module", plug("auth", "command"),
+			[]string{"is a WASI command module (it exports _start, not _initialize)", "-buildmode=c-shared", "-mexec-model=reactor"}},
 		{"no memory export", plug("auth", "no_memory"),
 			[]string{`does not export its memory as "memory"`}},
 		{"configure refuses", plug("auth", "configure_fail"),
@@ -83,6 +87,39 @@ func TestLoadAllOrNothing(t *testing.T) {
 	e.loader.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("loader still holds %d modules after a failed Load", n)
+	}
+}
+
+// A Go filter built without -buildmode=c-shared is refused at load with the
+// command that builds it right, not left to die with "unreachable" on its
+// first hook call.
+func TestLoadRefusesGoCommandModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go module")
+	}
+	dir := t.TempDir()
+	src := "package main\n\n//go:wasmexport sluice_abi_version\nfunc abiVersion() int32 { return 1 }\n\nfunc main() {}\n"
+	for name, body := range map[string]string{"go.mod": "module cmdfilter\n\ngo 1.24\n", "main.go": src} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "cmd.wasm")
+	build := exec.Command("go", "build", "-o", out, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	p := plug("gocmd", "noop")
+	p.Module = out
+	_, err := tryLoad(t, p)
+	if err == nil {
+		t.Fatal("Load accepted a Go command module")
+	}
+	want := "is a WASI command module (it exports _start, not _initialize): the proxy calls its exports without running main, so it must be built as a reactor: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared"
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q\ndoes not contain %q", err, want)
 	}
 }
 
