@@ -290,6 +290,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		timeout: pc.Timeout.Duration,
 		logger:  l.logger.With("plugin", pc.Name),
 		shared:  l.shared,
+		pos:     pc.Pos,
 	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
@@ -305,6 +306,13 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		limit = DefaultMemoryLimit
 	}
 	pages := limit / pageSize
+	if limit%pageSize != 0 && pages >= 1 {
+		// Memory grows in whole pages. config.Parse refuses such a limit;
+		// a hand-built one is rounded up, never down, and said so.
+		pages++
+		p.logger.Warn("plugins: memory_limit is not a whole number of 64KiB pages; rounded up",
+			"memory_limit", sizeString(limit), "rounded", sizeString(pages*pageSize))
+	}
 	if pages < 1 || pages > 65536 {
 		return nil, p.errf("memory_limit %s is out of range (64KiB to 4GiB)", sizeString(limit))
 	}

@@ -40,6 +40,14 @@ func TestLoadRefuses(t *testing.T) {
 			[]string{`does not export its memory as "memory"`}},
 		{"configure refuses", plug("auth", "configure_fail"),
 			[]string{"sluice_configure refused its config (returned 7)"}},
+		{"configure refuses, saying why", plug("auth", "configure_why"),
+			[]string{`sluice_configure refused its config (returned 1): config: unknown key "tokenz"`}},
+		{"configure refuses a key of the config file", plug("auth", "configure_why", func(p *config.Plugin) {
+			p.Pos = config.Position{File: "proxy.toml", Line: 20, ConfigLine: 24, ConfigKeys: map[string]int{"tokens": 25, "tokenz": 26}}
+		}), []string{`(`, `configure_why.wasm): proxy.toml:26: sluice_configure refused its config (returned 1): config: unknown key "tokenz"`}},
+		{"configure refuses a config file", plug("auth", "configure_fail", func(p *config.Plugin) {
+			p.Pos = config.Position{File: "proxy.toml", Line: 20, ConfigLine: 24}
+		}), []string{`configure_fail.wasm): proxy.toml:24: sluice_configure refused its config (returned 7)`}},
 		{"memory over the cap", plug("auth", "bigmem"),
 			[]string{"declares a minimum memory of 19200KiB (300 pages), over its memory_limit of 16MiB (256 pages)"}},
 		{"sha256 mismatch", plug("auth", "noop", func(p *config.Plugin) { p.SHA256 = strings.Repeat("ab", 32) }),
@@ -61,6 +69,18 @@ func TestLoadRefuses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A memory_limit between two pages (possible only in a hand-built config:
+// config.Parse refuses it) is rounded up, with a warning, never down.
+func TestMemoryLimitRoundsUp(t *testing.T) {
+	e := load(t, plug("a", "noop", func(p *config.Plugin) { p.MemoryLimit = 100 << 10 }))
+	if !strings.Contains(e.logs.String(), "rounded up") || !strings.Contains(e.logs.String(), "rounded=128KiB") {
+		t.Errorf("no warning about rounding in the log:\n%s", e.logs)
+	}
+	if got := e.set.plugins[0].mod.key.pages; got != 2 {
+		t.Errorf("memory limit is %d pages, want 2 (100KiB rounded up)", got)
 	}
 }
 

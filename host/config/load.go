@@ -148,6 +148,9 @@ func Parse(data []byte, name string) (*Config, error) {
 		}
 	}
 
+	for i := range cfg.Plugins {
+		cfg.Plugins[i].Pos = p.pluginPos(i)
+	}
 	p.defaults(cfg)
 	p.validate(cfg, bad)
 	if len(p.errs) > 0 {
@@ -162,6 +165,27 @@ type parser struct {
 	md   *toml.MetaData
 	keys *keyIndex
 	errs Errors
+}
+
+// pluginPos locates plugin[i] and the keys of its config table.
+func (p *parser) pluginPos(i int) Position {
+	k := fmt.Sprintf("plugin[%d]", i)
+	pos := Position{File: p.file, Line: p.keys.line(k)}
+	if p.keys.defined(k + ".config") {
+		pos.ConfigLine = p.keys.line(k + ".config")
+	}
+	prefix := k + ".config."
+	for _, key := range p.keys.keys {
+		if rest, ok := strings.CutPrefix(key.path, prefix); ok {
+			if pos.ConfigKeys == nil {
+				pos.ConfigKeys = make(map[string]int)
+			}
+			if _, seen := pos.ConfigKeys[rest]; !seen {
+				pos.ConfigKeys[rest] = key.line
+			}
+		}
+	}
+	return pos
 }
 
 func (p *parser) errf(key, format string, args ...any) {
@@ -460,8 +484,13 @@ func (p *parser) validate(c *Config, bad map[string]bool) {
 		if pl.Timeout.Duration <= 0 {
 			p.errf(k+".timeout", "must be positive")
 		}
-		if pl.MemoryLimit < 64<<10 {
+		switch {
+		case pl.MemoryLimit < 64<<10:
 			p.errf(k+".memory_limit", "must be at least 64KiB (one Wasm page), got %s", pl.MemoryLimit)
+		case pl.MemoryLimit%(64<<10) != 0:
+			// Memory grows in 64KiB pages: say so rather than round.
+			down, up := pl.MemoryLimit/(64<<10)*(64<<10), (pl.MemoryLimit/(64<<10)+1)*(64<<10)
+			p.errf(k+".memory_limit", "%s is not a whole number of 64KiB Wasm pages: use %s or %s", pl.MemoryLimit, down, up)
 		}
 		if pl.PoolSize < 0 {
 			p.errf(k+".pool_size", "must not be negative")
