@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"reflect"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // maxBufferedBody bounds a request or response body that the proxy holds in
@@ -101,7 +102,7 @@ type generation struct {
 // of each route, keyed by route name; a route missing from the map has no
 // filters. New starts the upstreams' health checks; Run serves, and Close
 // stops a proxy that was never run.
-func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, error) {
+func New(cfg *config.Config, chains map[string]filter.Chain, opts Options) (*Proxy, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -125,7 +126,7 @@ func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, err
 
 // Apply builds a new generation from cfg and chains and swaps it in. It is
 // ApplyWith without resources to release.
-func (p *Proxy) Apply(cfg *config.Config, chains map[string]Chain) error {
+func (p *Proxy) Apply(cfg *config.Config, chains map[string]filter.Chain) error {
 	_, err := p.ApplyWith(cfg, chains, nil)
 	return err
 }
@@ -154,7 +155,7 @@ func (p *Proxy) Apply(cfg *config.Config, chains map[string]Chain) error {
 // # Errors
 //
 // A build, bind or certificate error, or a closed proxy.
-func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]Chain, closer io.Closer) (uint64, error) {
+func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]filter.Chain, closer io.Closer) (uint64, error) {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
 	if p.closed {
@@ -219,7 +220,7 @@ func (p *Proxy) Close() error {
 // its idle connections and its health checker and target states carry on,
 // so a reload does not cold-start upstreams. Every pool counts the
 // generations that use it and closes when the last one is retired.
-func (p *Proxy) build(cfg *config.Config, chains map[string]Chain, prev *generation) (*generation, error) {
+func (p *Proxy) build(cfg *config.Config, chains map[string]filter.Chain, prev *generation) (*generation, error) {
 	g := &generation{
 		cfg:     cfg,
 		routes:  make(map[string]*route),
@@ -341,11 +342,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	x := &st.x
-	*x = Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
+	*x = filter.Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
 	hooks := rt.chain.Hooks()
 	upgrade := isWebSocketUpgrade(r)
-	if hooks.Has(HookRequestHeaders) {
-		buffered := hooks.Has(HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
+	if hooks.Has(filter.HookRequestHeaders) {
+		buffered := hooks.Has(filter.HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
 		if buffered {
 			body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
 			if err != nil {
@@ -397,7 +398,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type exchangeState struct {
 	lw   logWriter
 	rec  accessRecord
-	x    Exchange
+	x    filter.Exchange
 	call proxyCall
 }
 
@@ -405,9 +406,9 @@ type exchangeState struct {
 type proxyCall struct {
 	target *target
 	pool   *pool
-	chain  Chain
-	hooks  HookSet
-	x      *Exchange
+	chain  filter.Chain
+	hooks  filter.HookSet
+	x      *filter.Exchange
 	rec    *accessRecord
 	lw     *logWriter
 }
@@ -450,31 +451,26 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			call.pool.connOK(call.target)
 			resp.Header.Add("Via", "1.1 sluice")
 			resp.Header.Set("X-Request-Id", call.rec.id)
-			if call.hooks.Has(HookResponseHeaders) {
+			if call.hooks.Has(filter.HookResponseHeaders) {
 				if err := runResponseHooks(call, resp); err != nil {
 					return err
 				}
 			}
 			// A large body goes from the target's socket to the client's
 			// without passing through ReverseProxy's copy buffer.
-			// Only when the length the client will be told is the length
-			// pumped: a filter may have changed Content-Length, and the
-			// server does not check what ReadFrom sends against it.
-			if b, ok := resp.Body.(*upBody); ok && b.length == declaredLength(resp.Header) {
-				if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
-					b.pumpTo(call.lw, func(r io.Reader) (int64, error) {
-						n, err := rf.ReadFrom(r)
-						call.lw.bytes += n
-						return n, err
-					})
-				}
+			if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
+				upstream.Splice(resp, call.lw, func(r io.Reader) (int64, error) {
+					n, err := rf.ReadFrom(r)
+					call.lw.bytes += n
+					return n, err
+				})
 			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			call := r.Context().Value(callKey{}).(*proxyCall)
 			call.rec.err = err
-			var de *dialError
+			var de *upstream.DialError
 			switch {
 			case r.Context().Err() != nil:
 				// The client went away; nobody reads the answer.
@@ -484,7 +480,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			case errors.As(err, &de):
 				call.pool.connFailed(call.target)
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream unreachable")
-			case isTimeout(err):
+			case upstream.IsTimeout(err):
 				localError(w, call.rec.id, http.StatusGatewayTimeout, "host: upstream timed out")
 			default:
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream failed")
@@ -493,26 +489,13 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 	}
 }
 
-// declaredLength is the value of h's Content-Length, or -1.
-func declaredLength(h http.Header) int64 {
-	v := h["Content-Length"]
-	if len(v) != 1 {
-		return -1
-	}
-	n, err := strconv.ParseInt(v[0], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // runResponseHooks runs OnResponseHeaders, with the whole body in memory when
 // the chain asked for it, and applies what the filters decided.
 func runResponseHooks(call *proxyCall, resp *http.Response) error {
 	x := call.x
 	x.Status = resp.StatusCode
 	x.ResponseHeader = resp.Header
-	buffered := call.hooks.Has(HookResponseBody)
+	buffered := call.hooks.Has(filter.HookResponseBody)
 	if buffered {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBufferedBody+1))
 		resp.Body.Close()
@@ -560,7 +543,7 @@ func setBody(resp *http.Response, body []byte) {
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
-func replyStatus(r *Reply) int {
+func replyStatus(r *filter.Reply) int {
 	if r.Status < 100 || r.Status > 999 {
 		return http.StatusOK
 	}
@@ -568,7 +551,7 @@ func replyStatus(r *Reply) int {
 }
 
 // writeReply sends a filter's local response.
-func writeReply(w http.ResponseWriter, id string, r *Reply) {
+func writeReply(w http.ResponseWriter, id string, r *filter.Reply) {
 	h := w.Header()
 	for k, v := range r.Header {
 		h[k] = append([]string(nil), v...)
@@ -587,14 +570,6 @@ func localError(w http.ResponseWriter, id string, status int, msg string) {
 	h.Set("X-Request-Id", id)
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg+"\n")
-}
-
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func scheme(r *http.Request) string {

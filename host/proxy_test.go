@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 func TestForwardingHeaders(t *testing.T) {
@@ -194,50 +196,52 @@ func TestStreamingResponse(t *testing.T) {
 
 // testChain is a filter chain written in Go, exercising the hook points.
 type testChain struct {
-	hooks         HookSet
+	hooks         filter.HookSet
 	requestCalls  atomic.Int64
 	responseCalls atomic.Int64
 }
 
-func (c *testChain) Hooks() HookSet { return c.hooks }
+func (c *testChain) Hooks() filter.HookSet { return c.hooks }
 
-func (c *testChain) OnRequestHeaders(x *Exchange) *Reply {
+func (c *testChain) OnRequestHeaders(x *filter.Exchange) *filter.Reply {
 	c.requestCalls.Add(1)
 	r := x.Request
 	if r.Header.Get("Authorization") != "Bearer ok" {
-		return &Reply{Status: http.StatusUnauthorized, Header: http.Header{"X-Denied-By": {"test"}}, Body: []byte("no token\n")}
+		return &filter.Reply{Status: http.StatusUnauthorized, Header: http.Header{"X-Denied-By": {"test"}}, Body: []byte("no token\n")}
 	}
 	r.Header.Set("X-Filtered", x.Route)
 	r.Header.Del("Authorization")
 	if strings.HasPrefix(r.URL.Path, "/v1/") {
 		r.URL.Path = "/internal/" + strings.TrimPrefix(r.URL.Path, "/v1/")
 	}
-	if c.hooks.Has(HookRequestBody) {
+	if c.hooks.Has(filter.HookRequestBody) {
 		x.RequestBody = bytes.ToUpper(x.RequestBody)
 	}
 	x.State.Set("user", []byte("alice"))
 	return nil
 }
 
-func (c *testChain) OnUpgrade(*Exchange) *Reply { return nil }
+func (c *testChain) OnUpgrade(*filter.Exchange) *filter.Reply { return nil }
 
-func (c *testChain) OnResponseHeaders(x *Exchange) *Reply {
+func (c *testChain) OnResponseHeaders(x *filter.Exchange) *filter.Reply {
 	c.responseCalls.Add(1)
 	user, _ := x.State.Get("user")
 	x.ResponseHeader.Set("X-User", string(user))
 	x.ResponseHeader.Del("X-Secret")
 	if x.Status == http.StatusTeapot {
-		return &Reply{Status: http.StatusForbidden, Body: []byte("replaced\n")}
+		return &filter.Reply{Status: http.StatusForbidden, Body: []byte("replaced\n")}
 	}
-	if c.hooks.Has(HookResponseBody) {
+	if c.hooks.Has(filter.HookResponseBody) {
 		x.ResponseBody = append([]byte("<<"), append(x.ResponseBody, ">>"...)...)
 		x.Status = http.StatusAccepted
 	}
 	return nil
 }
 
-func (c *testChain) OnMessage(*Session, *Message) MessageVerdict { return MessageVerdict{} }
-func (c *testChain) OnClose(*Session)                            {}
+func (c *testChain) OnMessage(*filter.Session, *filter.Message) filter.MessageVerdict {
+	return filter.MessageVerdict{}
+}
+func (c *testChain) OnClose(*filter.Session) {}
 
 func TestChainHooks(t *testing.T) {
 	var upstreamCalls atomic.Int64
@@ -252,8 +256,8 @@ func TestChainHooks(t *testing.T) {
 			r.Header.Get("X-Filtered"), r.Header.Get("Authorization"), body, r.ContentLength)
 	}))
 	t.Cleanup(back.Close)
-	headersOnly := &testChain{hooks: HookRequestHeaders | HookResponseHeaders}
-	withBodies := &testChain{hooks: HookRequestHeaders | HookRequestBody | HookResponseHeaders | HookResponseBody}
+	headersOnly := &testChain{hooks: filter.HookRequestHeaders | filter.HookResponseHeaders}
+	withBodies := &testChain{hooks: filter.HookRequestHeaders | filter.HookRequestBody | filter.HookResponseHeaders | filter.HookResponseBody}
 	none := &testChain{hooks: 0}
 	px := pxStart(t, fmt.Sprintf(`
 [[upstream]]
@@ -271,7 +275,7 @@ upstream = "u"
 name = "none"
 path_prefix = "/n/"
 upstream = "u"
-`, back.URL), map[string]Chain{"headers": headersOnly, "bodies": withBodies, "none": none})
+`, back.URL), map[string]filter.Chain{"headers": headersOnly, "bodies": withBodies, "none": none})
 	cl := pxClient()
 
 	// A reply from OnRequestHeaders short-circuits: the upstream sees nothing.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // pxProxy is a proxy running on 127.0.0.1 for a test.
@@ -29,7 +30,7 @@ type pxProxy struct {
 
 // pxStart parses conf (server.listen defaults to 127.0.0.1:0), runs a proxy
 // and stops it when the test ends.
-func pxStart(t testing.TB, conf string, chains map[string]Chain) *pxProxy {
+func pxStart(t testing.TB, conf string, chains map[string]filter.Chain) *pxProxy {
 	t.Helper()
 	if !strings.Contains(conf, "[server]") {
 		conf = "[server]\nlisten = \"127.0.0.1:0\"\n" + conf

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // Builder builds the filter chains of one generation from its config: the
@@ -26,7 +27,7 @@ import (
 //
 // The host knows nothing about how filters run; the command that wires the
 // proxy passes a Builder backed by the WebAssembly loader.
-type Builder func(cfg *config.Config) (map[string]Chain, io.Closer, error)
+type Builder func(cfg *config.Config) (map[string]filter.Chain, io.Closer, error)
 
 // Reloader owns a Proxy and replaces its generation when proxy.toml or a
 // file it references changes: on Reload (SIGHUP, the admin endpoint POST
@@ -105,7 +106,7 @@ const (
 // proxy.
 func NewReloader(path string, build Builder, opts Options) (*Reloader, error) {
 	if build == nil {
-		build = func(*config.Config) (map[string]Chain, io.Closer, error) { return nil, nil, nil }
+		build = func(*config.Config) (map[string]filter.Chain, io.Closer, error) { return nil, nil, nil }
 	}
 	r := &Reloader{path: path, build: build, log: opts.Logger}
 	if r.log == nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // stampChain is a Go filter for reload tests: it stamps its value on
@@ -26,22 +27,22 @@ import (
 // and message shows which generation's chain handled it.
 type stampChain struct {
 	value string
-	hooks HookSet
+	hooks filter.HookSet
 }
 
-func (c *stampChain) Hooks() HookSet                    { return c.hooks }
-func (c *stampChain) OnRequestHeaders(*Exchange) *Reply { return nil }
-func (c *stampChain) OnUpgrade(*Exchange) *Reply        { return nil }
-func (c *stampChain) OnClose(*Session)                  {}
-func (c *stampChain) OnResponseHeaders(x *Exchange) *Reply {
+func (c *stampChain) Hooks() filter.HookSet                           { return c.hooks }
+func (c *stampChain) OnRequestHeaders(*filter.Exchange) *filter.Reply { return nil }
+func (c *stampChain) OnUpgrade(*filter.Exchange) *filter.Reply        { return nil }
+func (c *stampChain) OnClose(*filter.Session)                         {}
+func (c *stampChain) OnResponseHeaders(x *filter.Exchange) *filter.Reply {
 	x.ResponseHeader.Set("X-Stamp", c.value)
 	return nil
 }
-func (c *stampChain) OnMessage(_ *Session, m *Message) MessageVerdict {
-	if m.Direction == ClientToUpstream {
+func (c *stampChain) OnMessage(_ *filter.Session, m *filter.Message) filter.MessageVerdict {
+	if m.Direction == filter.ClientToUpstream {
 		m.Payload = append(m.Payload, " ["+c.value+"]"...)
 	}
-	return MessageVerdict{}
+	return filter.MessageVerdict{}
 }
 
 // stampBuilder builds a stampChain for every route that lists a plugin,
@@ -53,9 +54,9 @@ type stampBuilder struct {
 	builds, closes atomic.Int64
 }
 
-func (b *stampBuilder) build(cfg *config.Config) (map[string]Chain, io.Closer, error) {
+func (b *stampBuilder) build(cfg *config.Config) (map[string]filter.Chain, io.Closer, error) {
 	b.builds.Add(1)
-	chains := map[string]Chain{}
+	chains := map[string]filter.Chain{}
 	for _, r := range cfg.Routes {
 		for _, name := range r.Plugins {
 			for _, pc := range cfg.Plugins {
@@ -65,10 +66,10 @@ func (b *stampBuilder) build(cfg *config.Config) (map[string]Chain, io.Closer, e
 				if msg, _ := pc.Config["fail"].(string); msg != "" {
 					return nil, nil, fmt.Errorf("stamp: plugin %q (%s): %s", pc.Name, pc.Module, msg)
 				}
-				c := &stampChain{hooks: HookResponseHeaders | HookMessage}
+				c := &stampChain{hooks: filter.HookResponseHeaders | filter.HookMessage}
 				c.value, _ = pc.Config["value"].(string)
 				if m, ok := pc.Config["messages"].(bool); ok && !m {
-					c.hooks = HookResponseHeaders
+					c.hooks = filter.HookResponseHeaders
 				}
 				chains[r.Name] = c
 			}

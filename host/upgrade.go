@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // serveUpgrade hands a WebSocket upgrade to the relay after the route's
@@ -22,7 +24,7 @@ import (
 // What the end of the handler used to do (untrack the session, the target's
 // active count, the access log record with the session's stats) runs when
 // the relay ends.
-func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generation, rt *route, x *Exchange, rec *accessRecord) {
+func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generation, rt *route, x *filter.Exchange, rec *accessRecord) {
 	released := false
 	release := func() {
 		if !released {
@@ -33,7 +35,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	defer release()
 	rec.websocket = true
 
-	if rt.chain.Hooks().Has(HookUpgrade) {
+	if rt.chain.Hooks().Has(filter.HookUpgrade) {
 		if reply := rt.chain.OnUpgrade(x); reply != nil {
 			rec.replied = true
 			lw := &logWriter{ResponseWriter: w}
@@ -76,9 +78,9 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	// The session keeps the request for its filters and its log line, but
 	// not the request's context, which holds net/http's connection contexts.
 	lr := r.WithContext(context.Background())
-	s := &Session{ID: rec.id, Route: rt.name, Upgrade: lr, ClientAddr: x.ClientAddr, State: x.State}
+	s := &filter.Session{ID: rec.id, Route: rt.name, Upgrade: lr, ClientAddr: x.ClientAddr, State: x.State}
 	pl := rt.pool
-	chain := func() Chain { return lc }
+	chain := func() filter.Chain { return lc }
 
 	// No deadline to clear for server.read_timeout and write_timeout:
 	// hijacking the connection clears them (TestWebSocketOutlivesServerTimeouts).
@@ -124,7 +126,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 type liveChain struct {
 	p          *Proxy
 	route      string
-	startHooks HookSet
+	startHooks filter.HookSet
 	start      atomic.Pointer[generation]
 	// pinned is the last generation that had the route, held while a
 	// session whose route a reload removed runs out its grace period, so
@@ -132,10 +134,10 @@ type liveChain struct {
 	pinned atomic.Pointer[generation]
 }
 
-var _ Chain = (*liveChain)(nil)
+var _ filter.Chain = (*liveChain)(nil)
 
 // raw reports whether the relay copies the session's bytes without frames.
-func (c *liveChain) raw() bool { return !c.startHooks.Has(HookMessage) }
+func (c *liveChain) raw() bool { return !c.startHooks.Has(filter.HookMessage) }
 
 // releaseStart lets go of the upgrade's generation, once.
 func (c *liveChain) releaseStart() {
@@ -146,7 +148,7 @@ func (c *liveChain) releaseStart() {
 
 // chainIn returns the route's chain in g, or in the pinned generation when
 // g no longer has the route, or nil.
-func (c *liveChain) chainIn(g *generation) Chain {
+func (c *liveChain) chainIn(g *generation) filter.Chain {
 	if r := g.routes[c.route]; r != nil {
 		return r.chain
 	}
@@ -160,7 +162,7 @@ func (c *liveChain) chainIn(g *generation) Chain {
 
 // Hooks returns the hooks of the route's current chain, or, the first time,
 // those of the chain the upgrade ran on.
-func (c *liveChain) Hooks() HookSet {
+func (c *liveChain) Hooks() filter.HookSet {
 	if c.start.Load() != nil {
 		c.releaseStart()
 		return c.startHooks
@@ -173,29 +175,29 @@ func (c *liveChain) Hooks() HookSet {
 
 // OnMessage runs the message hooks of the route's current chain. When the
 // current chain has none (a reload removed them), the message passes.
-func (c *liveChain) OnMessage(s *Session, m *Message) MessageVerdict {
+func (c *liveChain) OnMessage(s *filter.Session, m *filter.Message) filter.MessageVerdict {
 	g := c.p.acquire()
 	defer c.p.release(g)
-	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(HookMessage) {
+	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(filter.HookMessage) {
 		return ch.OnMessage(s, m)
 	}
-	return MessageVerdict{}
+	return filter.MessageVerdict{}
 }
 
 // OnClose runs the close hooks of the route's current chain.
-func (c *liveChain) OnClose(s *Session) {
+func (c *liveChain) OnClose(s *filter.Session) {
 	g := c.p.acquire()
 	defer c.p.release(g)
-	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(HookClose) {
+	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(filter.HookClose) {
 		ch.OnClose(s)
 	}
 }
 
 // The HTTP hooks have run before the relay starts; the relay never calls
 // them.
-func (c *liveChain) OnRequestHeaders(*Exchange) *Reply  { return nil }
-func (c *liveChain) OnUpgrade(*Exchange) *Reply         { return nil }
-func (c *liveChain) OnResponseHeaders(*Exchange) *Reply { return nil }
+func (c *liveChain) OnRequestHeaders(*filter.Exchange) *filter.Reply  { return nil }
+func (c *liveChain) OnUpgrade(*filter.Exchange) *filter.Reply         { return nil }
+func (c *liveChain) OnResponseHeaders(*filter.Exchange) *filter.Reply { return nil }
 
 // trackSession registers a WebSocket session so that shutdown, or a reload
 // that removes its route, can close it. It fails once shutdown has begun. g
@@ -272,7 +274,7 @@ func (p *Proxy) checkSessionLocked(e *wsEntry, prev, cur *generation) {
 		why = "route no longer goes to its upstream"
 	case !r.pool.hasTarget(e.target):
 		why = "upstream target removed"
-	case e.chain.raw() && r.chain.Hooks().Has(HookMessage):
+	case e.chain.raw() && r.chain.Hooks().Has(filter.HookMessage):
 		why = "route gained message hooks"
 	default:
 		return
@@ -473,10 +475,10 @@ func (p *Proxy) writeAccess(ctx context.Context, r *http.Request, status int, si
 	if ws := rec.ws; ws != nil {
 		msg = "websocket"
 		attrs = append(attrs,
-			slog.Int64("messages_in", ws.Messages[ClientToUpstream]),
-			slog.Int64("messages_out", ws.Messages[UpstreamToClient]),
-			slog.Int64("bytes_in", ws.Bytes[ClientToUpstream]),
-			slog.Int64("bytes_out", ws.Bytes[UpstreamToClient]),
+			slog.Int64("messages_in", ws.Messages[filter.ClientToUpstream]),
+			slog.Int64("messages_out", ws.Messages[filter.UpstreamToClient]),
+			slog.Int64("bytes_in", ws.Bytes[filter.ClientToUpstream]),
+			slog.Int64("bytes_out", ws.Bytes[filter.UpstreamToClient]),
 			slog.Int("close_code", ws.CloseCode),
 			slog.String("close_by", ws.CloseBy),
 		)

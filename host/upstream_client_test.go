@@ -9,14 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // countingBackend is an upstream that counts the TCP connections it
@@ -95,7 +94,7 @@ func TestUpstreamClientReusesConnections(t *testing.T) {
 	if n := back.opened.Load(); n > 9 {
 		t.Errorf("8 concurrent clients opened %d upstream connections", n)
 	}
-	if idle := px.gen.Load().pools["u"].client.idleConns(); idle < 1 || idle > 9 {
+	if idle := px.gen.Load().pools["u"].client.IdleConns(); idle < 1 || idle > 9 {
 		t.Errorf("%d idle connections after the load", idle)
 	}
 }
@@ -159,13 +158,13 @@ func TestUpstreamClientRetriesStaleConnection(t *testing.T) {
 	}
 
 	// A HEAD is idempotent too; a POST with a body is not retried, but a
-	// connection idle for longer than staleCheckAfter is probed before use,
+	// connection idle for longer than upstream.StaleCheckAfter is probed before use,
 	// so the POST does not meet the dead connection in the first place.
 	req, _ := http.NewRequest(http.MethodHead, px.url+"/", nil)
 	if resp, err := cl.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("HEAD: %v %v", resp, err)
 	}
-	time.Sleep(staleCheckAfter + 100*time.Millisecond)
+	time.Sleep(upstream.StaleCheckAfter + 100*time.Millisecond)
 	resp, err := cl.Post(px.url+"/", "text/plain", strings.NewReader("payload"))
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +195,7 @@ func TestUpstreamClientConnectionClose(t *testing.T) {
 		t.Errorf("%d upstream connections for 4 Connection: close responses", n)
 	}
 	pxEventually(t, 2*time.Second, "upstream connections closed", func() bool { return back.closed.Load() == 4 })
-	if idle := px.gen.Load().pools["u"].client.idleConns(); idle != 0 {
+	if idle := px.gen.Load().pools["u"].client.IdleConns(); idle != 0 {
 		t.Errorf("%d idle connections kept after Connection: close", idle)
 	}
 }
@@ -364,41 +363,8 @@ func TestUpstreamClientCancelClosesConnection(t *testing.T) {
 			t.Fatalf("%s: the upstream connection stayed open after the client left", path)
 		}
 	}
-	if idle := px.gen.Load().pools["u"].client.idleConns(); idle != 0 {
+	if idle := px.gen.Load().pools["u"].client.IdleConns(); idle != 0 {
 		t.Errorf("%d idle connections after cancelled requests", idle)
-	}
-}
-
-// Idle connections are closed after the idle timeout, by the pool's sweep
-// timer, with no traffic to trigger it.
-func TestUpstreamClientIdleTimeout(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	u, _ := url.Parse(back.URL)
-	c := newUpstreamClient(config.Upstream{MaxIdleConns: 4}, []*url.URL{u})
-	c.idleTimeout = 100 * time.Millisecond
-	defer c.closeIdle()
-	get := func() {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, back.URL+"/", nil)
-		resp, err := c.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(b) != "ok" {
-			t.Fatalf("body %q", b)
-		}
-	}
-	get()
-	get()
-	if c.idleConns() != 1 || back.opened.Load() != 1 {
-		t.Fatalf("idle %d, opened %d; want 1 and 1", c.idleConns(), back.opened.Load())
-	}
-	pxEventually(t, 2*time.Second, "idle connection swept", func() bool { return c.idleConns() == 0 && back.closed.Load() == 1 })
-	get()
-	if back.opened.Load() != 2 {
-		t.Errorf("after the sweep: %d connections opened, want 2", back.opened.Load())
 	}
 }
 
@@ -550,7 +516,7 @@ func TestUpstreamClientPumpedBody(t *testing.T) {
 }
 
 // A target whose response headers never end gets a 502 once they pass
-// maxResponseHeaderBytes, rather than growing the proxy's memory: the proxy
+// upstream.MaxResponseHeaderBytes, rather than growing the proxy's memory: the proxy
 // stops reading long before the target runs out of headers to send.
 func TestUpstreamClientHeaderLimit(t *testing.T) {
 	var sent atomic.Int64
@@ -575,7 +541,7 @@ func TestUpstreamClientHeaderLimit(t *testing.T) {
 		t.Errorf("endless headers: status %d, want 502", status)
 	}
 	<-done
-	if n := sent.Load(); n > 16*maxResponseHeaderBytes {
+	if n := sent.Load(); n > 16*upstream.MaxResponseHeaderBytes {
 		t.Errorf("the proxy read %d bytes of headers", n)
 	}
 }

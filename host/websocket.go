@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // wsOptions tunes one proxied WebSocket session.
@@ -33,7 +34,7 @@ type wsOptions struct {
 type wsStats struct {
 	DialErr   error    // non-nil when the upstream could not be reached (the relay already answered 502, or 504 on timeout)
 	Status    int      // status sent to the client for the handshake (101, or the upstream's refusal)
-	Messages  [2]int64 // indexed by host.Direction
+	Messages  [2]int64 // indexed by filter.Direction
 	Bytes     [2]int64
 	CloseCode int
 	CloseBy   string // "client", "upstream", "proxy"
@@ -44,8 +45,8 @@ type wsStats struct {
 // Direction(d): the client is the source of ClientToUpstream, the upstream of
 // UpstreamToClient.
 const (
-	wsClient   = int(ClientToUpstream)
-	wsUpstream = int(UpstreamToClient)
+	wsClient   = int(filter.ClientToUpstream)
+	wsUpstream = int(filter.UpstreamToClient)
 )
 
 var wsSideName = [2]string{"client", "upstream"}
@@ -122,7 +123,7 @@ var wsUpgrader = websocket.Upgrader{
 // of its goroutines, with the session's stats (after the chain's OnClose).
 // When running is false, st is final and end is never called.
 func serveWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request, target *url.URL,
-	upHeader http.Header, chain func() Chain, s *Session, opt wsOptions, log *slog.Logger,
+	upHeader http.Header, chain func() filter.Chain, s *filter.Session, opt wsOptions, log *slog.Logger,
 	end func(wsStats)) (st wsStats, running bool) {
 	start := time.Now()
 	if log == nil {
@@ -151,7 +152,7 @@ func serveWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request,
 
 	rs := &wsRelayState{opt: opt, log: log}
 	done := func() {
-		if c := chain(); c != nil && c.Hooks().Has(HookClose) {
+		if c := chain(); c != nil && c.Hooks().Has(filter.HookClose) {
 			wsCallHook(s, log, func() { c.OnClose(s) })
 		}
 		st := wsStats{Status: http.StatusSwitchingProtocols}
@@ -159,7 +160,7 @@ func serveWebSocket(ctx context.Context, w http.ResponseWriter, r *http.Request,
 		st.Duration = time.Since(start)
 		end(st)
 	}
-	if hooks.Has(HookMessage) {
+	if hooks.Has(filter.HookMessage) {
 		wsStartMessages(ctx, rs, hs, chain, s, done)
 	} else {
 		// The gorilla Conns are dropped: raw mode owns the sockets.
@@ -236,7 +237,7 @@ func wsHandshake(ctx context.Context, w http.ResponseWriter, r *http.Request, ta
 }
 
 // wsHooks returns the hook set of the chain in force now, or none.
-func wsHooks(chain func() Chain) HookSet {
+func wsHooks(chain func() filter.Chain) filter.HookSet {
 	if chain == nil {
 		return 0
 	}
@@ -250,17 +251,18 @@ func wsHooks(chain func() Chain) HookSet {
 // wsCallHook runs one hook call serialised with the other hook calls of the
 // session. A panicking filter is logged and reported as false, so that a bug
 // in a Go Chain cannot take the proxy down from a relay goroutine.
-func wsCallHook(s *Session, log *slog.Logger, f func()) (ok bool) {
-	s.hookMu.Lock()
-	defer s.hookMu.Unlock()
-	defer func() {
-		if p := recover(); p != nil {
-			log.Error("host: websocket filter panicked", "session", s.ID, "panic", p)
-			ok = false
-		}
-	}()
-	f()
-	return true
+func wsCallHook(s *filter.Session, log *slog.Logger, f func()) (ok bool) {
+	ok = true
+	s.Serialize(func() {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("host: websocket filter panicked", "session", s.ID, "panic", p)
+				ok = false
+			}
+		}()
+		f()
+	})
+	return ok
 }
 
 // leftover returns the bytes gorilla read from the upstream after the end of

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // wsGoroutinesSettle waits until the number of goroutines stops changing
@@ -36,11 +37,11 @@ func wsGoroutinesSettle() int {
 func TestWebSocketRelayGoroutines(t *testing.T) {
 	for _, mode := range []struct {
 		name  string
-		hooks HookSet
+		hooks filter.HookSet
 		want  int
 	}{
-		{"raw", HookClose, 0},
-		{"message", HookMessage | HookClose, 2},
+		{"raw", filter.HookClose, 0},
+		{"message", filter.HookMessage | filter.HookClose, 2},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			if mode.want == 0 && !wsCanPark {
@@ -86,7 +87,7 @@ func TestWebSocketRelayGoroutines(t *testing.T) {
 			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
 			wsReadClose(t, c)
 			st := p.waitStats(t)
-			if st.CloseBy != "client" || st.CloseCode != 1000 || st.Messages[ClientToUpstream] != 5 {
+			if st.CloseBy != "client" || st.CloseCode != 1000 || st.Messages[filter.ClientToUpstream] != 5 {
 				t.Fatalf("stats %+v", st)
 			}
 		})
@@ -151,7 +152,7 @@ func TestWebSocketIdleClientGoesAway(t *testing.T) {
 // lone message afterwards must come back at once, not wait for a batch.
 func TestWebSocketMessageBatching(t *testing.T) {
 	up := newWSTestUpstream(t)
-	chain := &wsTestChain{hooks: HookMessage}
+	chain := &wsTestChain{hooks: filter.HookMessage}
 	p := newWSTestProxy(t, up.srv.URL, chain, wsOptions{MaxMessageSize: 1 << 20})
 	c, _ := wsDial(t, nil, p.url+"/x", nil)
 	const n = 1500

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // End-to-end tests of the relay through the real Proxy, with gorilla and with
@@ -21,7 +22,7 @@ import (
 // testdata/wsclient/client.js (installed by scripts/install-tools.sh).
 
 // wsStartProxy runs a Proxy with one route "ws" to upstream, filtered by chain.
-func wsStartProxy(t *testing.T, upstream string, chain Chain, extra string) *pxProxy {
+func wsStartProxy(t *testing.T, upstream string, chain filter.Chain, extra string) *pxProxy {
 	t.Helper()
 	conf := fmt.Sprintf(`[server]
 listen = "127.0.0.1:0"
@@ -35,7 +36,7 @@ name = "ws"
 path_prefix = "/"
 upstream = "app"
 `, extra, upstream)
-	return pxStart(t, conf, map[string]Chain{"ws": chain})
+	return pxStart(t, conf, map[string]filter.Chain{"ws": chain})
 }
 
 // wsNode is one run of the ws-package client.
@@ -261,15 +262,15 @@ func TestWebSocketChainReload(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	// The new chain prefixes what the client sends.
-	next := &wsTestChain{hooks: HookMessage, onMessage: func(_ *Session, m *Message) MessageVerdict {
-		if m.Direction == ClientToUpstream {
+	next := &wsTestChain{hooks: filter.HookMessage, onMessage: func(_ *filter.Session, m *filter.Message) filter.MessageVerdict {
+		if m.Direction == filter.ClientToUpstream {
 			m.Payload = append([]byte("v2:"), m.Payload...)
 		}
-		return MessageVerdict{}
+		return filter.MessageVerdict{}
 	}}
 	conf := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"app\"\ntargets = [%q]\n[[route]]\nname = \"ws\"\nupstream = \"app\"\n",
 		up.srv.URL)
-	if err := px.Apply(mustParse(t, conf), map[string]Chain{"ws": next}); err != nil {
+	if err := px.Apply(mustParse(t, conf), map[string]filter.Chain{"ws": next}); err != nil {
 		t.Fatal(err)
 	}
 	c.WriteMessage(websocket.TextMessage, []byte("upper:two"))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // Message mode: when a filter of the route has a message hook, the relay
@@ -38,8 +39,8 @@ type wsMsgSide struct {
 type wsMsg struct {
 	rs    *wsRelayState
 	sides [2]*wsMsgSide
-	chain func() Chain
-	s     *Session
+	chain func() filter.Chain
+	s     *filter.Session
 	log   *slog.Logger
 }
 
@@ -54,7 +55,7 @@ const wsPayloadKeep = 1 << 20
 // wsStartMessages starts relaying a session in message mode: one fresh
 // goroutine reads each side. The one that ends last closes the sockets and
 // calls done.
-func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, chain func() Chain, s *Session, done func()) {
+func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, chain func() filter.Chain, s *filter.Session, done func()) {
 	x := &wsMsg{rs: rs, chain: chain, s: s, log: rs.log}
 	x.sides[wsClient] = &wsMsgSide{conn: hs.client, sock: hs.clientSock}
 	x.sides[wsUpstream] = &wsMsgSide{conn: hs.up, sock: hs.upSock}
@@ -207,19 +208,19 @@ func wsPutPayload(bp *[]byte, b []byte) {
 // handle runs the chain on one message from side d and acts on its verdict.
 func (x *wsMsg) handle(d, typ int, payload []byte) {
 	c := x.chain()
-	if c == nil || !c.Hooks().Has(HookMessage) {
+	if c == nil || !c.Hooks().Has(filter.HookMessage) {
 		x.write(d, 1-d, typ, payload)
 		return
 	}
-	m := &Message{Direction: Direction(d), Binary: typ == websocket.BinaryMessage, Payload: payload}
-	var v MessageVerdict
+	m := &filter.Message{Direction: filter.Direction(d), Binary: typ == websocket.BinaryMessage, Payload: payload}
+	var v filter.MessageVerdict
 	if !wsCallHook(x.s, x.log, func() { v = c.OnMessage(x.s, m) }) {
 		x.shutdown(websocket.CloseInternalServerErr, "filter failed", "proxy", websocket.CloseInternalServerErr)
 		return
 	}
 	for _, in := range v.Inject {
 		to := wsUpstream
-		if in.Direction == UpstreamToClient {
+		if in.Direction == filter.UpstreamToClient {
 			to = wsClient
 		}
 		t := websocket.TextMessage
@@ -229,11 +230,11 @@ func (x *wsMsg) handle(d, typ int, payload []byte) {
 		x.write(d, to, t, in.Payload)
 	}
 	switch v.Action {
-	case MessagePass:
+	case filter.MessagePass:
 		// The payload as the chain left it, with the message's own type.
 		x.write(d, 1-d, typ, m.Payload)
-	case MessageDrop:
-	case MessageClose:
+	case filter.MessageDrop:
+	case filter.MessageClose:
 		code := wsSendableCode(v.CloseCode)
 		x.shutdown(code, v.CloseReason, "proxy", code)
 	default:

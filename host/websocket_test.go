@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // These tests mount serveWebSocket in a test server between a real client
@@ -29,42 +30,42 @@ const wsTestWait = 5 * time.Second
 // wsTestChain is a Chain written in Go: the hooks it declares and an optional
 // message hook.
 type wsTestChain struct {
-	hooks     HookSet
-	onMessage func(*Session, *Message) MessageVerdict
+	hooks     filter.HookSet
+	onMessage func(*filter.Session, *filter.Message) filter.MessageVerdict
 	closes    atomic.Int32
 	calls     atomic.Int32
 	inHook    atomic.Int32
 	overlap   atomic.Bool
 }
 
-func (c *wsTestChain) Hooks() HookSet                     { return c.hooks }
-func (c *wsTestChain) OnRequestHeaders(*Exchange) *Reply  { return nil }
-func (c *wsTestChain) OnUpgrade(*Exchange) *Reply         { return nil }
-func (c *wsTestChain) OnResponseHeaders(*Exchange) *Reply { return nil }
-func (c *wsTestChain) OnClose(*Session)                   { c.closes.Add(1) }
+func (c *wsTestChain) Hooks() filter.HookSet                            { return c.hooks }
+func (c *wsTestChain) OnRequestHeaders(*filter.Exchange) *filter.Reply  { return nil }
+func (c *wsTestChain) OnUpgrade(*filter.Exchange) *filter.Reply         { return nil }
+func (c *wsTestChain) OnResponseHeaders(*filter.Exchange) *filter.Reply { return nil }
+func (c *wsTestChain) OnClose(*filter.Session)                          { c.closes.Add(1) }
 
-func (c *wsTestChain) OnMessage(s *Session, m *Message) MessageVerdict {
+func (c *wsTestChain) OnMessage(s *filter.Session, m *filter.Message) filter.MessageVerdict {
 	if c.inHook.Add(1) > 1 {
 		c.overlap.Store(true)
 	}
 	defer c.inHook.Add(-1)
 	c.calls.Add(1)
 	if c.onMessage == nil {
-		return MessageVerdict{}
+		return filter.MessageVerdict{}
 	}
 	return c.onMessage(s, m)
 }
 
-var _ Chain = (*wsTestChain)(nil)
+var _ filter.Chain = (*wsTestChain)(nil)
 
 // wsModes are the two relay modes: a chain without a message hook relays raw
 // bytes, one with it relays message by message.
 var wsModes = []struct {
 	name  string
-	hooks HookSet
+	hooks filter.HookSet
 }{
-	{"raw", HookClose},
-	{"message", HookMessage | HookClose},
+	{"raw", filter.HookClose},
+	{"message", filter.HookMessage | filter.HookClose},
 }
 
 // wsCloseSeen is a close frame an upstream received.
@@ -167,7 +168,7 @@ type wsTestProxy struct {
 	url    string // ws:// base URL
 }
 
-func newWSTestProxy(t *testing.T, target string, chain Chain, opt wsOptions) *wsTestProxy {
+func newWSTestProxy(t *testing.T, target string, chain filter.Chain, opt wsOptions) *wsTestProxy {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tu, err := url.Parse(target)
@@ -182,8 +183,8 @@ func newWSTestProxy(t *testing.T, target string, chain Chain, opt wsOptions) *ws
 			h.Del(k)
 		}
 		h.Set("X-Forwarded-For", "127.0.0.1")
-		s := &Session{ID: "t", Upgrade: r, ClientAddr: r.RemoteAddr}
-		st, running := serveWebSocket(ctx, w, r, tu, h, func() Chain { return chain }, s, opt, log, func(st wsStats) { p.stats <- st })
+		s := &filter.Session{ID: "t", Upgrade: r, ClientAddr: r.RemoteAddr}
+		st, running := serveWebSocket(ctx, w, r, tu, h, func() filter.Chain { return chain }, s, opt, log, func(st wsStats) { p.stats <- st })
 		if !running {
 			p.stats <- st
 		}
@@ -327,16 +328,16 @@ func TestWebSocketEcho(t *testing.T) {
 			if st.CloseBy != "client" || st.CloseCode != 1000 {
 				t.Fatalf("close recorded as %q %d", st.CloseBy, st.CloseCode)
 			}
-			if want := int64(len(cases) + 1); st.Messages[ClientToUpstream] != want || st.Messages[UpstreamToClient] != want {
+			if want := int64(len(cases) + 1); st.Messages[filter.ClientToUpstream] != want || st.Messages[filter.UpstreamToClient] != want {
 				t.Fatalf("messages %v, want %d each way", st.Messages, want)
 			}
-			if st.Bytes[ClientToUpstream] < int64(len(long)) || st.Bytes[UpstreamToClient] < int64(len(long)) {
+			if st.Bytes[filter.ClientToUpstream] < int64(len(long)) || st.Bytes[filter.UpstreamToClient] < int64(len(long)) {
 				t.Fatalf("bytes %v", st.Bytes)
 			}
 			if n := chain.closes.Load(); n != 1 {
 				t.Fatalf("OnClose ran %d times", n)
 			}
-			if mode.hooks.Has(HookMessage) != (chain.calls.Load() > 0) {
+			if mode.hooks.Has(filter.HookMessage) != (chain.calls.Load() > 0) {
 				t.Fatalf("OnMessage ran %d times in %s mode", chain.calls.Load(), mode.name)
 			}
 			if chain.overlap.Load() {
@@ -639,27 +640,27 @@ func TestWebSocketKeepalive(t *testing.T) {
 
 // wsVerdictChain acts on the client's messages by their text.
 func wsVerdictChain() *wsTestChain {
-	return &wsTestChain{hooks: HookMessage, onMessage: func(s *Session, m *Message) MessageVerdict {
-		if m.Direction != ClientToUpstream {
-			return MessageVerdict{}
+	return &wsTestChain{hooks: filter.HookMessage, onMessage: func(s *filter.Session, m *filter.Message) filter.MessageVerdict {
+		if m.Direction != filter.ClientToUpstream {
+			return filter.MessageVerdict{}
 		}
 		p := string(m.Payload)
 		switch {
 		case strings.HasPrefix(p, "upper:"):
 			m.Payload = []byte(strings.ToUpper(p[6:]))
 		case p == "drop":
-			return MessageVerdict{Action: MessageDrop}
+			return filter.MessageVerdict{Action: filter.MessageDrop}
 		case p == "close":
-			return MessageVerdict{Action: MessageClose, CloseCode: 4000, CloseReason: "filter said no"}
+			return filter.MessageVerdict{Action: filter.MessageClose, CloseCode: 4000, CloseReason: "filter said no"}
 		case p == "inject":
-			return MessageVerdict{Inject: []Message{
-				{Direction: UpstreamToClient, Payload: []byte("to-client")},
-				{Direction: ClientToUpstream, Binary: true, Payload: []byte("to-upstream")},
+			return filter.MessageVerdict{Inject: []filter.Message{
+				{Direction: filter.UpstreamToClient, Payload: []byte("to-client")},
+				{Direction: filter.ClientToUpstream, Binary: true, Payload: []byte("to-upstream")},
 			}}
 		case p == "panic":
 			panic("filter bug")
 		}
-		return MessageVerdict{}
+		return filter.MessageVerdict{}
 	}}
 }
 
@@ -732,7 +733,7 @@ func TestWebSocketRawManyMessages(t *testing.T) {
 	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
 	wsReadClose(t, c)
 	st := p.waitStats(t)
-	if st.Messages[UpstreamToClient] != n || st.Messages[ClientToUpstream] != 1 {
+	if st.Messages[filter.UpstreamToClient] != n || st.Messages[filter.ClientToUpstream] != 1 {
 		t.Fatalf("messages %v", st.Messages)
 	}
 }

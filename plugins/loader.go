@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
@@ -214,7 +214,7 @@ func (l *Loader) release(m *module) {
 type Set struct {
 	loader  *Loader
 	plugins []*plugin
-	chains  map[string]host.Chain
+	chains  map[string]filter.Chain
 	once    sync.Once
 }
 
@@ -229,7 +229,7 @@ type Set struct {
 //
 //	plugins: plugin "auth" (examples/auth/auth.wasm): built for ABI v2, this host speaks v1
 func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
-	s := &Set{loader: l, chains: make(map[string]host.Chain)}
+	s := &Set{loader: l, chains: make(map[string]filter.Chain)}
 	// Build the plugins in parallel: distinct modules compile side by side
 	// and Go filters' instances start (milliseconds each) concurrently.
 	// Report the first error in config order.
@@ -384,7 +384,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 // Chains returns the filter chain of every route that has plugins, keyed by
 // route name (config.Route.Name). A route without plugins is absent. The map
 // is shared: do not modify it.
-func (s *Set) Chains() map[string]host.Chain { return s.chains }
+func (s *Set) Chains() map[string]filter.Chain { return s.chains }
 
 // Stats returns a snapshot of every plugin's counters, in config order.
 func (s *Set) Stats() []Stats {

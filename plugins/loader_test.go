@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/sluiceproxy/sluice/abi"
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 func TestLoadRefuses(t *testing.T) {
@@ -176,13 +176,13 @@ func TestChainHooksAndRoutes(t *testing.T) {
 	if _, ok := e.set.Chains()["bare"]; ok {
 		t.Error("a route without plugins has a chain")
 	}
-	want := host.HookRequestHeaders | host.HookRequestBody | host.HookMessage
+	want := filter.HookRequestHeaders | filter.HookRequestBody | filter.HookMessage
 	if got := e.chain(t).Hooks(); got != want {
 		t.Errorf("Hooks() = %b, want %b", got, want)
 	}
 	// Alone, hooks.wasm declares no message hook although it exports one.
 	e2 := load(t, plug("h", "hooks"))
-	if got := e2.chain(t).Hooks(); got.Has(host.HookMessage) {
+	if got := e2.chain(t).Hooks(); got.Has(filter.HookMessage) {
 		t.Errorf("Hooks() = %b has HookMessage, which sluice_hooks left out", got)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -68,7 +69,7 @@ func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error
 // returns as the Closer is closed by the proxy once that generation is
 // retired and drained.
 func loaderBuilder(loader *plugins.Loader) host.Builder {
-	return func(cfg *config.Config) (map[string]host.Chain, io.Closer, error) {
+	return func(cfg *config.Config) (map[string]filter.Chain, io.Closer, error) {
 		set, err := loader.Load(context.Background(), cfg)
 		if err != nil {
 			return nil, nil, err

@@ -1,7 +1,8 @@
-package host
+package upstream
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -9,10 +10,10 @@ import (
 	"github.com/sluiceproxy/sluice/host/config"
 )
 
-// newTransport builds the transport of one upstream. Each upstream gets its
+// NewTransport builds the transport of one upstream. Each upstream gets its
 // own so its timeouts and connection limits apply to it alone, and so a
 // reload can close one upstream's connections without touching others.
-func newTransport(cfg config.Upstream) *http.Transport {
+func NewTransport(cfg config.Upstream) *http.Transport {
 	d := &net.Dialer{Timeout: cfg.ConnectTimeout.Duration, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		// No environment proxy: the targets are where the user said.
@@ -22,7 +23,7 @@ func newTransport(cfg config.Upstream) *http.Transport {
 			if err != nil && ctx.Err() == nil {
 				// Marked so the proxy answers 502 and counts it for passive
 				// ejection; a cancelled client is not the target's fault.
-				return nil, &dialError{err}
+				return nil, &DialError{err}
 			}
 			return c, err
 		},
@@ -43,8 +44,23 @@ func newTransport(cfg config.Upstream) *http.Transport {
 	}
 }
 
-// dialError is a failure to connect to a target.
-type dialError struct{ err error }
+// DialError is a failure to connect to a target: the proxy answers 502 and
+// counts it for passive ejection. A dial abandoned because the client went
+// away is not one.
+type DialError struct{ err error }
 
-func (e *dialError) Error() string { return "host: connect to target: " + e.err.Error() }
-func (e *dialError) Unwrap() error { return e.err }
+// Error describes the failure.
+func (e *DialError) Error() string { return "upstream: connect to target: " + e.err.Error() }
+
+// Unwrap returns the dialer's error.
+func (e *DialError) Unwrap() error { return e.err }
+
+// IsTimeout reports whether err, from a dial or a round trip, is a timeout
+// (which the proxy answers with 504 rather than 502).
+func IsTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
