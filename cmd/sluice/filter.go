@@ -11,9 +11,9 @@ import (
 
 const filterUsage = `usage: sluice filter inspect [-json] [-config FILE] [-proxy proxy.toml -plugin NAME] MODULE.wasm`
 
-// filter parses the flags of `sluice filter SUBCOMMAND` and calls the
+// filterCmd parses the flags of `sluice filter SUBCOMMAND` and calls the
 // filtertool package, which does the work.
-func filter(args []string, stdout, stderr io.Writer) int {
+func filterCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, filterUsage)
 		return 2

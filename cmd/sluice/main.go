@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	}
 	if len(args) > 0 && args[0] == "filter" {
-		return filter(args[1:], stdout, stderr)
+		return filterCmd(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	fs.SetOutput(stderr)
