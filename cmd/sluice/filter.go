@@ -9,7 +9,10 @@ import (
 	"github.com/sluiceproxy/sluice/plugins/filtertool"
 )
 
-const filterUsage = `usage: sluice filter inspect [-json] [-config FILE] [-proxy proxy.toml -plugin NAME] MODULE.wasm`
+const filterUsage = `usage: sluice filter inspect [-json] [-config FILE] [-proxy proxy.toml -plugin NAME] MODULE.wasm
+       sluice filter run [-json] [-config FILE] [-proxy proxy.toml -plugin NAME]
+                         [-request FILE | -method M -url /path?q -H 'Name: v' -body S]
+                         [-response FILE | -status N -rh 'Name: v' -rbody S] [-messages FILE.jsonl] MODULE.wasm`
 
 // filterCmd parses the flags of `sluice filter SUBCOMMAND` and calls the
 // filtertool package, which does the work.
@@ -29,6 +32,25 @@ func filterCmd(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return filtertool.Inspect(ctx, o, stdout, stderr)
+	case "run":
+		fs := flag.NewFlagSet("sluice filter run", flag.ContinueOnError)
+		var o filtertool.RunOptions
+		pluginFlags(fs, &o.Plugin)
+		fs.BoolVar(&o.JSON, "json", false, "print JSON")
+		fs.StringVar(&o.RequestFile, "request", "", "the request, in HTTP/1.1 message syntax")
+		fs.StringVar(&o.Method, "method", "", "request method (default GET)")
+		fs.StringVar(&o.URL, "url", "", "request path and query, or an absolute URL (default /)")
+		fs.Var((*lines)(&o.Headers), "H", "request header \"Name: value\" (repeatable)")
+		fs.StringVar(&o.Body, "body", "", "request body")
+		fs.StringVar(&o.ResponseFile, "response", "", "the upstream's response, in HTTP/1.1 message syntax")
+		fs.IntVar(&o.Status, "status", 0, "the upstream's response status")
+		fs.Var((*lines)(&o.ResponseHeaders), "rh", "response header \"Name: value\" (repeatable)")
+		fs.StringVar(&o.ResponseBody, "rbody", "", "response body")
+		fs.StringVar(&o.MessagesFile, "messages", "", "WebSocket messages, one JSON object a line: the request becomes an upgrade")
+		if !parseModule(fs, args[1:], &o.Plugin, stderr) {
+			return 2
+		}
+		return filtertool.Run(ctx, o, stdout, stderr)
 	}
 	fmt.Fprintln(stderr, filterUsage)
 	return 2
@@ -58,3 +80,9 @@ func parseModule(fs *flag.FlagSet, args []string, p *filtertool.Plugin, stderr i
 	}
 	return true
 }
+
+// lines is a repeatable string flag.
+type lines []string
+
+func (l *lines) String() string     { return fmt.Sprint(*l) }
+func (l *lines) Set(v string) error { *l = append(*l, v); return nil }
