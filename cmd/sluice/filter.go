@@ -12,7 +12,8 @@ import (
 const filterUsage = `usage: sluice filter inspect [-json] [-config FILE] [-proxy proxy.toml -plugin NAME] MODULE.wasm
        sluice filter run [-json] [-config FILE] [-proxy proxy.toml -plugin NAME]
                          [-request FILE | -method M -url /path?q -H 'Name: v' -body S]
-                         [-response FILE | -status N -rh 'Name: v' -rbody S] [-messages FILE.jsonl] MODULE.wasm`
+                         [-response FILE | -status N -rh 'Name: v' -rbody S] [-messages FILE.jsonl] MODULE.wasm
+       sluice filter test [-v] [-module MODULE.wasm ...] CASES.toml ...`
 
 // filterCmd parses the flags of `sluice filter SUBCOMMAND` and calls the
 // filtertool package, which does the work.
@@ -51,6 +52,17 @@ func filterCmd(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return filtertool.Run(ctx, o, stdout, stderr)
+	case "test":
+		fs := flag.NewFlagSet("sluice filter test", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		var o filtertool.TestOptions
+		fs.Var((*lines)(&o.Modules), "module", "run the cases against this module instead of the file's (repeatable)")
+		fs.BoolVar(&o.Verbose, "v", false, "print every case's report")
+		if !parseAll(fs, args[1:], &o.Files) || len(o.Files) == 0 {
+			fmt.Fprintln(stderr, filterUsage)
+			return 2
+		}
+		return filtertool.Test(ctx, o, stdout, stderr)
 	}
 	fmt.Fprintln(stderr, filterUsage)
 	return 2
@@ -63,22 +75,45 @@ func pluginFlags(fs *flag.FlagSet, p *filtertool.Plugin) {
 	fs.StringVar(&p.Name, "plugin", "", "the [[plugin]] of -proxy to take settings from")
 }
 
-// parseModule parses args and takes the module path from the one positional
-// argument (optional with -proxy and -plugin).
+// parseModule parses args, flags before or after the module, and takes
+// the module path from the one positional argument (optional with -proxy
+// and -plugin).
 func parseModule(fs *flag.FlagSet, args []string, p *filtertool.Plugin, stderr io.Writer) bool {
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return false
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return false
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	switch {
-	case fs.NArg() == 1:
-		p.Module = fs.Arg(0)
-	case fs.NArg() == 0 && p.Proxy != "":
+	case len(pos) == 1:
+		p.Module = pos[0]
+	case len(pos) == 0 && p.Proxy != "":
 	default:
 		fmt.Fprintln(stderr, filterUsage)
 		return false
 	}
 	return true
+}
+
+// parseAll parses args, flags anywhere, and collects the positional ones.
+func parseAll(fs *flag.FlagSet, args []string, pos *[]string) bool {
+	for {
+		if err := fs.Parse(args); err != nil {
+			return false
+		}
+		if fs.NArg() == 0 {
+			return true
+		}
+		*pos = append(*pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // lines is a repeatable string flag.

@@ -27,7 +27,8 @@ func (c *call) http(name string, x *filter.Exchange, hook func(*filter.Exchange)
 	if rec.Failure != nil {
 		return false
 	}
-	rec.Changes = diffExchange(before, snapExchange(x))
+	rec.after = snapExchange(x)
+	rec.Changes = diffExchange(before, rec.after)
 	rec.Action = "continue"
 	if reply != nil {
 		rec.Action = "respond"
@@ -47,7 +48,8 @@ func (c *call) message(chain filter.Chain, sess *filter.Session, i int, m Messag
 	if rec.Failure != nil {
 		return false
 	}
-	if string(fm.Payload) != string(m.Payload) {
+	rec.forwarded = string(fm.Payload)
+	if rec.forwarded != string(m.Payload) {
 		p := string(fm.Payload)
 		rec.Payload = &p
 	}
@@ -76,12 +78,17 @@ func (c *call) run(name string, st *filter.State, msg *int, f func()) *Call {
 	start := time.Now()
 	f()
 	rec := &Call{Hook: name, Message: msg, Duration: time.Since(start)}
-	rec.State = diffMaps("state ", before, snapState(st))
+	rec.state = snapState(st)
+	rec.State = diffMaps("state ", before, rec.state)
 	logs, cause := c.r.logs.take()
 	rec.Logs = logs
 	rec.Shared = c.r.store.take()
 	now := c.set.Stats()[0]
 	if kind := failureKind(c.stats, now); kind != "" {
+		// The plugins package words a cause "<kind>: <error>".
+		for _, k := range []string{"trap: ", "timeout: ", "ABI misuse: ", "no instance: "} {
+			cause = strings.TrimPrefix(cause, k)
+		}
 		if cause == "" {
 			cause = kind
 		}

@@ -31,12 +31,15 @@ func printCall(w io.Writer, c *Call) {
 		title = fmt.Sprintf("message #%d (%s, %s)", *c.Message+1, c.Direction, kind)
 	}
 	action := c.Action
+	if action == "" {
+		action = "ran"
+	}
 	if c.Failure != nil {
 		action = "FAILED: " + c.Failure.Kind
 	}
 	fmt.Fprintf(w, "\n%-40s %-16s %s\n", title, orNone(action), duration(c.Duration))
 	if f := c.Failure; f != nil {
-		fmt.Fprintf(w, "  cause     %s\n", f.Cause)
+		fmt.Fprintf(w, "  cause     %s\n", strings.ReplaceAll(strings.TrimSpace(f.Cause), "\n", "\n            "))
 	}
 	for _, ch := range c.Changes {
 		fmt.Fprintf(w, "  changed   %s: %s -> %s\n", ch.What, quoted(ch.Before), quoted(ch.After))

@@ -78,6 +78,12 @@ type Call struct {
 	Duration time.Duration `json:"duration_ns"`
 	// Failure is set when the call failed.
 	Failure *Failure `json:"failure,omitempty"`
+
+	// after is the exchange as the hook left it (HTTP hooks), and state
+	// the request's or session's state, for `filter test`.
+	after, state map[string]string
+	// forwarded is the message payload as the hook left it.
+	forwarded string
 }
 
 // Change is one value a hook changed: a header, the method, the path, a

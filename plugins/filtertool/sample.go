@@ -144,9 +144,9 @@ func ParseHeaderLines(lines []string) (http.Header, error) {
 // direction is "client" (client to upstream, the default) or "upstream",
 // also spelled "client->upstream" and "upstream->client".
 type messageLine struct {
-	Direction string  `json:"direction"`
-	Text      *string `json:"text"`
-	Binary    *string `json:"binary"`
+	Direction string  `json:"direction" toml:"direction"`
+	Text      *string `json:"text" toml:"text"`
+	Binary    *string `json:"binary" toml:"binary"`
 }
 
 // ParseMessages reads WebSocket messages, one JSON object a line; blank
