@@ -97,8 +97,10 @@ type HTTPExpect struct {
 type MessageExpect struct {
 	// Action is "pass", "drop" or "close".
 	Action string `toml:"action"`
-	// Payload is the payload forwarded (after the hook).
-	Payload *string `toml:"payload"`
+	// Payload is the payload forwarded (after the hook); PayloadBase64 the
+	// same in base64, for binary payloads a TOML string cannot hold.
+	Payload       *string `toml:"payload"`
+	PayloadBase64 *string `toml:"payload_base64"`
 	// Inject lists the payloads of the injected messages, in order.
 	Inject      []string `toml:"inject"`
 	CloseCode   int      `toml:"close_code"`

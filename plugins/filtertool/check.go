@@ -1,6 +1,7 @@
 package filtertool
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/textproto"
 	"strconv"
@@ -147,6 +148,11 @@ func (d *diffs) message(what string, e *MessageExpect, c *Call) {
 	}
 	if e.Payload != nil && c.forwarded != *e.Payload {
 		d.add(what+".payload", strconv.Quote(*e.Payload), strconv.Quote(c.forwarded))
+	}
+	if e.PayloadBase64 != nil {
+		if got := base64.StdEncoding.EncodeToString([]byte(c.forwarded)); got != *e.PayloadBase64 {
+			d.add(what+".payload_base64", *e.PayloadBase64, got)
+		}
 	}
 	if e.Inject != nil {
 		var got []string

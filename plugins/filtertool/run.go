@@ -118,6 +118,11 @@ type Runner struct {
 	logs   *logCapture
 	store  *recordingStore
 	sum    string
+	// keep is a Set that holds the compiled module for the Runner's life,
+	// so each Run instantiates it without compiling it again (a Go
+	// module takes seconds to compile). Nil when the plugin's own config
+	// is refused; each Run then compiles.
+	keep *plugins.Set
 }
 
 // NewRunner prepares a Runner for the [[plugin]] pc (its module path
@@ -143,12 +148,19 @@ func NewRunner(pc config.Plugin) (*Runner, error) {
 	r := &Runner{pc: pc, logs: &logCapture{}, sum: hex.EncodeToString(sum[:])}
 	r.store = &recordingStore{MemoryStore: plugins.NewMemoryStore(0)}
 	r.loader = plugins.NewLoader(plugins.LoaderOptions{Logger: slog.New(r.logs), Shared: r.store})
+	if set, _, err := r.load(context.Background(), nil); err == nil {
+		r.keep = set
+	}
 	return r, nil
 }
 
 // Close releases the compiled module and the shared store.
 func (r *Runner) Close() error {
-	return errors.Join(r.loader.Close(), r.store.Close())
+	var err error
+	if r.keep != nil {
+		err = r.keep.Close()
+	}
+	return errors.Join(err, r.loader.Close(), r.store.Close())
 }
 
 // load builds a Set with the plugin, with config cfg (nil: the plugin's),

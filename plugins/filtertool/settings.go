@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,4 +105,12 @@ func configJSON(c map[string]any) ([]byte, error) {
 		return nil, fmt.Errorf("filtertool: config cannot be written as JSON: %w", err)
 	}
 	return b, nil
+}
+
+// tomlEncode writes a config table as TOML.
+func tomlEncode(w io.Writer, c map[string]any) error {
+	if c == nil {
+		return nil
+	}
+	return toml.NewEncoder(w).Encode(c)
 }
