@@ -13,7 +13,8 @@ const filterUsage = `usage: sluice filter inspect [-json] [-config FILE] [-proxy
        sluice filter run [-json] [-config FILE] [-proxy proxy.toml -plugin NAME]
                          [-request FILE | -method M -url /path?q -H 'Name: v' -body S]
                          [-response FILE | -status N -rh 'Name: v' -rbody S] [-messages FILE.jsonl] MODULE.wasm
-       sluice filter test [-v] [-module MODULE.wasm ...] CASES.toml ...`
+       sluice filter test [-v] [-module MODULE.wasm ...] CASES.toml ...
+       sluice filter new -lang tinygo|go|rust [-dir DIR] NAME`
 
 // filterCmd parses the flags of `sluice filter SUBCOMMAND` and calls the
 // filtertool package, which does the work.
@@ -63,6 +64,19 @@ func filterCmd(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return filtertool.Test(ctx, o, stdout, stderr)
+	case "new":
+		fs := flag.NewFlagSet("sluice filter new", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		var o filtertool.NewOptions
+		var names []string
+		fs.StringVar(&o.Lang, "lang", "tinygo", "the filter's language: tinygo, go or rust")
+		fs.StringVar(&o.Dir, "dir", "", "the folder to create (default NAME)")
+		if !parseAll(fs, args[1:], &names) || len(names) != 1 {
+			fmt.Fprintln(stderr, filterUsage)
+			return 2
+		}
+		o.Name = names[0]
+		return filtertool.New(o, stdout, stderr)
 	}
 	fmt.Fprintln(stderr, filterUsage)
 	return 2
