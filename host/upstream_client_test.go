@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,45 +15,22 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/internal/upstream"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
-
-// countingBackend is an upstream that counts the TCP connections it
-// accepted and those that were closed.
-type countingBackend struct {
-	*httptest.Server
-	opened, closed atomic.Int64
-}
-
-func newCountingBackend(t *testing.T, h http.HandlerFunc) *countingBackend {
-	t.Helper()
-	b := &countingBackend{}
-	b.Server = httptest.NewUnstartedServer(h)
-	b.Server.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			b.opened.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			b.closed.Add(1)
-		}
-	}
-	b.Start()
-	t.Cleanup(b.Close)
-	return b
-}
 
 func upstreamConf(target string, extra ...string) string {
 	return fmt.Sprintf("[[upstream]]\nname = \"u\"\ntargets = [%q]\n%s\n[[route]]\nupstream = \"u\"\n", target, strings.Join(extra, "\n"))
 }
 
 func TestUpstreamClientReusesConnections(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		fmt.Fprintf(w, "%s %s", r.Method, r.URL.Path)
 	})
 	px := pxStart(t, upstreamConf(back.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for i := range 50 {
-		if status, body, _ := pxGet(t, cl, fmt.Sprintf("%s/seq/%d", px.url, i)); status != 200 || body != fmt.Sprintf("GET /seq/%d", i) {
+		if status, body, _ := testkit.Get(t, cl, fmt.Sprintf("%s/seq/%d", px.url, i)); status != 200 || body != fmt.Sprintf("GET /seq/%d", i) {
 			t.Fatalf("request %d: %d %q", i, status, body)
 		}
 	}
@@ -68,7 +44,7 @@ func TestUpstreamClientReusesConnections(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	if n := back.opened.Load(); n != 1 {
+	if n := back.Opened.Load(); n != 1 {
 		t.Errorf("60 sequential requests opened %d upstream connections, want 1", n)
 	}
 
@@ -78,7 +54,7 @@ func TestUpstreamClientReusesConnections(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := pxClient()
+			c := testkit.Client()
 			for range 25 {
 				resp, err := c.Get(px.url + "/par")
 				if err != nil {
@@ -91,7 +67,7 @@ func TestUpstreamClientReusesConnections(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := back.opened.Load(); n > 9 {
+	if n := back.Opened.Load(); n > 9 {
 		t.Errorf("8 concurrent clients opened %d upstream connections", n)
 	}
 	if idle := px.gen.Load().pools["u"].client.IdleConns(); idle < 1 || idle > 9 {
@@ -145,9 +121,9 @@ func TestUpstreamClientRetriesStaleConnection(t *testing.T) {
 		// connection goes back to the pool and dies there.
 	})
 	px := pxStart(t, upstreamConf(addr), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for i := range 5 {
-		status, body, _ := pxGet(t, cl, px.url+"/")
+		status, body, _ := testkit.Get(t, cl, px.url+"/")
 		if status != 200 || body != "served GET" {
 			t.Fatalf("GET %d: %d %q", i, status, body)
 		}
@@ -179,22 +155,22 @@ func TestUpstreamClientRetriesStaleConnection(t *testing.T) {
 // Connection: close from the target is honoured: the connection is not
 // reused, and every request still succeeds.
 func TestUpstreamClientConnectionClose(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		io.WriteString(w, "bye")
 	})
 	px := pxStart(t, upstreamConf(back.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for i := range 4 {
-		status, body, h := pxGet(t, cl, px.url+"/")
+		status, body, h := testkit.Get(t, cl, px.url+"/")
 		if status != 200 || body != "bye" || h.Get("Connection") != "" {
 			t.Fatalf("request %d: %d %q %v", i, status, body, h)
 		}
 	}
-	if n := back.opened.Load(); n != 4 {
+	if n := back.Opened.Load(); n != 4 {
 		t.Errorf("%d upstream connections for 4 Connection: close responses", n)
 	}
-	pxEventually(t, 2*time.Second, "upstream connections closed", func() bool { return back.closed.Load() == 4 })
+	testkit.Eventually(t, 2*time.Second, "upstream connections closed", func() bool { return back.Closed.Load() == 4 })
 	if idle := px.gen.Load().pools["u"].client.IdleConns(); idle != 0 {
 		t.Errorf("%d idle connections kept after Connection: close", idle)
 	}
@@ -203,7 +179,7 @@ func TestUpstreamClientConnectionClose(t *testing.T) {
 // max_idle_conns = 0 turns keep-alive off towards the target.
 func TestUpstreamClientKeepAliveOff(t *testing.T) {
 	var sawClose atomic.Int64
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Close {
 			sawClose.Add(1)
 		}
@@ -211,12 +187,12 @@ func TestUpstreamClientKeepAliveOff(t *testing.T) {
 	})
 	px := pxStart(t, upstreamConf(back.URL, "max_idle_conns = 0"), nil)
 	for range 3 {
-		if status, _, _ := pxGet(t, pxClient(), px.url+"/"); status != 200 {
+		if status, _, _ := testkit.Get(t, testkit.Client(), px.url+"/"); status != 200 {
 			t.Fatalf("status %d", status)
 		}
 	}
-	if back.opened.Load() != 3 || sawClose.Load() != 3 {
-		t.Errorf("keep-alive off: %d connections, %d requests with Connection: close; want 3 and 3", back.opened.Load(), sawClose.Load())
+	if back.Opened.Load() != 3 || sawClose.Load() != 3 {
+		t.Errorf("keep-alive off: %d connections, %d requests with Connection: close; want 3 and 3", back.Opened.Load(), sawClose.Load())
 	}
 }
 
@@ -224,7 +200,7 @@ func TestUpstreamClientKeepAliveOff(t *testing.T) {
 // kept for the next request.
 func TestUpstreamClientLargeBodies(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), (3<<20)/16)
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			h := sha256.New()
 			n, _ := io.Copy(h, r.Body)
@@ -234,7 +210,7 @@ func TestUpstreamClientLargeBodies(t *testing.T) {
 		w.Write(big)
 	})
 	px := pxStart(t, upstreamConf(back.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for range 2 {
 		resp, err := cl.Get(px.url + "/big")
 		if err != nil {
@@ -267,7 +243,7 @@ func TestUpstreamClientLargeBodies(t *testing.T) {
 			t.Errorf("upload (chunked %v): %q, want %q", chunked, got, want)
 		}
 	}
-	if n := back.opened.Load(); n != 1 {
+	if n := back.Opened.Load(); n != 1 {
 		t.Errorf("%d upstream connections for 4 large exchanges", n)
 	}
 }
@@ -275,7 +251,7 @@ func TestUpstreamClientLargeBodies(t *testing.T) {
 // response_timeout bounds the wait for response headers (504); the slow
 // connection is not reused. A streaming body may take longer.
 func TestUpstreamClientResponseTimeout(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			select {
 			case <-r.Context().Done():
@@ -295,9 +271,9 @@ func TestUpstreamClientResponseTimeout(t *testing.T) {
 		io.WriteString(w, "fast")
 	})
 	px := pxStart(t, upstreamConf(back.URL, `response_timeout = "300ms"`), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	start := time.Now()
-	status, _, _ := pxGet(t, cl, px.url+"/slow")
+	status, _, _ := testkit.Get(t, cl, px.url+"/slow")
 	if status != http.StatusGatewayTimeout {
 		t.Fatalf("slow upstream: status %d, want 504", status)
 	}
@@ -305,12 +281,12 @@ func TestUpstreamClientResponseTimeout(t *testing.T) {
 		t.Errorf("504 took %v", d)
 	}
 	// The timed-out connection is closed, so the target sees it go.
-	pxEventually(t, 2*time.Second, "timed-out upstream connection closed", func() bool { return back.closed.Load() >= 1 })
-	if status, body, _ := pxGet(t, cl, px.url+"/fast"); status != 200 || body != "fast" {
+	testkit.Eventually(t, 2*time.Second, "timed-out upstream connection closed", func() bool { return back.Closed.Load() >= 1 })
+	if status, body, _ := testkit.Get(t, cl, px.url+"/fast"); status != 200 || body != "fast" {
 		t.Errorf("after a timeout: %d %q", status, body)
 	}
 	// 600 ms of body after quick headers is fine.
-	if status, body, _ := pxGet(t, cl, px.url+"/stream"); status != 200 || body != "part 0\npart 1\npart 2\npart 3\n" {
+	if status, body, _ := testkit.Get(t, cl, px.url+"/stream"); status != 200 || body != "part 0\npart 1\npart 2\npart 3\n" {
 		t.Errorf("stream longer than response_timeout: %d %q", status, body)
 	}
 }
@@ -320,7 +296,7 @@ func TestUpstreamClientResponseTimeout(t *testing.T) {
 // that goes away while the proxy waits for the response headers.
 func TestUpstreamClientCancelClosesConnection(t *testing.T) {
 	upstreamGone := make(chan string, 2)
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/body" {
 			w.WriteHeader(200)
 			io.WriteString(w, "first\n")
@@ -372,7 +348,7 @@ func TestUpstreamClientCancelClosesConnection(t *testing.T) {
 // target is absorbed (the body was already sent), and Expect: 100-continue
 // from the client works end to end.
 func TestUpstreamClientInformational(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body) // sends 100 Continue when the client expects it
 		if r.URL.Path == "/hints" {
 			w.Header().Set("Link", "</style.css>; rel=preload")
@@ -456,7 +432,7 @@ func TestUpstreamClientUpgrade(t *testing.T) {
 func TestUpstreamClientPumpedBody(t *testing.T) {
 	const size = 1<<20 + 123
 	big := bytes.Repeat([]byte("sluice-"), size/7+1)[:size]
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/endless" {
 			w.Header().Set("Content-Length", fmt.Sprint(64<<20))
 			for i := 0; i < 64; i++ {
@@ -470,7 +446,7 @@ func TestUpstreamClientPumpedBody(t *testing.T) {
 		w.Write(big)
 	})
 	px := pxStart(t, upstreamConf(back.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for i := range 3 {
 		resp, err := cl.Get(px.url + "/big")
 		if err != nil {
@@ -488,10 +464,10 @@ func TestUpstreamClientPumpedBody(t *testing.T) {
 		t.Fatalf("HEAD: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if n := back.opened.Load(); n != 1 {
+	if n := back.Opened.Load(); n != 1 {
 		t.Errorf("%d upstream connections for 4 requests", n)
 	}
-	pxEventually(t, 2*time.Second, "access records", func() bool { return len(px.logs.records("access")) == 4 })
+	testkit.Eventually(t, 2*time.Second, "access records", func() bool { return len(px.logs.records("access")) == 4 })
 	for _, rec := range px.logs.records("access")[:3] {
 		if rec["bytes"] != float64(size) || rec["status"] != float64(200) {
 			t.Errorf("access log: bytes %v status %v, want %d 200", rec["bytes"], rec["status"], size)
@@ -509,8 +485,8 @@ func TestUpstreamClientPumpedBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	pxEventually(t, 5*time.Second, "upstream connection closed after the client left", func() bool { return back.closed.Load() >= 1 })
-	if status, body, _ := pxGet(t, cl, px.url+"/big"); status != 200 || body != string(big) {
+	testkit.Eventually(t, 5*time.Second, "upstream connection closed after the client left", func() bool { return back.Closed.Load() >= 1 })
+	if status, body, _ := testkit.Get(t, cl, px.url+"/big"); status != 200 || body != string(big) {
 		t.Errorf("after an abandoned download: %d, %d bytes", status, len(body))
 	}
 }
@@ -537,7 +513,7 @@ func TestUpstreamClientHeaderLimit(t *testing.T) {
 		}
 	})
 	px := pxStart(t, upstreamConf(addr), nil)
-	if status, _, _ := pxGet(t, pxClient(), px.url+"/"); status != http.StatusBadGateway {
+	if status, _, _ := testkit.Get(t, testkit.Client(), px.url+"/"); status != http.StatusBadGateway {
 		t.Errorf("endless headers: status %d, want 502", status)
 	}
 	<-done

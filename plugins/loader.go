@@ -21,11 +21,11 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Defaults for [[plugin]] settings left at zero (the config package fills
-// the same values; these keep a hand-built config.Config working).
+// Defaults for [[plugin]] settings left at zero, as the config package
+// defines them (config.Plugin.WithDefaults).
 const (
-	DefaultTimeout     = 10 * time.Millisecond
-	DefaultMemoryLimit = 16 << 20
+	DefaultTimeout     = config.DefaultPluginTimeout
+	DefaultMemoryLimit = config.DefaultPluginMemoryLimit
 )
 
 // LoaderOptions configures a Loader.
@@ -229,6 +229,14 @@ type Set struct {
 //
 //	plugins: plugin "auth" (examples/auth/auth.wasm): built for ABI v2, this host speaks v1
 func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
+	return l.LoadModules(ctx, cfg, nil)
+}
+
+// LoadModules is Load with module bytes the caller already read: modules
+// maps a plugin's name to its module file's contents, so that what the
+// caller fingerprinted is exactly what is pinned, compiled and reported
+// by Set.Modules. A plugin missing from modules has its file read.
+func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules map[string][]byte) (*Set, error) {
 	s := &Set{loader: l, chains: make(map[string]filter.Chain)}
 	// Build the plugins in parallel: distinct modules compile side by side
 	// and Go filters' instances start (milliseconds each) concurrently.
@@ -243,7 +251,7 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			built[i], errs[i] = l.build(ctx, pc)
+			built[i], errs[i] = l.build(ctx, pc, modules[pc.Name])
 		}()
 	}
 	wg.Wait()
@@ -280,9 +288,10 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 	return s, nil
 }
 
-// build makes one plugin ready: read, pin, compile, check, instantiate,
-// configure, warm its pool.
-func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
+// build makes one plugin ready: read (unless bin holds the module already),
+// pin, compile, check, instantiate, configure, warm its pool.
+func (l *Loader) build(ctx context.Context, pc config.Plugin, bin []byte) (*plugin, error) {
+	pc = pc.WithDefaults() // a config.Config built by hand skipped Parse
 	p := &plugin{
 		name:    pc.Name,
 		path:    pc.Module,
@@ -292,7 +301,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		shared:  l.shared,
 		pos:     pc.Pos,
 	}
-	if p.timeout <= 0 {
+	if p.timeout < 0 {
 		p.timeout = DefaultTimeout
 	}
 	p.lastLog.Store(monoNow() - int64(time.Second))
@@ -302,9 +311,6 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		return nil, p.errf("on_error is %q, want \"deny\" or \"allow\"", pc.OnError)
 	}
 	limit := uint64(pc.MemoryLimit)
-	if limit == 0 {
-		limit = DefaultMemoryLimit
-	}
 	pages := limit / pageSize
 	if limit%pageSize != 0 && pages >= 1 {
 		// Memory grows in whole pages. config.Parse refuses such a limit;
@@ -317,7 +323,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		return nil, p.errf("memory_limit %s is out of range (64KiB to 4GiB)", sizeString(limit))
 	}
 	size := pc.PoolSize
-	if size <= 0 {
+	if size < 0 {
 		size = 2 * runtime.GOMAXPROCS(0)
 	}
 
@@ -325,9 +331,11 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 	if !filepath.IsAbs(path) && l.baseDir != "" {
 		path = filepath.Join(l.baseDir, path)
 	}
-	bin, err := os.ReadFile(path)
-	if err != nil {
-		return nil, p.errf("%w", err)
+	var err error
+	if bin == nil {
+		if bin, err = os.ReadFile(path); err != nil {
+			return nil, p.errf("%w", err)
+		}
 	}
 	sum := sha256.Sum256(bin)
 	if pin := strings.TrimSpace(pc.SHA256); pin != "" && !strings.EqualFold(pin, hex.EncodeToString(sum[:])) {
@@ -385,6 +393,16 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 // route name (config.Route.Name). A route without plugins is absent. The map
 // is shared: do not modify it.
 func (s *Set) Chains() map[string]filter.Chain { return s.chains }
+
+// Modules maps each plugin of the Set to the sha256 (hex) of the module
+// bytes it compiled: the bytes its sha256 pin was checked against.
+func (s *Set) Modules() map[string]string {
+	out := make(map[string]string, len(s.plugins))
+	for _, p := range s.plugins {
+		out[p.name] = hex.EncodeToString(p.mod.key.sum[:])
+	}
+	return out
+}
 
 // Stats returns a snapshot of every plugin's counters, in config order.
 func (s *Set) Stats() []Stats {

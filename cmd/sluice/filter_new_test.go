@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 // passWAT is the module the proxy starts with, before a project's build
@@ -34,11 +35,8 @@ func TestFilterNewProjects(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the sluice binary and three filter projects")
 	}
-	for _, tool := range []string{"make", "wat2wasm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testkit.Tool(t, "make")
+	wat2wasm := testkit.Tool(t, "wat2wasm")
 	work := t.TempDir()
 	sluice := filepath.Join(work, "bin", "sluice")
 	if out, err := exec.Command("go", "build", "-o", sluice, ".").CombinedOutput(); err != nil {
@@ -53,7 +51,7 @@ func TestFilterNewProjects(t *testing.T) {
 	module := filepath.Join(proxyDir, "mine.wasm")
 	wat := filepath.Join(work, "pass.wat")
 	os.WriteFile(wat, []byte(passWAT), 0o644)
-	if out, err := exec.Command("wat2wasm", wat, "-o", module).CombinedOutput(); err != nil {
+	if out, err := exec.Command(wat2wasm, wat, "-o", module).CombinedOutput(); err != nil {
 		t.Fatalf("wat2wasm: %v\n%s", err, out)
 	}
 	listen := freeAddr(t)
@@ -104,19 +102,18 @@ timeout = "1s"
 		return err == nil
 	})
 
-	langs := []string{"go"}
-	if tinygoPath() != "" {
-		langs = append(langs, "tinygo")
-	} else {
-		t.Log("tinygo not installed: skipping the tinygo project")
-	}
-	if _, err := os.Stat("/usr/bin/cargo"); err == nil {
-		langs = append(langs, "rust")
-	} else {
-		t.Log("Debian's cargo not installed: skipping the rust project")
-	}
+	langs := []string{"go", "tinygo", "rust"}
 	for _, lang := range langs {
 		t.Run(lang, func(t *testing.T) {
+			switch lang {
+			case "tinygo":
+				testkit.Tool(t, "tinygo", testkit.TinyGoPlaces...)
+			case "rust":
+				// The project's Makefile names Debian's cargo and rustc.
+				if _, err := os.Stat("/usr/bin/cargo"); err != nil {
+					testkit.Missing(t, fmt.Errorf("/usr/bin/cargo %w", testkit.ErrMissingTool))
+				}
+			}
 			name := "my_" + lang
 			dir := filepath.Join(work, "projects", name)
 			sh(t, work, sluice, "filter", "new", "-lang", lang, "-dir", dir, name)

@@ -2,7 +2,7 @@ package main
 
 // Hot reload with real filters: the example modules built from source with
 // TinyGo and standard Go, run by the plugins package, wired as serve wires
-// them (one Loader for every generation, host.Reloader).
+// them (one Loader for every generation, reload.Reloader).
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -27,88 +26,38 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/reload"
+	"github.com/sluiceproxy/sluice/host/testkit"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
-// Filter modules built once per test binary from examples/ and testdata/.
-var (
-	modOnce sync.Once
-	modDir  string
-	modErr  error
-	mods    = map[string]string{} // "headers.tinygo", "redact.go", "abi_v2", ... -> path
-)
+// modules builds the filter modules of the tests, once per test binary:
+// the headers and redact examples with standard Go and, when it is
+// installed, TinyGo, and the WAT fixtures of testdata/ with wat2wasm.
+var modules testkit.Modules
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if modDir != "" {
-		os.RemoveAll(modDir)
-	}
+	modules.Close()
 	os.Exit(code)
 }
 
-// tinygoPath returns the TinyGo binary, or "".
-func tinygoPath() string {
-	if p, err := exec.LookPath("tinygo"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/opt/tinygo/bin/tinygo"); err == nil {
-		return "/opt/tinygo/bin/tinygo"
-	}
-	return ""
-}
-
-// buildModules builds the headers and redact examples with standard Go and,
-// when it is installed, TinyGo (the two builds run at once), and the WAT
-// fixtures of testdata/ with wat2wasm.
+// buildModules returns the path of each module by key: "headers.go",
+// "headers.tinygo" (only with TinyGo), "redact.go", "abi_v2" (a fixture)...
 func buildModules(t testing.TB) map[string]string {
 	t.Helper()
-	modOnce.Do(func() {
-		modDir, modErr = os.MkdirTemp("", "sluice-reload-")
-		if modErr != nil {
-			return
+	mods := map[string]string{}
+	_, noTinyGo := testkit.LookTool("tinygo", testkit.TinyGoPlaces...)
+	for _, name := range []string{"headers", "redact"} {
+		src, _ := filepath.Abs(filepath.Join("..", "..", "examples", name))
+		mods[name+".go"] = modules.Go(t, src)
+		if noTinyGo == nil {
+			mods[name+".tinygo"] = modules.TinyGo(t, src)
 		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		build := func(key string, cmd *exec.Cmd) {
-			defer wg.Done()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				mu.Lock()
-				if modErr == nil {
-					modErr = fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
-				}
-				mu.Unlock()
-			}
-		}
-		tinygo := tinygoPath()
-		for _, name := range []string{"headers", "redact"} {
-			src, _ := filepath.Abs(filepath.Join("..", "..", "examples", name))
-			out := filepath.Join(modDir, name+".go.wasm")
-			mods[name+".go"] = out
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
-			cmd.Dir, cmd.Env = src, append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			wg.Add(1)
-			go build(name+".go", cmd)
-			if tinygo != "" {
-				out := filepath.Join(modDir, name+".tinygo.wasm")
-				mods[name+".tinygo"] = out
-				cmd := exec.Command(tinygo, "build", "-target=wasip1", "-buildmode=c-shared", "-scheduler=none", "-no-debug", "-o", out, ".")
-				cmd.Dir = src
-				wg.Add(1)
-				go build(name+".tinygo", cmd)
-			}
-		}
-		wats, _ := filepath.Glob("testdata/*.wat")
-		for _, wat := range wats {
-			key := strings.TrimSuffix(filepath.Base(wat), ".wat")
-			out := filepath.Join(modDir, key+".wasm")
-			mods[key] = out
-			wg.Add(1)
-			go build(key, exec.Command("wat2wasm", wat, "-o", out))
-		}
-		wg.Wait()
-	})
-	if modErr != nil {
-		t.Fatalf("building filter modules: %v", modErr)
+	}
+	wats, _ := filepath.Glob("testdata/*.wat")
+	for _, wat := range wats {
+		mods[strings.TrimSuffix(filepath.Base(wat), ".wat")] = modules.WAT(t, wat)
 	}
 	return mods
 }
@@ -211,7 +160,7 @@ timeout = "1s"
 type e2eProxy struct {
 	t      testing.TB
 	path   string
-	r      *host.Reloader
+	r      *reload.Reloader
 	url    string
 	admin  string
 	loader *plugins.Loader
@@ -227,7 +176,7 @@ func startE2E(t testing.TB, conf string) *e2eProxy {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	e.loader = plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: dir})
-	r, err := host.NewReloader(e.path, loaderBuilder(e.loader), host.Options{Logger: log})
+	r, err := reload.New(e.path, loaderBuilder(e.loader), host.Options{Logger: log})
 	if err != nil {
 		e.loader.Close()
 		t.Fatal(err)
@@ -276,14 +225,14 @@ func (e *e2eProxy) write(conf string) {
 }
 
 // postReload calls POST /reload on the admin listener.
-func (e *e2eProxy) postReload() (int, host.ReloadStatus) {
+func (e *e2eProxy) postReload() (int, reload.Status) {
 	e.t.Helper()
 	resp, err := http.Post(e.admin+"/reload", "", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st host.ReloadStatus
+	var st reload.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		e.t.Fatal(err)
 	}
@@ -398,10 +347,10 @@ func TestHotReloadUnderLoad(t *testing.T) {
 		e.write(e2eConfig(back.URL, next, ""))
 		start := time.Now()
 		if i%2 == 0 {
-			if code, st := e.postReload(); code != 200 || st.LastResult != host.ReloadLoaded {
+			if code, st := e.postReload(); code != 200 || st.LastResult != reload.Loaded {
 				t.Fatalf("reload %d: %d %+v", i, code, st)
 			}
-		} else if st, err := e.r.Reload("test", false); err != nil || st.LastResult != host.ReloadLoaded {
+		} else if st, err := e.r.Reload("test", false); err != nil || st.LastResult != reload.Loaded {
 			t.Fatalf("reload %d: %v %+v", i, err, st)
 		}
 		took = append(took, time.Since(start))
@@ -483,7 +432,7 @@ func TestReloadRefusesBrokenModules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e.write(tc.conf)
 			code, st := e.postReload()
-			if code != http.StatusUnprocessableEntity || st.LastResult != host.ReloadFailed || st.Generation != 1 {
+			if code != http.StatusUnprocessableEntity || st.LastResult != reload.Failed || st.Generation != 1 {
 				t.Fatalf("got %d %+v", code, st)
 			}
 			for _, w := range tc.want {
@@ -503,7 +452,7 @@ func TestReloadRefusesBrokenModules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got host.ReloadStatus
+			var got reload.Status
 			json.NewDecoder(resp.Body).Decode(&got)
 			resp.Body.Close()
 			if got.LastError != st.LastError {
@@ -545,7 +494,7 @@ func TestReloadLeak(t *testing.T) {
 	}
 	reload := func(v version) {
 		e.write(e2eConfig(back.URL, v, ""))
-		if st, err := e.r.Reload("test", false); err != nil || st.LastResult != host.ReloadLoaded {
+		if st, err := e.r.Reload("test", false); err != nil || st.LastResult != reload.Loaded {
 			t.Fatalf("reload: %v %+v", err, st)
 		}
 	}
@@ -629,8 +578,8 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 					t.Errorf("serve: %v", err)
 				}
 			}()
-			status := func() host.ReloadStatus {
-				var st host.ReloadStatus
+			status := func() reload.Status {
+				var st reload.Status
 				resp, err := http.Get("http://" + admin + "/reload")
 				if err != nil {
 					return st
@@ -643,7 +592,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // the watcher is set up
 			os.WriteFile(path, []byte(conf("/v2/")), 0o600)
 			if !watch {
-				time.Sleep(4 * host.DefaultDebounce)
+				time.Sleep(4 * reload.DefaultDebounce)
 				if st := status(); st.Generation != 1 {
 					t.Fatalf("-watch=false reloaded: %+v", st)
 				}

@@ -214,10 +214,7 @@ func (r *redactor) redactJSON(in []byte) (ok bool) {
 		return false
 	}
 	r.ws()
-	if r.pos != len(r.in) {
-		return false
-	}
-	return true
+	return r.pos == len(r.in)
 }
 
 // Eight bytes at a time. The helpers below mark bytes by setting their

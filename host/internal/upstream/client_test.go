@@ -2,57 +2,19 @@ package upstream
 
 import (
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
-
-// countingBackend is a target that counts the TCP connections it accepted
-// and those that were closed.
-type countingBackend struct {
-	*httptest.Server
-	opened, closed atomic.Int64
-}
-
-func newCountingBackend(t *testing.T, h http.HandlerFunc) *countingBackend {
-	t.Helper()
-	b := &countingBackend{}
-	b.Server = httptest.NewUnstartedServer(h)
-	b.Server.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			b.opened.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			b.closed.Add(1)
-		}
-	}
-	b.Start()
-	t.Cleanup(b.Close)
-	return b
-}
-
-// eventually polls cond until it holds, or fails the test after within.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // Idle connections are closed after the idle timeout, by the pool's sweep
 // timer, with no traffic to trigger it.
 func TestUpstreamClientIdleTimeout(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	u, _ := url.Parse(back.URL)
 	c := New(config.Upstream{MaxIdleConns: 4}, []*url.URL{u})
 	c.idleTimeout = 100 * time.Millisecond
@@ -72,12 +34,12 @@ func TestUpstreamClientIdleTimeout(t *testing.T) {
 	}
 	get()
 	get()
-	if c.IdleConns() != 1 || back.opened.Load() != 1 {
-		t.Fatalf("idle %d, opened %d; want 1 and 1", c.IdleConns(), back.opened.Load())
+	if c.IdleConns() != 1 || back.Opened.Load() != 1 {
+		t.Fatalf("idle %d, opened %d; want 1 and 1", c.IdleConns(), back.Opened.Load())
 	}
-	eventually(t, 2*time.Second, "idle connection swept", func() bool { return c.IdleConns() == 0 && back.closed.Load() == 1 })
+	testkit.Eventually(t, 2*time.Second, "idle connection swept", func() bool { return c.IdleConns() == 0 && back.Closed.Load() == 1 })
 	get()
-	if back.opened.Load() != 2 {
-		t.Errorf("after the sweep: %d connections opened, want 2", back.opened.Load())
+	if back.Opened.Load() != 2 {
+		t.Errorf("after the sweep: %d connections opened, want 2", back.Opened.Load())
 	}
 }
