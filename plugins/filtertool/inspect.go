@@ -57,10 +57,7 @@ func Inspect(ctx context.Context, opts InspectOptions, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	limit := uint64(pc.MemoryLimit)
-	if limit == 0 {
-		limit = plugins.DefaultMemoryLimit
-	}
+	limit := uint64(pc.WithDefaults().MemoryLimit)
 	info, err := plugins.Inspect(ctx, bin, plugins.InspectOptions{Config: cfg, MemoryLimit: limit})
 	if err != nil {
 		fmt.Fprintf(stderr, "filtertool: %s: %v\n", pc.Module, err)

@@ -131,12 +131,7 @@ func NewRunner(pc config.Plugin) (*Runner, error) {
 	if pc.Name == "" {
 		pc.Name = "filter"
 	}
-	if pc.OnError == "" {
-		pc.OnError = "deny"
-	}
-	if pc.Timeout.Duration == 0 {
-		pc.Timeout.Duration = plugins.DefaultTimeout
-	}
+	pc = pc.WithDefaults()
 	// One instance: a run makes one call at a time, and a failed call's
 	// instance is replaced as the proxy would replace it.
 	pc.PoolSize = 1
