@@ -30,7 +30,6 @@ type logCapture struct {
 	mu      sync.Mutex
 	lines   []LogLine
 	failure string
-	attrs   []slog.Attr
 }
 
 // maxCapturedLines bounds what one hook call's log keeps: a filter that
@@ -63,8 +62,8 @@ func (c *logCapture) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-func (c *logCapture) WithAttrs(as []slog.Attr) slog.Handler { return c }
-func (c *logCapture) WithGroup(string) slog.Handler         { return c }
+func (c *logCapture) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *logCapture) WithGroup(string) slog.Handler      { return c }
 
 // take returns and clears what was captured since the last take.
 func (c *logCapture) take() ([]LogLine, string) {

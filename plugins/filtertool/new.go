@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -92,15 +93,15 @@ func newProject(o NewOptions, stdout io.Writer) error {
 
 	files := map[string]string{}
 	tmplDir := "templates/" + sdkDir
-	err = fs.WalkDir(templates, tmplDir, func(path string, e fs.DirEntry, err error) error {
+	err = fs.WalkDir(templates, tmplDir, func(name string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
 		}
-		out, err := render(path, d)
+		out, err := render(name, d)
 		if err != nil {
 			return err
 		}
-		files[strings.TrimSuffix(strings.TrimPrefix(path, tmplDir+"/"), ".tmpl")] = out
+		files[strings.TrimSuffix(strings.TrimPrefix(name, tmplDir+"/"), ".tmpl")] = out
 		return nil
 	})
 	if err != nil {
@@ -119,16 +120,19 @@ func newProject(o NewOptions, stdout io.Writer) error {
 		return err
 	}
 	for _, f := range sdk {
+		if strings.Contains(f.Path, "..") || path.IsAbs(f.Path) {
+			return fmt.Errorf("filtertool: SDK archive entry %q leaves the project", f.Path)
+		}
 		if strings.HasPrefix(f.Path, sdkDir+"/") {
 			files["sluice-sdk/"+f.Path] = f.Data
 		}
 	}
 	for name, data := range files {
-		path := filepath.Join(abs, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		dst := filepath.Join(abs, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return fmt.Errorf("filtertool: %w", err)
 		}
-		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		if err := os.WriteFile(dst, []byte(data), 0o644); err != nil {
 			return fmt.Errorf("filtertool: %w", err)
 		}
 	}
@@ -137,18 +141,18 @@ func newProject(o NewOptions, stdout io.Writer) error {
 	return nil
 }
 
-func render(path string, d projectData) (string, error) {
-	src, err := templates.ReadFile(path)
+func render(name string, d projectData) (string, error) {
+	src, err := templates.ReadFile(name)
 	if err != nil {
 		return "", err
 	}
-	t, err := template.New(path).Option("missingkey=error").Parse(string(src))
+	t, err := template.New(name).Option("missingkey=error").Parse(string(src))
 	if err != nil {
-		return "", fmt.Errorf("filtertool: template %s: %w", path, err)
+		return "", fmt.Errorf("filtertool: template %s: %w", name, err)
 	}
 	var b bytes.Buffer
 	if err := t.Execute(&b, d); err != nil {
-		return "", fmt.Errorf("filtertool: template %s: %w", path, err)
+		return "", fmt.Errorf("filtertool: template %s: %w", name, err)
 	}
 	return b.String(), nil
 }
