@@ -80,8 +80,8 @@ func (c *call) run(name string, st *filter.State, msg *int, f func()) *Call {
 	rec := &Call{Hook: name, Message: msg, Duration: time.Since(start)}
 	rec.state = snapState(st)
 	rec.State = diffMaps("state ", before, rec.state)
-	logs, cause := c.r.logs.take()
-	rec.Logs = logs
+	logs, dropped, cause := c.r.logs.take()
+	rec.Logs, rec.LogsDropped = logs, dropped
 	rec.Shared = c.r.store.take()
 	now := c.set.Stats()[0]
 	if kind := failureKind(c.stats, now); kind != "" {

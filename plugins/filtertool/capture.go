@@ -29,6 +29,7 @@ const hookFailedMsg = "plugins: hook failed"
 type logCapture struct {
 	mu      sync.Mutex
 	lines   []LogLine
+	dropped int // lines past maxCapturedLines
 	failure string
 }
 
@@ -58,6 +59,8 @@ func (c *logCapture) Handle(_ context.Context, r slog.Record) error {
 	}
 	if len(c.lines) < maxCapturedLines {
 		c.lines = append(c.lines, line)
+	} else {
+		c.dropped++
 	}
 	return nil
 }
@@ -65,13 +68,14 @@ func (c *logCapture) Handle(_ context.Context, r slog.Record) error {
 func (c *logCapture) WithAttrs([]slog.Attr) slog.Handler { return c }
 func (c *logCapture) WithGroup(string) slog.Handler      { return c }
 
-// take returns and clears what was captured since the last take.
-func (c *logCapture) take() ([]LogLine, string) {
+// take returns and clears what was captured since the last take: the
+// lines kept, how many more were dropped, and the cause of a failed call.
+func (c *logCapture) take() ([]LogLine, int, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	lines, failure := c.lines, c.failure
-	c.lines, c.failure = nil, ""
-	return lines, failure
+	lines, dropped, failure := c.lines, c.dropped, c.failure
+	c.lines, c.dropped, c.failure = nil, 0, ""
+	return lines, dropped, failure
 }
 
 func levelName(l slog.Level) string {

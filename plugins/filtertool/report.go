@@ -76,6 +76,9 @@ func printCall(w io.Writer, c *Call) {
 		fmt.Fprintf(w, "  shared    %s\n", sharedString(op))
 	}
 	printLogs(w, "log", c.Logs)
+	if c.LogsDropped > 0 {
+		fmt.Fprintf(w, "  log       ... and %d more lines, not kept\n", c.LogsDropped)
+	}
 }
 
 func printLogs(w io.Writer, label string, lines []LogLine) {

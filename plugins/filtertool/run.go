@@ -67,8 +67,10 @@ type Call struct {
 	// CloseCode and CloseReason are those of a "close".
 	CloseCode   int    `json:"close_code,omitempty"`
 	CloseReason string `json:"close_reason,omitempty"`
-	// Logs are the lines the filter logged during the call.
-	Logs []LogLine `json:"logs,omitempty"`
+	// Logs are the lines the filter logged during the call, the first
+	// 1000 of them; LogsDropped counts the others.
+	Logs        []LogLine `json:"logs,omitempty"`
+	LogsDropped int       `json:"logs_dropped,omitempty"`
 	// State lists the per-request or per-connection keys the call changed.
 	State []Change `json:"state,omitempty"`
 	// Shared lists the writes to the plugin's shared state.
@@ -195,7 +197,7 @@ func (r *Runner) Run(ctx context.Context, s *Sample, cfg map[string]any) (*Resul
 	}
 	defer set.Close()
 	res := &Result{Module: r.pc.Module, SHA256: r.sum, Hooks: []string{}, Calls: []*Call{}}
-	res.Configure, _ = r.logs.take()
+	res.Configure, _, _ = r.logs.take()
 	hooks := chain.Hooks()
 	for _, h := range hookOrder {
 		if hooks.Has(h.set) {

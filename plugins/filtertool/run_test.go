@@ -1,11 +1,18 @@
 package filtertool
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sluiceproxy/sluice/host/config"
 )
 
 // Hostile modules end the run with exit status 1, and both the report and
@@ -167,5 +174,36 @@ func TestParseRequest(t *testing.T) {
 				t.Fatalf("got %s %s %q host %q body %q", r.Method, r.URL.Path, r.URL.RawQuery, r.Host, body)
 			}
 		})
+	}
+}
+
+// A filter that logs without end costs the report a bounded number of
+// lines; the others are counted.
+func TestRunBoundsCapturedLogs(t *testing.T) {
+	pc := config.Plugin{Module: fixture("flood"), Timeout: config.Duration{Duration: 10 * time.Second}}
+	r, err := NewRunner(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s := &Sample{Request: httptest.NewRequest("GET", "/", nil)}
+	res, err := r.Run(context.Background(), s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Failure != nil || len(res.Calls) != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	// The plugins package may rate-limit guest logs before they reach the
+	// report; whatever arrives, at most maxCapturedLines are kept.
+	c := res.Calls[0]
+	total := len(c.Logs) + c.LogsDropped
+	if total == 0 || total > 5000 || len(c.Logs) != min(total, maxCapturedLines) {
+		t.Fatalf("kept %d lines, dropped %d", len(c.Logs), c.LogsDropped)
+	}
+	if c.LogsDropped > 0 {
+		var out bytes.Buffer
+		PrintResult(&out, res)
+		mustContain(t, "report", out.String(), fmt.Sprintf("... and %d more lines, not kept", c.LogsDropped))
 	}
 }
