@@ -41,9 +41,16 @@ func TestInspect(t *testing.T) {
 }
 
 func TestInspectRefused(t *testing.T) {
-	code, out, _ := inspect(t, InspectOptions{Plugin: Plugin{Module: fixture("command")}})
-	if code != 1 {
-		t.Fatalf("exit %d\n%s", code, out)
+	for module, want := range map[string][]string{
+		"command":  {"REFUSED: is a WASI command module"},
+		"version2": {"abi        v2 (host speaks v1)", "REFUSED: built for ABI v2, this host speaks v1"},
+	} {
+		t.Run(module, func(t *testing.T) {
+			code, out, _ := inspect(t, InspectOptions{Plugin: Plugin{Module: fixture(module)}})
+			if code != 1 {
+				t.Fatalf("exit %d\n%s", code, out)
+			}
+			mustContain(t, "stdout", out, want...)
+		})
 	}
-	mustContain(t, "stdout", out, "REFUSED: is a WASI command module")
 }

@@ -37,7 +37,7 @@ func buildFixtures(dir string) error {
 		return fmt.Errorf("wat2wasm not found: install wabt (scripts/install-tools.sh or apt-get install wabt)")
 	}
 	wats, _ := filepath.Glob("testdata/*.wat")
-	wats = append(wats, "../testdata/command.wat")
+	wats = append(wats, "../testdata/command.wat", "../testdata/version2.wat")
 	for _, wat := range wats {
 		out := filepath.Join(dir, strings.TrimSuffix(filepath.Base(wat), ".wat")+".wasm")
 		if b, err := exec.Command("wat2wasm", wat, "-o", out).CombinedOutput(); err != nil {
