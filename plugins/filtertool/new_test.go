@@ -50,8 +50,8 @@ func TestNewWritesTheSDK(t *testing.T) {
 			mk, _ := os.ReadFile(filepath.Join(dir, "Makefile"))
 			mustContain(t, "Makefile", string(mk), "SLUICE ?= /bin/sluice", "filter test rate_limit.cases.toml")
 			want := map[string][]string{
-				"tinygo": {"go.mod", "main.go", "sluice-sdk/go/go.mod", "sluice-sdk/go/sluice.go"},
-				"go":     {"go.mod", "main.go", "sluice-sdk/go/internal/wire/wire.go"},
+				"tinygo": {"go.mod", "main.go", "main_test.go", "sluice-sdk/go/go.mod", "sluice-sdk/go/sluice.go"},
+				"go":     {"go.mod", "main.go", "main_test.go", "sluice-sdk/go/internal/wire/wire.go", "sluice-sdk/go/sluicetest/sluicetest.go"},
 				"rust":   {"Cargo.toml", "src/lib.rs", "sluice-sdk/rust/Cargo.toml", "sluice-sdk/rust/src/lib.rs"},
 			}[lang]
 			for _, f := range append(want, "README.md", "rate_limit.cases.toml", ".gitignore") {
