@@ -167,6 +167,10 @@ func hLog(ctx context.Context, _ api.Module, stack []uint64) {
 	default:
 		level = slog.LevelError
 	}
+	if in.st.phase == phaseInit && level >= slog.LevelWarn {
+		// Kept to explain a refused config in the load error.
+		in.st.initLog = string(msg)
+	}
 	if in.p.logger.Enabled(context.Background(), level) {
 		in.p.logger.Log(context.Background(), level, string(msg))
 	}

@@ -63,6 +63,11 @@ type callState struct {
 	// misuse records why a host function trapped the guest, so the failure
 	// is reported as ABI misuse rather than as a plain trap.
 	misuse error
+
+	// initLog is the last warning or error the guest logged while it was
+	// prepared (phaseInit): the reason a refused config gets in the load
+	// error.
+	initLog string
 }
 
 // instance is one instantiated guest, owned by its plugin's pool. It serves

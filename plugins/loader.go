@@ -159,7 +159,7 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 
 	m.rt, m.compiled, m.err = compile(ctx, l.cache, bin, pages)
 	if m.err == nil {
-		m.problems = checkModule(m.compiled)
+		m.problems = checkModule(m.compiled, bin)
 	}
 	close(m.ready)
 	if m.err != nil {
@@ -299,6 +299,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, bin []byte) (*plug
 		timeout: pc.Timeout.Duration,
 		logger:  l.logger.With("plugin", pc.Name),
 		shared:  l.shared,
+		pos:     pc.Pos,
 	}
 	if p.timeout < 0 {
 		p.timeout = DefaultTimeout
@@ -311,6 +312,13 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, bin []byte) (*plug
 	}
 	limit := uint64(pc.MemoryLimit)
 	pages := limit / pageSize
+	if limit%pageSize != 0 && pages >= 1 {
+		// Memory grows in whole pages. config.Parse refuses such a limit;
+		// a hand-built one is rounded up, never down, and said so.
+		pages++
+		p.logger.Warn("plugins: memory_limit is not a whole number of 64KiB pages; rounded up",
+			"memory_limit", sizeString(limit), "rounded", sizeString(pages*pageSize))
+	}
 	if pages < 1 || pages > 65536 {
 		return nil, p.errf("memory_limit %s is out of range (64KiB to 4GiB)", sizeString(limit))
 	}

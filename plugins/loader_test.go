@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -33,10 +34,20 @@ func TestLoadRefuses(t *testing.T) {
 			[]string{`imports env.abort: a filter may import only from "sluice" and "wasi_snapshot_preview1"`}},
 		{"wrong export signature", plug("auth", "bad_export_sig"),
 			[]string{"exports sluice_on_message with signature () -> i32, want (i32, i32, i32) -> i32"}},
+		{"command module", plug("auth", "command"),
+			[]string{"is a WASI command module (it exports _start, not _initialize)", "-buildmode=c-shared", "-mexec-model=reactor"}},
 		{"no memory export", plug("auth", "no_memory"),
 			[]string{`does not export its memory as "memory"`}},
 		{"configure refuses", plug("auth", "configure_fail"),
 			[]string{"sluice_configure refused its config (returned 7)"}},
+		{"configure refuses, saying why", plug("auth", "configure_why"),
+			[]string{`sluice_configure refused its config (returned 1): config: unknown key "tokenz"`}},
+		{"configure refuses a key of the config file", plug("auth", "configure_why", func(p *config.Plugin) {
+			p.Pos = config.Position{File: "proxy.toml", Line: 20, ConfigLine: 24, ConfigKeys: map[string]int{"tokens": 25, "tokenz": 26}}
+		}), []string{`(`, `configure_why.wasm): proxy.toml:26: sluice_configure refused its config (returned 1): config: unknown key "tokenz"`}},
+		{"configure refuses a config file", plug("auth", "configure_fail", func(p *config.Plugin) {
+			p.Pos = config.Position{File: "proxy.toml", Line: 20, ConfigLine: 24}
+		}), []string{`configure_fail.wasm): proxy.toml:24: sluice_configure refused its config (returned 7)`}},
 		{"memory over the cap", plug("auth", "bigmem"),
 			[]string{"declares a minimum memory of 19200KiB (300 pages), over its memory_limit of 16MiB (256 pages)"}},
 		{"sha256 mismatch", plug("auth", "noop", func(p *config.Plugin) { p.SHA256 = strings.Repeat("ab", 32) }),
@@ -58,6 +69,18 @@ func TestLoadRefuses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A memory_limit between two pages (possible only in a hand-built config:
+// config.Parse refuses it) is rounded up, with a warning, never down.
+func TestMemoryLimitRoundsUp(t *testing.T) {
+	e := load(t, plug("a", "noop", func(p *config.Plugin) { p.MemoryLimit = 100 << 10 }))
+	if !strings.Contains(e.logs.String(), "rounded up") || !strings.Contains(e.logs.String(), "rounded=128KiB") {
+		t.Errorf("no warning about rounding in the log:\n%s", e.logs)
+	}
+	if got := e.set.plugins[0].mod.key.pages; got != 2 {
+		t.Errorf("memory limit is %d pages, want 2 (100KiB rounded up)", got)
 	}
 }
 
@@ -84,6 +107,39 @@ func TestLoadAllOrNothing(t *testing.T) {
 	e.loader.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("loader still holds %d modules after a failed Load", n)
+	}
+}
+
+// A Go filter built without -buildmode=c-shared is refused at load with the
+// command that builds it right, not left to die with "unreachable" on its
+// first hook call.
+func TestLoadRefusesGoCommandModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go module")
+	}
+	dir := t.TempDir()
+	src := "package main\n\n//go:wasmexport sluice_abi_version\nfunc abiVersion() int32 { return 1 }\n\nfunc main() {}\n"
+	for name, body := range map[string]string{"go.mod": "module cmdfilter\n\ngo 1.24\n", "main.go": src} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "cmd.wasm")
+	build := exec.Command("go", "build", "-o", out, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	p := plug("gocmd", "noop")
+	p.Module = out
+	_, err := tryLoad(t, p)
+	if err == nil {
+		t.Fatal("Load accepted a Go command module")
+	}
+	want := "is a WASI command module (it exports _start, not _initialize): the proxy calls its exports without running main, so it must be built as a reactor: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared"
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q\ndoes not contain %q", err, want)
 	}
 }
 

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluiceproxy/sluice/abi"
+	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -73,6 +75,7 @@ type plugin struct {
 	timeout time.Duration
 	logger  *slog.Logger
 	shared  SharedStore
+	pos     config.Position // where the config file declares it
 
 	// Filled from the first instance at load.
 	features abi.Features
@@ -92,6 +95,39 @@ type plugin struct {
 // errf formats a load error that names the plugin and its module file.
 func (p *plugin) errf(format string, args ...any) error {
 	return fmt.Errorf("plugins: plugin %q (%s): "+format, append([]any{p.name, p.path}, args...)...)
+}
+
+// configErr is the load error of a filter that refused its config: msg,
+// then the reason the filter logged, placed at the line of the config file
+// that the reason names (a quoted key of [plugin.config]) or at the config
+// table itself.
+func (p *plugin) configErr(msg, reason string) error {
+	if reason != "" {
+		msg += ": " + reason
+	}
+	line := p.pos.ConfigLine
+	if line == 0 {
+		line = p.pos.Line
+	}
+	for rest := reason; ; {
+		i := strings.IndexByte(rest, '"')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i+1:], '"')
+		if j < 0 {
+			break
+		}
+		if l, ok := p.pos.ConfigKeys[rest[i+1:i+1+j]]; ok {
+			line = l
+			break
+		}
+		rest = rest[i+1+j+1:]
+	}
+	if p.pos.File == "" || line == 0 {
+		return p.errf("%s", msg)
+	}
+	return p.errf("%s:%d: %s", p.pos.File, line, msg)
 }
 
 func (p *plugin) snapshot() Stats {
@@ -126,6 +162,20 @@ func (p *plugin) baseModuleConfig() wazero.ModuleConfig {
 // _initialize (never _start), checks the ABI version and runs
 // sluice_configure. The returned instance is idle.
 func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
+	in, _, err := p.instantiate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.configure(in); err != nil {
+		in.close()
+		return nil, err
+	}
+	return in, nil
+}
+
+// instantiate instantiates the module, runs _initialize and checks the ABI
+// version, which it returns (also when it is not the host's).
+func (p *plugin) instantiate(ctx context.Context) (*instance, int32, error) {
 	in := &instance{
 		p:      p,
 		stdout: newLineWriter(p.logger, "stdout", slog.LevelInfo),
@@ -137,7 +187,7 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
 		p.modCfg.WithStdout(in.stdout).WithStderr(in.stderr))
 	if err != nil {
-		return nil, p.errf("instantiate: %w", err)
+		return nil, 0, p.errf("instantiate: %w", err)
 	}
 	in.mod = mod
 	in.mem = mod.ExportedMemory(abi.MemoryExport)
@@ -155,28 +205,37 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 
 	if f := mod.ExportedFunction("_initialize"); f != nil {
 		if _, err := in.initCall(f); err != nil {
-			return nil, p.errf("_initialize: %w", err)
+			return nil, 0, p.errf("_initialize: %w", err)
 		}
 	}
 	v, err := in.initCall(mod.ExportedFunction(abi.FuncABIVersion))
 	if err != nil {
-		return nil, p.errf("%s: %w", abi.FuncABIVersion, err)
+		return nil, 0, p.errf("%s: %w", abi.FuncABIVersion, err)
 	}
 	if int32(v) != abi.Version {
-		return nil, p.errf("built for ABI v%d, this host speaks v%d", int32(v), abi.Version)
-	}
-	if f := mod.ExportedFunction(abi.FuncConfigure); f != nil {
-		in.stack[0] = uint64(len(p.config))
-		rc, err := in.initCall(f)
-		if err != nil {
-			return nil, p.errf("%s: %w", abi.FuncConfigure, err)
-		}
-		if rc != 0 {
-			return nil, p.errf("%s refused its config (returned %d)", abi.FuncConfigure, int32(rc))
-		}
+		return nil, int32(v), p.errf("built for ABI v%d, this host speaks v%d", int32(v), abi.Version)
 	}
 	ok = true
-	return in, nil
+	return in, int32(v), nil
+}
+
+// configure runs sluice_configure on an instantiated instance.
+func (p *plugin) configure(in *instance) error {
+	f := in.mod.ExportedFunction(abi.FuncConfigure)
+	if f == nil {
+		return nil
+	}
+	in.st = callState{phase: phaseInit}
+	defer func() { in.st = callState{} }()
+	in.stack[0] = uint64(len(p.config))
+	rc, err := in.initCall(f)
+	if err != nil {
+		return p.errf("%s: %w", abi.FuncConfigure, err)
+	}
+	if rc != 0 {
+		return p.configErr(fmt.Sprintf("%s refused its config (returned %d)", abi.FuncConfigure, int32(rc)), in.st.initLog)
+	}
+	return nil
 }
 
 // initCall makes one preparation call with its arguments already on the

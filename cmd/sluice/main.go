@@ -2,6 +2,7 @@
 //
 //	sluice -config proxy.toml [-watch=true] [-log-format text|json] [-log-level info]
 //	sluice check proxy.toml
+//	sluice filter inspect|run|test|new ...
 //
 // The first form serves until SIGINT or SIGTERM, then shuts down gracefully.
 // It reloads the config and its filters without a restart on SIGHUP, on
@@ -38,6 +39,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "check" {
 		return check(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "filter" {
+		return filterCmd(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "proxy.toml", "path of the config file")
@@ -47,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sluice [-config proxy.toml] [-watch=true] [-log-format text|json] [-log-level info]")
 		fmt.Fprintln(stderr, "       sluice check proxy.toml")
+		fmt.Fprintln(stderr, "       sluice filter inspect|run|test|new ... (sluice filter for details)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

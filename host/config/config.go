@@ -223,6 +223,22 @@ type Plugin struct {
 	PoolSize int `toml:"pool_size"`
 	// Config is handed to the filter as JSON.
 	Config map[string]any `toml:"config"`
+	// Pos is where the plugin is written, so that an error the filter
+	// reports about its config can name the line. Parse fills it; a
+	// hand-built Config may leave it zero.
+	Pos Position `toml:"-"`
+}
+
+// Position locates a [[plugin]] and its config table in a config file.
+type Position struct {
+	// File is the config file's name as given to Parse.
+	File string
+	// Line is the line of the [[plugin]] header; ConfigLine that of its
+	// config table (0 when it has none).
+	Line, ConfigLine int
+	// ConfigKeys maps each key written in the config table, dotted from
+	// the table ("tokens", "limits.burst"), to its line.
+	ConfigKeys map[string]int
 }
 
 // Duration is a time.Duration written as a Go duration string ("2s").

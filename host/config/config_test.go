@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,6 +160,10 @@ func TestBadConfigs(t *testing.T) {
 			[]string{`p.toml:10: route[0].host: bad host`}},
 		{"bad path prefix", base + "[[route]]\npath_prefix = \"api\"\nupstream = \"app\"\n",
 			[]string{`p.toml:10: route[0].path_prefix: must start with "/"`}},
+		{"memory_limit below a page", base + route + "[[plugin]]\nname = \"b\"\nmodule = \"b.wasm\"\nmemory_limit = \"1KiB\"\n",
+			[]string{`p.toml:15: plugin[1].memory_limit: must be at least 64KiB (one Wasm page), got 1KiB`}},
+		{"memory_limit between pages", base + route + "[[plugin]]\nname = \"b\"\nmodule = \"b.wasm\"\nmemory_limit = \"100KiB\"\n",
+			[]string{`p.toml:15: plugin[1].memory_limit: 100KiB is not a whole number of 64KiB Wasm pages: use 64KiB or 128KiB`}},
 		{"bad sha256", base + route + "[[plugin]]\nname = \"b\"\nmodule = \"b.wasm\"\nsha256 = \"abc\"\n",
 			[]string{`p.toml:15: plugin[1].sha256: want 64 hex digits`}},
 		{"several at once", base + "[[route]]\nupstream = \"nope\"\n[[route]]\npath_prefix = \"/b\"\n[server]\nlisten = \"x\"\n",
@@ -183,6 +188,24 @@ func TestBadConfigs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Parse records where each plugin and each key of its config table is, so
+// that a filter's complaint about its config can name the line.
+func TestPluginPosition(t *testing.T) {
+	doc := base + "\n[[route]]\nupstream = \"app\"\n" + "[[plugin]]\nname = \"b\"\nmodule = \"b.wasm\"\n  [plugin.config]\n  tokens = [\"x\"]\n  limits.burst = 3\n"
+	cfg, err := Parse([]byte(doc), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Plugins[1].Pos
+	want := Position{File: "p.toml", Line: 12, ConfigLine: 15, ConfigKeys: map[string]int{"tokens": 16, "limits": 17, "limits.burst": 17}}
+	if got.File != want.File || got.Line != want.Line || got.ConfigLine != want.ConfigLine || fmt.Sprint(got.ConfigKeys) != fmt.Sprint(want.ConfigKeys) {
+		t.Fatalf("Pos = %+v, want %+v", got, want)
+	}
+	if p := cfg.Plugins[0].Pos; p.ConfigLine != 0 || p.Line == 0 {
+		t.Errorf("plugin without config: Pos = %+v", p)
 	}
 }
 

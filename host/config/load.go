@@ -146,6 +146,9 @@ func Parse(data []byte, name string) (*Config, error) {
 		}
 	}
 
+	for i := range cfg.Plugins {
+		cfg.Plugins[i].Pos = p.pluginPos(i)
+	}
 	p.defaults(cfg)
 	p.validate(cfg, bad)
 	if len(p.errs) > 0 {
@@ -160,6 +163,27 @@ type parser struct {
 	md   *toml.MetaData
 	keys *keyIndex
 	errs Errors
+}
+
+// pluginPos locates plugin[i] and the keys of its config table.
+func (p *parser) pluginPos(i int) Position {
+	k := fmt.Sprintf("plugin[%d]", i)
+	pos := Position{File: p.file, Line: p.keys.line(k)}
+	if p.keys.defined(k + ".config") {
+		pos.ConfigLine = p.keys.line(k + ".config")
+	}
+	prefix := k + ".config."
+	for _, key := range p.keys.keys {
+		if rest, ok := strings.CutPrefix(key.path, prefix); ok {
+			if pos.ConfigKeys == nil {
+				pos.ConfigKeys = make(map[string]int)
+			}
+			if _, seen := pos.ConfigKeys[rest]; !seen {
+				pos.ConfigKeys[rest] = key.line
+			}
+		}
+	}
+	return pos
 }
 
 func (p *parser) errf(key, format string, args ...any) {

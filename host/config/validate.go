@@ -167,8 +167,13 @@ func (p *parser) validatePlugin(k string, pl Plugin) {
 	if pl.Timeout.Duration <= 0 {
 		p.errf(k+".timeout", "must be positive")
 	}
-	if pl.MemoryLimit < 64<<10 {
+	switch {
+	case pl.MemoryLimit < 64<<10:
 		p.errf(k+".memory_limit", "must be at least 64KiB (one Wasm page), got %s", pl.MemoryLimit)
+	case pl.MemoryLimit%(64<<10) != 0:
+		// Memory grows in 64KiB pages: say so rather than round.
+		down, up := pl.MemoryLimit/(64<<10)*(64<<10), (pl.MemoryLimit/(64<<10)+1)*(64<<10)
+		p.errf(k+".memory_limit", "%s is not a whole number of 64KiB Wasm pages: use %s or %s", pl.MemoryLimit, down, up)
 	}
 	if pl.PoolSize < 0 {
 		p.errf(k+".pool_size", "must not be negative")

@@ -127,6 +127,20 @@ func (s *State) Set(key string, value []byte) {
 // Delete removes key.
 func (s *State) Delete(key string) { delete(s.m, key) }
 
+// Len returns the number of keys.
+func (s *State) Len() int { return len(s.m) }
+
+// Range calls f with each key and its value, in no particular order, until
+// f returns false. Tools use it to show what filters stored; f must not
+// modify value.
+func (s *State) Range(f func(key string, value []byte) bool) {
+	for k, v := range s.m {
+		if !f(k, v) {
+			return
+		}
+	}
+}
+
 // Direction is the way a WebSocket message travels.
 type Direction uint8
 
