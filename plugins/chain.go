@@ -13,9 +13,15 @@ type chain struct {
 	plugins []*plugin
 	by      [numHooks][]*plugin
 	hooks   host.HookSet
+	// bodyLimit is the smallest max_body_buffer of the plugins that buffer
+	// bodies: the proxy buffers no more than any of them allows.
+	bodyLimit int64
 }
 
-var _ host.Chain = (*chain)(nil)
+var (
+	_ host.Chain       = (*chain)(nil)
+	_ host.BodyLimiter = (*chain)(nil)
+)
 
 // hookSets maps each hook to the proxy's hook point.
 var hookSets = [numHooks]host.HookSet{
@@ -41,9 +47,16 @@ func newChain(route string, plugins []*plugin) *chain {
 		if p.features&abi.FeatureResponseBody != 0 {
 			c.hooks |= host.HookResponseBody
 		}
+		if p.features&(abi.FeatureRequestBody|abi.FeatureResponseBody) != 0 &&
+			(c.bodyLimit == 0 || p.quotas.bodyBuffer < c.bodyLimit) {
+			c.bodyLimit = p.quotas.bodyBuffer
+		}
 	}
 	return c
 }
+
+// MaxBufferedBody implements host.BodyLimiter.
+func (c *chain) MaxBufferedBody() int64 { return c.bodyLimit }
 
 // Hooks implements host.Chain.
 func (c *chain) Hooks() host.HookSet { return c.hooks }

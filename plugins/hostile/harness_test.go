@@ -97,6 +97,8 @@ type attackCase struct {
 	// log, when set, must appear in the proxy's log: the failure names its
 	// cause.
 	log string
+	// check, when set, checks more of what the run measured.
+	check func(t *testing.T, r *result)
 }
 
 // env is a running proxy, as attacks and probes see it.
@@ -166,6 +168,9 @@ func run(t *testing.T, c attackCase) {
 	}
 	if c.log != "" && !strings.Contains(r.log.head(), c.log) {
 		t.Errorf("the proxy's log does not mention %q:\n%s", c.log, r.log.head())
+	}
+	if c.check != nil {
+		c.check(t, r)
 	}
 }
 
@@ -595,6 +600,32 @@ func wantStatus(e *env, path string, status int) error {
 		return fmt.Errorf("GET %s: status %d, want %d", path, resp.StatusCode, status)
 	}
 	return nil
+}
+
+// wantBody sends GET path and checks the status and the body's length.
+func wantBody(e *env, path string, status int, n int64) error {
+	resp, err := e.client.Get(e.url + path)
+	if err != nil {
+		return err
+	}
+	got, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	switch {
+	case err != nil:
+		return fmt.Errorf("GET %s: reading the body: %v", path, err)
+	case resp.StatusCode != status:
+		return fmt.Errorf("GET %s: status %d, want %d", path, resp.StatusCode, status)
+	case got != n:
+		return fmt.Errorf("GET %s: %d bytes of body, want %d", path, got, n)
+	}
+	return nil
+}
+
+// variants returns a function that cycles through vs, one per call, so an
+// attack tries every variant of its class.
+func variants(vs ...string) func() string {
+	var n atomic.Uint64
+	return func() string { return vs[(n.Add(1)-1)%uint64(len(vs))] }
 }
 
 // wantClose opens a WebSocket on path, sends msg as a text message and
