@@ -70,6 +70,7 @@ type Loader struct {
 type moduleKey struct {
 	sum   [sha256.Size]byte
 	pages uint32
+	stack uint32 // stack_limit, which the stack guard compiles in
 }
 
 // module is a compiled module in its own runtime, shared by the plugins of
@@ -137,8 +138,8 @@ func (l *Loader) Close() error {
 // acquire returns the compiled module for bin under a memory limit,
 // compiling it in a new runtime unless a live Set already holds it. Plugins
 // load in parallel; two that need the same module wait for one compilation.
-func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages uint32) (*module, error) {
-	key := moduleKey{sum: sum, pages: pages}
+func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages, stack uint32) (*module, error) {
+	key := moduleKey{sum: sum, pages: pages, stack: stack}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -158,7 +159,12 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 	l.modules[key] = m
 	l.mu.Unlock()
 
-	m.rt, m.compiled, m.err = compile(ctx, l.cache, bin, pages)
+	guarded, err := guardStack(bin, stack)
+	if err != nil {
+		m.err = fmt.Errorf("compile: %w", err)
+	} else {
+		m.rt, m.compiled, m.err = compile(ctx, l.cache, guarded, pages)
+	}
 	if m.err == nil {
 		m.problems = checkModule(m.compiled)
 	}
@@ -338,7 +344,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 		return nil, p.errf("config cannot be written as JSON: %w", err)
 	}
 
-	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages))
+	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages), uint32(p.quotas.stack))
 	if err != nil {
 		return nil, p.errf("%w", err)
 	}

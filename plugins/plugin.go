@@ -12,6 +12,7 @@ import (
 	"github.com/sluiceproxy/sluice/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -137,7 +138,7 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 		stderr: newLineWriter(p.logger, &p.logs, "stderr", slog.LevelWarn),
 	}
 	in.ctx = newCallCtx(in)
-	ictx, cancel := context.WithTimeout(ctx, initTimeout)
+	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, memoryAllocator()), initTimeout)
 	defer cancel()
 	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
 		p.modCfg.WithStdout(in.stdout).WithStderr(in.stderr))
@@ -301,8 +302,17 @@ func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
 		return 0, &callError{kind: failMisuse, err: in.st.misuse}
 	case !alive || isDeadline(err):
 		return 0, &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s", p.timeout)}
+	case in.stackOverflow():
+		return 0, &callError{kind: failTrap, err: fmt.Errorf("stack overflow: the call stack passed the plugin's stack_limit of %s", sizeString(p.quotas.stack))}
 	}
 	return 0, &callError{kind: failTrap, err: err}
+}
+
+// stackOverflow reports whether the stack guard's counter is over the
+// plugin's stack_limit: the trap that ended the call was the guard's.
+func (in *instance) stackOverflow() bool {
+	g := in.mod.ExportedGlobal(stackGlobalExport)
+	return g != nil && uint64(uint32(g.Get())) > in.p.quotas.stack
 }
 
 // misuse is the failure of a hook that returned something the ABI does

@@ -18,6 +18,12 @@ var cases = []attackCase{
 		log:    "plugin=hostile hook=sluice_on_request_headers",
 	},
 	{
+		name:   "stack-recursion",
+		module: "recurse",
+		attack: func(e *env) error { return wantStatus(e, "/hostile/recurse", 503) },
+		log:    "stack overflow: the call stack passed the plugin's stack_limit of 1MiB",
+	},
+	{
 		name:   "state-quota-request",
 		module: "state_flood",
 		attack: func(e *env) error { return wantStatus(e, "/hostile/state", 503) },

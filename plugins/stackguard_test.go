@@ -1,0 +1,86 @@
+package plugins
+
+import (
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/config"
+)
+
+// A guest that recurses for ever traps at stack_limit, reported as a stack
+// overflow; one that recurses a few hundred frames deep runs.
+func TestStackGuard(t *testing.T) {
+	e := load(t, plug("rec", "recurse", func(p *config.Plugin) { p.StackLimit = 256 << 10 }))
+	c := e.chain(t)
+	if r := c.OnRequestHeaders(exchange("/")); r == nil || r.Status != 503 {
+		t.Fatalf("reply %+v, want 503", r)
+	}
+	if !strings.Contains(e.logs.String(), "stack overflow: the call stack passed the plugin's stack_limit of 256KiB") {
+		t.Errorf("the log does not explain the trap:\n%s", e.logs)
+	}
+	if v := c.OnMessage(session(), text(host.ClientToUpstream, strings.Repeat("x", 300))); v.Action != host.MessagePass {
+		t.Errorf("300 frames deep: verdict %+v, want pass; log:\n%s", v, e.logs)
+	}
+	s := e.stats("rec")
+	if s.Traps != 1 || s.Errors != 1 {
+		t.Errorf("stats %+v, want one trap", s)
+	}
+}
+
+// The guard's rewrite keeps every kind of module valid: imported and
+// defined globals, tables, start functions, modules without a global
+// section (every fixture in testdata loads and behaves with it on).
+func TestStackGuardKeepsModulesValid(t *testing.T) {
+	for _, name := range []string{"noop", "misc", "counter", "wasi", "initialize", "recurse"} {
+		t.Run(name, func(t *testing.T) {
+			bin, err := os.ReadFile(fixture(name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := guardStack(bin, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) <= len(bin) {
+				t.Errorf("guarded module of %d bytes, original %d: nothing added", len(out), len(bin))
+			}
+			if _, err := guardStack(out, 1<<20); err != nil {
+				t.Errorf("the guarded module does not parse again: %v", err)
+			}
+		})
+	}
+	if _, err := guardStack([]byte("\x00asm\x01\x00\x00\x00\x01\x05"), 1<<20); err == nil {
+		t.Error("a truncated module was accepted")
+	}
+}
+
+// The guard bounds the stack wazero really allocates: everything a
+// recursion for ever allocates (every stack it grew through, the error and
+// its trace) stays within 4 × stack_limit, what Budget.Stack counts for one
+// hook (a stack of up to twice the limit, kept, plus the copy while it
+// grows). Without the guard the same guests grow one stack to 80MiB.
+func TestStackGuardBoundsRealStack(t *testing.T) {
+	const limit = 1 << 20
+	for _, name := range []string{"recurse", "wide"} {
+		t.Run(name, func(t *testing.T) {
+			e := load(t, plug(name, name, func(p *config.Plugin) { p.StackLimit = limit }))
+			c := e.chain(t)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			r := c.OnRequestHeaders(exchange("/"))
+			runtime.ReadMemStats(&after)
+			if r == nil || r.Status != 503 || !strings.Contains(e.logs.String(), "stack overflow") {
+				t.Fatalf("reply %+v, want 503 for a stack overflow; log:\n%s", r, e.logs)
+			}
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%s: the call allocated %d KiB with stack_limit %d KiB", name, alloc>>10, limit>>10)
+			if alloc > 4*limit {
+				t.Errorf("the call allocated %d bytes, over 4 x stack_limit (%d)", alloc, 4*limit)
+			}
+		})
+	}
+}

@@ -1,0 +1,18 @@
+;; Recursion: on_request_headers calls a function that calls itself for
+;; ever; on_message recurses as deep as the message is long, then returns.
+;; The stack guard must stop the first with a stack overflow and let the
+;; second, a few hundred frames deep, run.
+(module
+  (memory (export "memory") 1)
+  (func $forever (param $n i64) (result i64)
+    (i64.add (call $forever (i64.add (local.get $n) (i64.const 1))) (i64.const 1)))
+  (func $depth (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n))
+      (then (i32.const 0))
+      (else (i32.add (call $depth (i32.sub (local.get $n) (i32.const 1))) (i32.const 1)))))
+  (func (export "sluice_abi_version") (result i32) (i32.const 1))
+  (func (export "sluice_on_request_headers") (result i32)
+    (drop (call $forever (i64.const 0)))
+    (i32.const 0))
+  (func (export "sluice_on_message") (param i32 i32 i32) (result i32)
+    (i32.ne (call $depth (local.get 2)) (local.get 2))))
