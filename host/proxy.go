@@ -9,28 +9,28 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // maxBufferedBody bounds a request or response body that the proxy holds in
 // memory because a filter declared HookRequestBody or HookResponseBody, for
-// a chain that does not set its own bound (BodyLimiter). A larger request
+// a chain that does not set its own bound (filter.BodyLimiter). A larger request
 // gets 413, a larger response 502.
 const maxBufferedBody = 16 << 20
 
 // bodyLimit is the most of a body the proxy buffers for chain.
-func bodyLimit(chain Chain) int64 {
-	if bl, ok := chain.(BodyLimiter); ok {
+func bodyLimit(chain filter.Chain) int64 {
+	if bl, ok := chain.(filter.BodyLimiter); ok {
 		return bl.MaxBufferedBody()
 	}
 	return maxBufferedBody
@@ -110,7 +110,7 @@ type generation struct {
 // of each route, keyed by route name; a route missing from the map has no
 // filters. New starts the upstreams' health checks; Run serves, and Close
 // stops a proxy that was never run.
-func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, error) {
+func New(cfg *config.Config, chains map[string]filter.Chain, opts Options) (*Proxy, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -134,7 +134,7 @@ func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, err
 
 // Apply builds a new generation from cfg and chains and swaps it in. It is
 // ApplyWith without resources to release.
-func (p *Proxy) Apply(cfg *config.Config, chains map[string]Chain) error {
+func (p *Proxy) Apply(cfg *config.Config, chains map[string]filter.Chain) error {
 	_, err := p.ApplyWith(cfg, chains, nil)
 	return err
 }
@@ -163,7 +163,7 @@ func (p *Proxy) Apply(cfg *config.Config, chains map[string]Chain) error {
 // # Errors
 //
 // A build, bind or certificate error, or a closed proxy.
-func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]Chain, closer io.Closer) (uint64, error) {
+func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]filter.Chain, closer io.Closer) (uint64, error) {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
 	if p.closed {
@@ -228,7 +228,7 @@ func (p *Proxy) Close() error {
 // its idle connections and its health checker and target states carry on,
 // so a reload does not cold-start upstreams. Every pool counts the
 // generations that use it and closes when the last one is retired.
-func (p *Proxy) build(cfg *config.Config, chains map[string]Chain, prev *generation) (*generation, error) {
+func (p *Proxy) build(cfg *config.Config, chains map[string]filter.Chain, prev *generation) (*generation, error) {
 	g := &generation{
 		cfg:     cfg,
 		routes:  make(map[string]*route),
@@ -350,11 +350,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	x := &st.x
-	*x = Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
+	*x = filter.Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
 	hooks := rt.chain.Hooks()
 	upgrade := isWebSocketUpgrade(r)
-	if hooks.Has(HookRequestHeaders) {
-		buffered := hooks.Has(HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
+	if hooks.Has(filter.HookRequestHeaders) {
+		buffered := hooks.Has(filter.HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
 		if buffered {
 			limit := bodyLimit(rt.chain)
 			body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
@@ -407,7 +407,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type exchangeState struct {
 	lw   logWriter
 	rec  accessRecord
-	x    Exchange
+	x    filter.Exchange
 	call proxyCall
 }
 
@@ -415,9 +415,9 @@ type exchangeState struct {
 type proxyCall struct {
 	target *target
 	pool   *pool
-	chain  Chain
-	hooks  HookSet
-	x      *Exchange
+	chain  filter.Chain
+	hooks  filter.HookSet
+	x      *filter.Exchange
 	rec    *accessRecord
 	lw     *logWriter
 }
@@ -442,49 +442,40 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			call := pr.In.Context().Value(callKey{}).(*proxyCall)
 			pr.SetURL(call.target.url)
-			// Rewrite mode drops the client's X-Forwarded-For; carry it over
-			// so SetXForwarded appends the client's address to the chain.
-			if prior := pr.In.Header["X-Forwarded-For"]; prior != nil {
-				pr.Out.Header["X-Forwarded-For"] = prior
-			}
-			pr.SetXForwarded()
+			// ReverseProxy removed the hop-by-hop headers; the forwarding
+			// headers are the same as for a WebSocket handshake.
+			upstream.SetForwarded(pr.Out.Header, pr.In)
 			// The upstream sees the Host the client asked for (virtual
 			// hosts, absolute redirects), as Caddy and Traefik do by default.
 			pr.Out.Host = pr.In.Host
-			pr.Out.Header.Add("Via", "1.1 sluice")
 			// max_idle_conns = 0 turns keep-alive off: say so to the target.
 			pr.Out.Close = call.pool.cfg.MaxIdleConns == 0
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			call := resp.Request.Context().Value(callKey{}).(*proxyCall)
 			call.pool.connOK(call.target)
-			resp.Header.Add("Via", "1.1 sluice")
+			resp.Header.Add("Via", upstream.Via)
 			resp.Header.Set("X-Request-Id", call.rec.id)
-			if call.hooks.Has(HookResponseHeaders) {
+			if call.hooks.Has(filter.HookResponseHeaders) {
 				if err := runResponseHooks(call, resp); err != nil {
 					return err
 				}
 			}
 			// A large body goes from the target's socket to the client's
 			// without passing through ReverseProxy's copy buffer.
-			// Only when the length the client will be told is the length
-			// pumped: a filter may have changed Content-Length, and the
-			// server does not check what ReadFrom sends against it.
-			if b, ok := resp.Body.(*upBody); ok && b.length == declaredLength(resp.Header) {
-				if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
-					b.pumpTo(call.lw, func(r io.Reader) (int64, error) {
-						n, err := rf.ReadFrom(r)
-						call.lw.bytes += n
-						return n, err
-					})
-				}
+			if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
+				upstream.Splice(resp, call.lw, func(r io.Reader) (int64, error) {
+					n, err := rf.ReadFrom(r)
+					call.lw.bytes += n
+					return n, err
+				})
 			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			call := r.Context().Value(callKey{}).(*proxyCall)
 			call.rec.err = err
-			var de *dialError
+			var de *upstream.DialError
 			switch {
 			case r.Context().Err() != nil:
 				// The client went away; nobody reads the answer.
@@ -494,7 +485,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			case errors.As(err, &de):
 				call.pool.connFailed(call.target)
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream unreachable")
-			case isTimeout(err):
+			case upstream.IsTimeout(err):
 				localError(w, call.rec.id, http.StatusGatewayTimeout, "host: upstream timed out")
 			default:
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream failed")
@@ -503,26 +494,13 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 	}
 }
 
-// declaredLength is the value of h's Content-Length, or -1.
-func declaredLength(h http.Header) int64 {
-	v := h["Content-Length"]
-	if len(v) != 1 {
-		return -1
-	}
-	n, err := strconv.ParseInt(v[0], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // runResponseHooks runs OnResponseHeaders, with the whole body in memory when
 // the chain asked for it, and applies what the filters decided.
 func runResponseHooks(call *proxyCall, resp *http.Response) error {
 	x := call.x
 	x.Status = resp.StatusCode
 	x.ResponseHeader = resp.Header
-	buffered := call.hooks.Has(HookResponseBody)
+	buffered := call.hooks.Has(filter.HookResponseBody)
 	if buffered {
 		limit := bodyLimit(call.chain)
 		body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
@@ -571,7 +549,7 @@ func setBody(resp *http.Response, body []byte) {
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
-func replyStatus(r *Reply) int {
+func replyStatus(r *filter.Reply) int {
 	if r.Status < 100 || r.Status > 999 {
 		return http.StatusOK
 	}
@@ -579,7 +557,7 @@ func replyStatus(r *Reply) int {
 }
 
 // writeReply sends a filter's local response.
-func writeReply(w http.ResponseWriter, id string, r *Reply) {
+func writeReply(w http.ResponseWriter, id string, r *filter.Reply) {
 	h := w.Header()
 	for k, v := range r.Header {
 		h[k] = append([]string(nil), v...)
@@ -598,14 +576,6 @@ func localError(w http.ResponseWriter, id string, status int, msg string) {
 	h.Set("X-Request-Id", id)
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg+"\n")
-}
-
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func scheme(r *http.Request) string {
@@ -636,20 +606,5 @@ func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
 // the token "upgrade" and Upgrade is "websocket", both case-insensitive.
 // Upgrade is looked at first: most requests have none.
 func isWebSocketUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Upgrade", "websocket") && headerHasToken(r.Header, "Connection", "upgrade")
-}
-
-// headerHasToken reports whether a comma-separated list in header name has
-// token, case-insensitive. It does not allocate.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h[name] {
-		for v != "" {
-			t, rest, _ := strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-			v = rest
-		}
-	}
-	return false
+	return upstream.HasToken(r.Header, "Upgrade", "websocket") && upstream.HasToken(r.Header, "Connection", "upgrade")
 }

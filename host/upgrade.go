@@ -2,13 +2,14 @@ package host
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
+	"github.com/sluiceproxy/sluice/host/internal/wsrelay"
 )
 
 // serveUpgrade hands a WebSocket upgrade to the relay after the route's
@@ -22,7 +23,7 @@ import (
 // What the end of the handler used to do (untrack the session, the target's
 // active count, the access log record with the session's stats) runs when
 // the relay ends.
-func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generation, rt *route, x *Exchange, rec *accessRecord) {
+func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generation, rt *route, x *filter.Exchange, rec *accessRecord) {
 	released := false
 	release := func() {
 		if !released {
@@ -33,7 +34,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	defer release()
 	rec.websocket = true
 
-	if rt.chain.Hooks().Has(HookUpgrade) {
+	if rt.chain.Hooks().Has(filter.HookUpgrade) {
 		if reply := rt.chain.OnUpgrade(x); reply != nil {
 			rec.replied = true
 			lw := &logWriter{ResponseWriter: w}
@@ -67,7 +68,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	}
 
 	opt := g.cfg.Server.WebSocket
-	wsOpt := wsOptions{
+	wsOpt := wsrelay.Options{
 		MaxMessageSize:   int64(opt.MaxMessageSize),
 		IdleTimeout:      opt.IdleTimeout.Duration,
 		PingInterval:     opt.PingInterval.Duration,
@@ -76,25 +77,28 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	// The session keeps the request for its filters and its log line, but
 	// not the request's context, which holds net/http's connection contexts.
 	lr := r.WithContext(context.Background())
-	s := &Session{ID: rec.id, Route: rt.name, Upgrade: lr, ClientAddr: x.ClientAddr, State: x.State}
+	s := &filter.Session{ID: rec.id, Route: rt.name, Upgrade: lr, ClientAddr: x.ClientAddr, State: x.State}
 	pl := rt.pool
-	chain := func() Chain { return lc }
 
 	// No deadline to clear for server.read_timeout and write_timeout:
 	// hijacking the connection clears them (TestWebSocketOutlivesServerTimeouts).
 	// Answers the relay writes before upgrading (refusals, 502) carry it.
 	w.Header().Set("X-Request-Id", rec.id)
 	// The session's log line needs both the handler's return (logAccess)
-	// and the session's end; the session may end before serveWebSocket even
+	// and the session's end; the session may end before wsrelay.Serve even
 	// returns. Its end function holds only wl, never the handler's state
 	// (which holds the connection's ResponseWriter).
 	wl := &wsLogState{req: lr}
 	wl.pending.Store(2)
 	rec.wsLog = wl
-	st, running := serveWebSocket(ctx, w, r, t.url, upstreamHeader(r), chain, s, wsOpt, p.log, func(st wsStats) {
-		untrack()
-		wl.ws = st
-		p.wsLogDone(wl)
+	st, running := wsrelay.Serve(w, r, wsrelay.Params{
+		Context: ctx, Target: t.url, Header: upstreamHeader(r), Chain: lc, Session: s,
+		Options: wsOpt, Log: p.log, Dialer: pl.client.Dialer(),
+		OnEnd: func(st wsrelay.Stats) {
+			untrack()
+			wl.ws = st
+			p.wsLogDone(wl)
+		},
 	})
 	if st.DialErr != nil {
 		pl.connFailed(t)
@@ -124,7 +128,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 type liveChain struct {
 	p          *Proxy
 	route      string
-	startHooks HookSet
+	startHooks filter.HookSet
 	start      atomic.Pointer[generation]
 	// pinned is the last generation that had the route, held while a
 	// session whose route a reload removed runs out its grace period, so
@@ -132,10 +136,10 @@ type liveChain struct {
 	pinned atomic.Pointer[generation]
 }
 
-var _ Chain = (*liveChain)(nil)
+var _ filter.Chain = (*liveChain)(nil)
 
 // raw reports whether the relay copies the session's bytes without frames.
-func (c *liveChain) raw() bool { return !c.startHooks.Has(HookMessage) }
+func (c *liveChain) raw() bool { return !c.startHooks.Has(filter.HookMessage) }
 
 // releaseStart lets go of the upgrade's generation, once.
 func (c *liveChain) releaseStart() {
@@ -146,7 +150,7 @@ func (c *liveChain) releaseStart() {
 
 // chainIn returns the route's chain in g, or in the pinned generation when
 // g no longer has the route, or nil.
-func (c *liveChain) chainIn(g *generation) Chain {
+func (c *liveChain) chainIn(g *generation) filter.Chain {
 	if r := g.routes[c.route]; r != nil {
 		return r.chain
 	}
@@ -160,7 +164,7 @@ func (c *liveChain) chainIn(g *generation) Chain {
 
 // Hooks returns the hooks of the route's current chain, or, the first time,
 // those of the chain the upgrade ran on.
-func (c *liveChain) Hooks() HookSet {
+func (c *liveChain) Hooks() filter.HookSet {
 	if c.start.Load() != nil {
 		c.releaseStart()
 		return c.startHooks
@@ -173,29 +177,29 @@ func (c *liveChain) Hooks() HookSet {
 
 // OnMessage runs the message hooks of the route's current chain. When the
 // current chain has none (a reload removed them), the message passes.
-func (c *liveChain) OnMessage(s *Session, m *Message) MessageVerdict {
+func (c *liveChain) OnMessage(s *filter.Session, m *filter.Message) filter.MessageVerdict {
 	g := c.p.acquire()
 	defer c.p.release(g)
-	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(HookMessage) {
+	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(filter.HookMessage) {
 		return ch.OnMessage(s, m)
 	}
-	return MessageVerdict{}
+	return filter.MessageVerdict{}
 }
 
 // OnClose runs the close hooks of the route's current chain.
-func (c *liveChain) OnClose(s *Session) {
+func (c *liveChain) OnClose(s *filter.Session) {
 	g := c.p.acquire()
 	defer c.p.release(g)
-	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(HookClose) {
+	if ch := c.chainIn(g); ch != nil && ch.Hooks().Has(filter.HookClose) {
 		ch.OnClose(s)
 	}
 }
 
 // The HTTP hooks have run before the relay starts; the relay never calls
 // them.
-func (c *liveChain) OnRequestHeaders(*Exchange) *Reply  { return nil }
-func (c *liveChain) OnUpgrade(*Exchange) *Reply         { return nil }
-func (c *liveChain) OnResponseHeaders(*Exchange) *Reply { return nil }
+func (c *liveChain) OnRequestHeaders(*filter.Exchange) *filter.Reply  { return nil }
+func (c *liveChain) OnUpgrade(*filter.Exchange) *filter.Reply         { return nil }
+func (c *liveChain) OnResponseHeaders(*filter.Exchange) *filter.Reply { return nil }
 
 // trackSession registers a WebSocket session so that shutdown, or a reload
 // that removes its route, can close it. It fails once shutdown has begun. g
@@ -208,8 +212,8 @@ func (p *Proxy) trackSession(rt *route, t *target, lc *liveChain, g *generation)
 	if p.wsClosing {
 		return nil, nil, false
 	}
-	ctx := newWSSessionCtx()
-	e := &wsEntry{route: rt.name, upstream: rt.pool.name, target: t.url.String(), cancel: ctx.cancel, chain: lc}
+	ctx := wsrelay.NewSessionContext()
+	e := &wsEntry{route: rt.name, upstream: rt.pool.name, target: t.url.String(), cancel: ctx.Cancel, chain: lc}
 	p.wsSessions[e] = struct{}{}
 	p.wsWG.Add(1)
 	if cur := p.gen.Load(); cur != g {
@@ -231,10 +235,6 @@ func (p *Proxy) untrackSession(e *wsEntry) {
 	e.cancel(nil)
 	// wsWG.Done comes once the session's log line is written (wsLogDone).
 }
-
-// errReload is the cause of a session closed because a reload could no
-// longer serve it as it was.
-var errReload = errors.New("host: closed by a reload")
 
 // reconcileSessions checks every session against cur, the generation that
 // just replaced old.
@@ -272,7 +272,7 @@ func (p *Proxy) checkSessionLocked(e *wsEntry, prev, cur *generation) {
 		why = "route no longer goes to its upstream"
 	case !r.pool.hasTarget(e.target):
 		why = "upstream target removed"
-	case e.chain.raw() && r.chain.Hooks().Has(HookMessage):
+	case e.chain.raw() && r.chain.Hooks().Has(filter.HookMessage):
 		why = "route gained message hooks"
 	default:
 		return
@@ -280,7 +280,7 @@ func (p *Proxy) checkSessionLocked(e *wsEntry, prev, cur *generation) {
 	grace := cur.cfg.Server.ReloadGrace.Duration
 	p.log.Info("host: closing a WebSocket after a reload", "route", e.route, "reason", why, "grace", grace)
 	cancel := e.cancel
-	e.timer = time.AfterFunc(grace, func() { cancel(errReload) })
+	e.timer = time.AfterFunc(grace, func() { cancel(wsrelay.ErrReloaded) })
 }
 
 // closeSessions closes every WebSocket (the relay sends 1001) and waits for
@@ -302,43 +302,17 @@ func (p *Proxy) closeSessions(ctx context.Context) error {
 	}
 }
 
-// hopHeaders are the connection-level headers a proxy must not forward
-// (RFC 9110 section 7.6.1), plus the WebSocket handshake headers that the
-// relay's dialer sets itself.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions", "Sec-Websocket-Accept",
-}
-
 // upstreamHeader is the header set sent to the upstream on a WebSocket
 // handshake: the client's end-to-end headers (Cookie, Origin,
-// Authorization, Sec-WebSocket-Protocol...) and the forwarding headers.
+// Authorization, Sec-WebSocket-Protocol...) and the forwarding headers, as
+// for a plain request. The relay adds the handshake headers itself.
 func upstreamHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
-	for _, v := range h["Connection"] {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, name := range hopHeaders {
-		h.Del(name)
-	}
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
-		}
-		h.Set("X-Forwarded-For", ip)
-	}
-	h.Set("X-Forwarded-Host", r.Host)
-	h.Set("X-Forwarded-Proto", scheme(r))
-	h.Del("Forwarded")
+	upstream.RemoveHopByHop(h)
+	upstream.SetForwarded(h, r)
 	// The upstream sees the Host the client asked for, as for plain HTTP; the
 	// WebSocket dialer takes it from this header.
 	h.Set("Host", r.Host)
-	h.Add("Via", "1.1 sluice")
 	return h
 }
 
@@ -354,7 +328,7 @@ type accessRecord struct {
 	// status and bytes, for WebSockets, which bypass the logWriter.
 	status int
 	bytes  int64
-	ws     *wsStats
+	ws     *wsrelay.Stats
 
 	// wsLog is set while a WebSocket session runs on past its handler.
 	wsLog *wsLogState
@@ -371,7 +345,7 @@ type wsLogState struct {
 	req     *http.Request // the session's copy of the request
 	rec     accessRecord  // the handler's record, as it returned
 	start   time.Time
-	ws      wsStats
+	ws      wsrelay.Stats
 }
 
 // wsLogDone is the session's half of its access log line.
@@ -473,10 +447,10 @@ func (p *Proxy) writeAccess(ctx context.Context, r *http.Request, status int, si
 	if ws := rec.ws; ws != nil {
 		msg = "websocket"
 		attrs = append(attrs,
-			slog.Int64("messages_in", ws.Messages[ClientToUpstream]),
-			slog.Int64("messages_out", ws.Messages[UpstreamToClient]),
-			slog.Int64("bytes_in", ws.Bytes[ClientToUpstream]),
-			slog.Int64("bytes_out", ws.Bytes[UpstreamToClient]),
+			slog.Int64("messages_in", ws.Messages[filter.ClientToUpstream]),
+			slog.Int64("messages_out", ws.Messages[filter.UpstreamToClient]),
+			slog.Int64("bytes_in", ws.Bytes[filter.ClientToUpstream]),
+			slog.Int64("bytes_out", ws.Bytes[filter.UpstreamToClient]),
 			slog.Int("close_code", ws.CloseCode),
 			slog.String("close_by", ws.CloseBy),
 		)

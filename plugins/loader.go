@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/abi"
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
@@ -221,7 +221,7 @@ func (l *Loader) release(m *module) {
 type Set struct {
 	loader  *Loader
 	plugins []*plugin
-	chains  map[string]host.Chain
+	chains  map[string]filter.Chain
 	once    sync.Once
 }
 
@@ -236,7 +236,15 @@ type Set struct {
 //
 //	plugins: plugin "auth" (examples/auth/auth.wasm): built for ABI v2, this host speaks v1
 func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
-	s := &Set{loader: l, chains: make(map[string]host.Chain)}
+	return l.LoadModules(ctx, cfg, nil)
+}
+
+// LoadModules is Load with module bytes the caller already read: modules
+// maps a plugin's name to its module file's contents, so that what the
+// caller fingerprinted is exactly what is pinned, compiled and reported
+// by Set.Modules. A plugin missing from modules has its file read.
+func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules map[string][]byte) (*Set, error) {
+	s := &Set{loader: l, chains: make(map[string]filter.Chain)}
 	// Build the plugins in parallel: distinct modules compile side by side
 	// and Go filters' instances start (milliseconds each) concurrently.
 	// Report the first error in config order.
@@ -250,7 +258,7 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			built[i], errs[i] = l.build(ctx, pc, cfg.Server)
+			built[i], errs[i] = l.build(ctx, pc, cfg.Server, modules[pc.Name])
 		}()
 	}
 	wg.Wait()
@@ -287,9 +295,9 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 	return s, nil
 }
 
-// build makes one plugin ready: read, pin, compile, check, instantiate,
-// configure, warm its pool.
-func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Server) (*plugin, error) {
+// build makes one plugin ready: read (unless bin holds the module already),
+// pin, compile, check, instantiate, configure, warm its pool.
+func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Server, bin []byte) (*plugin, error) {
 	p := &plugin{
 		name:    pc.Name,
 		path:    pc.Module,
@@ -326,9 +334,11 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 	if !filepath.IsAbs(path) && l.baseDir != "" {
 		path = filepath.Join(l.baseDir, path)
 	}
-	bin, err := os.ReadFile(path)
-	if err != nil {
-		return nil, p.errf("%w", err)
+	var err error
+	if bin == nil {
+		if bin, err = os.ReadFile(path); err != nil {
+			return nil, p.errf("%w", err)
+		}
 	}
 	sum := sha256.Sum256(bin)
 	if pin := strings.TrimSpace(pc.SHA256); pin != "" && !strings.EqualFold(pin, hex.EncodeToString(sum[:])) {
@@ -395,7 +405,17 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 // Chains returns the filter chain of every route that has plugins, keyed by
 // route name (config.Route.Name). A route without plugins is absent. The map
 // is shared: do not modify it.
-func (s *Set) Chains() map[string]host.Chain { return s.chains }
+func (s *Set) Chains() map[string]filter.Chain { return s.chains }
+
+// Modules maps each plugin of the Set to the sha256 (hex) of the module
+// bytes it compiled: the bytes its sha256 pin was checked against.
+func (s *Set) Modules() map[string]string {
+	out := make(map[string]string, len(s.plugins))
+	for _, p := range s.plugins {
+		out[p.name] = hex.EncodeToString(p.mod.key.sum[:])
+	}
+	return out
+}
 
 // Stats returns a snapshot of every plugin's counters, in config order.
 func (s *Set) Stats() []Stats {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // A guest that recurses for ever traps at stack_limit, reported as a stack
@@ -21,7 +21,7 @@ func TestStackGuard(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "stack overflow: the call stack passed the plugin's stack_limit of 256KiB") {
 		t.Errorf("the log does not explain the trap:\n%s", e.logs)
 	}
-	if v := c.OnMessage(session(), text(host.ClientToUpstream, strings.Repeat("x", 300))); v.Action != host.MessagePass {
+	if v := c.OnMessage(session(), text(filter.ClientToUpstream, strings.Repeat("x", 300))); v.Action != filter.MessagePass {
 		t.Errorf("300 frames deep: verdict %+v, want pass; log:\n%s", v, e.logs)
 	}
 	s := e.stats("rec")
