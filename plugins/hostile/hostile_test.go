@@ -45,7 +45,7 @@ var cases = []attackCase{
 			}
 			return err
 		},
-		log:    "over the plugin's state_max_",
+		log: "over the plugin's state_max_",
 	},
 	{
 		name:   "shared-quota",
