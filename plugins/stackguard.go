@@ -128,6 +128,14 @@ func parseForGuard(secs []section) (*guardModule, error) {
 			}
 		case 6: // globals
 			m.globals = r.count()
+		case 7: // exports
+			for range r.count() {
+				if string(r.take(int(r.count()))) == stackGlobalExport {
+					return nil, fmt.Errorf("exports %s, a name the host reserves", stackGlobalExport)
+				}
+				r.byte()
+				r.count()
+			}
 		case 10: // code
 			for range r.count() {
 				size := r.count()

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"context"
 	"os"
 	"runtime"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/tetratelabs/wazero"
 )
 
 // A guest that recurses for ever traps at stack_limit, reported as a stack
@@ -47,8 +49,12 @@ func TestStackGuardKeepsModulesValid(t *testing.T) {
 			if len(out) <= len(bin) {
 				t.Errorf("guarded module of %d bytes, original %d: nothing added", len(out), len(bin))
 			}
-			if _, err := guardStack(out, 1<<20); err != nil {
-				t.Errorf("the guarded module does not parse again: %v", err)
+			// wazero validates the whole module when it compiles it.
+			ctx := context.Background()
+			rt := wazero.NewRuntime(ctx)
+			defer rt.Close(ctx)
+			if _, err := rt.CompileModule(ctx, out); err != nil {
+				t.Errorf("the guarded module is not valid: %v", err)
 			}
 		})
 	}
@@ -82,5 +88,19 @@ func TestStackGuardBoundsRealStack(t *testing.T) {
 				t.Errorf("the call allocated %d bytes, over 4 x stack_limit (%d)", alloc, 4*limit)
 			}
 		})
+	}
+}
+
+// A module may not define the export the guard adds.
+func TestStackGuardReservedExport(t *testing.T) {
+	// (module (global (export "sluice_stack_used") i32 (i32.const 0)) (func))
+	bin := []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" + // type () -> ()
+		"\x03\x02\x01\x00" + // one function
+		"\x06\x06\x01\x7f\x00\x41\x00\x0b" + // global i32 = 0
+		"\x07\x15\x01\x11sluice_stack_used\x03\x00" + // export the global
+		"\x0a\x04\x01\x02\x00\x0b") // code
+	if _, err := guardStack(bin, 1<<20); err == nil || !strings.Contains(err.Error(), "a name the host reserves") {
+		t.Errorf("err = %v, want the reserved name refused", err)
 	}
 }
