@@ -233,6 +233,15 @@ func (in *instance) state(fn string) *filter.State {
 	return nil
 }
 
+// requestLineFits traps the guest when v alone would not fit the request
+// head a client may send (server.max_header_bytes bounds the request line
+// and the headers together).
+func (in *instance) requestLineFits(fn string, v []byte) {
+	if max := in.p.quotas.maxHeader; len(v) > max {
+		in.overQuota(fn, "server.max_header_bytes", int64(max), int64(len(v)))
+	}
+}
+
 // isCanonical reports whether name is already in canonical MIME header form
 // ("Content-Type"), so it can index an http.Header without allocating.
 func isCanonical(name []byte) bool {
@@ -540,6 +549,7 @@ func hGetMethod(ctx context.Context, _ api.Module, stack []uint64) {
 func hSetMethod(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	v := in.read(abi.FuncSetMethod, stack[0], stack[1])
+	in.requestLineFits(abi.FuncSetMethod, v)
 	if !validName(v) {
 		in.misuse("%s: %q is not a valid method", abi.FuncSetMethod, v)
 	}
@@ -558,6 +568,7 @@ func hGetPath(ctx context.Context, _ api.Module, stack []uint64) {
 func hSetPath(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	v := in.read(abi.FuncSetPath, stack[0], stack[1])
+	in.requestLineFits(abi.FuncSetPath, v)
 	if len(v) == 0 || v[0] != '/' || !validPath(v) {
 		in.misuse("%s: %q is not a path (it must start with / and have no CR, LF or NUL)", abi.FuncSetPath, v)
 	}
@@ -578,6 +589,7 @@ func hGetQuery(ctx context.Context, _ api.Module, stack []uint64) {
 func hSetQuery(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	v := in.read(abi.FuncSetQuery, stack[0], stack[1])
+	in.requestLineFits(abi.FuncSetQuery, v)
 	if !noControls(v) || strings.IndexByte(string(v), '#') >= 0 {
 		in.misuse("%s: %q is not a raw query (no spaces, control bytes or #)", abi.FuncSetQuery, v)
 	}
