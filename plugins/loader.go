@@ -22,11 +22,11 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Defaults for [[plugin]] settings left at zero (the config package fills
-// the same values; these keep a hand-built config.Config working).
+// Defaults for [[plugin]] settings left at zero, as the config package
+// defines them (config.Plugin.WithDefaults).
 const (
-	DefaultTimeout     = 10 * time.Millisecond
-	DefaultMemoryLimit = 16 << 20
+	DefaultTimeout     = config.DefaultPluginTimeout
+	DefaultMemoryLimit = config.DefaultPluginMemoryLimit
 )
 
 // LoaderOptions configures a Loader.
@@ -298,6 +298,7 @@ func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules ma
 // build makes one plugin ready: read (unless bin holds the module already),
 // pin, compile, check, instantiate, configure, warm its pool.
 func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Server, bin []byte) (*plugin, error) {
+	pc = pc.WithDefaults() // a config.Config built by hand skipped Parse
 	p := &plugin{
 		name:    pc.Name,
 		path:    pc.Module,
@@ -306,7 +307,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 		logger:  l.logger.With("plugin", pc.Name),
 		shared:  l.shared,
 	}
-	if p.timeout <= 0 {
+	if p.timeout < 0 {
 		p.timeout = DefaultTimeout
 	}
 	p.quotas = quotasOf(pc, server)
@@ -318,15 +319,12 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 		return nil, p.errf("on_error is %q, want \"deny\" or \"allow\"", pc.OnError)
 	}
 	limit := uint64(pc.MemoryLimit)
-	if limit == 0 {
-		limit = DefaultMemoryLimit
-	}
 	pages := limit / pageSize
 	if pages < 1 || pages > 65536 {
 		return nil, p.errf("memory_limit %s is out of range (64KiB to 4GiB)", sizeString(limit))
 	}
 	size := pc.PoolSize
-	if size <= 0 {
+	if size < 0 {
 		size = 2 * runtime.GOMAXPROCS(0)
 	}
 

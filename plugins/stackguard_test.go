@@ -38,7 +38,7 @@ func TestStackGuard(t *testing.T) {
 func TestStackGuardKeepsModulesValid(t *testing.T) {
 	for _, name := range []string{"noop", "misc", "counter", "wasi", "initialize", "recurse"} {
 		t.Run(name, func(t *testing.T) {
-			bin, err := os.ReadFile(fixture(name))
+			bin, err := os.ReadFile(fixture(t, name))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -73,6 +73,6 @@ func loaderBuilder(loader *plugins.Loader) reload.Builder {
 		if err != nil {
 			return reload.Built{}, err
 		}
-		return reload.Built{Chains: set.Chains(), Closer: set, Modules: set.Modules()}, nil
+		return reload.Built{Chains: host.Chains{Routes: set.Chains(), Closer: set}, Modules: set.Modules()}, nil
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
-	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // Builder builds the filter chains of one generation from its config. It
@@ -35,11 +33,10 @@ type Builder func(cfg *config.Config, modules map[string][]byte) (Built, error)
 
 // Built is what a Builder made for one generation.
 type Built struct {
-	// Chains holds the chain of each route, keyed by route name.
-	Chains map[string]filter.Chain
-	// Closer releases what the chains hold (compiled modules, instances,
-	// runtimes) once the generation is retired and drained; nil if nothing.
-	Closer io.Closer
+	// Chains are the chains of the routes and what releases them
+	// (compiled modules, instances, runtimes) once the generation is
+	// retired and drained.
+	Chains host.Chains
 	// Modules maps each plugin to the sha256 (hex) of the module bytes it
 	// compiled, for Status. Nil means the Reloader reports its own sums of
 	// the bytes it passed.
@@ -56,7 +53,7 @@ type Built struct {
 // attempt re-reports that failure without building again (pass force to
 // build anyway, for failures outside the files, such as a port that was
 // busy). Otherwise it parses and validates the config, calls the Builder
-// and ApplyWith; only when all succeed does the proxy switch. Any failure
+// and Proxy.Apply; only when all succeed does the proxy switch. Any failure
 // keeps the old generation serving, is logged with the file and line or
 // the plugin and module, and shows in Status until a reload succeeds.
 type Reloader struct {
@@ -138,11 +135,10 @@ func New(path string, build Builder, opts host.Options) (*Reloader, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.Closer = b.Closer
 	p, err := host.New(in.cfg, b.Chains, opts)
 	if err != nil {
-		if b.Closer != nil {
-			b.Closer.Close()
+		if b.Chains.Closer != nil {
+			b.Chains.Closer.Close()
 		}
 		return nil, err
 	}
@@ -250,9 +246,9 @@ func (r *Reloader) reloadLocked(force bool) (string, map[string]string, error) {
 		r.failedFP = in.fp
 		return Failed, nil, err
 	}
-	if _, err := r.proxy.ApplyWith(in.cfg, b.Chains, b.Closer); err != nil {
-		if b.Closer != nil {
-			b.Closer.Close()
+	if _, err := r.proxy.Apply(in.cfg, b.Chains); err != nil {
+		if b.Chains.Closer != nil {
+			b.Chains.Closer.Close()
 		}
 		r.failedFP = in.fp
 		return Failed, nil, err

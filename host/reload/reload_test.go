@@ -77,7 +77,7 @@ func (b *stampBuilder) build(cfg *config.Config, _ map[string][]byte) (Built, er
 			}
 		}
 	}
-	return Built{Chains: chains, Closer: closerFunc(func() error { b.closes.Add(1); return nil })}, nil
+	return Built{Chains: host.Chains{Routes: chains, Closer: closerFunc(func() error { b.closes.Add(1); return nil })}}, nil
 }
 
 type closerFunc func() error
