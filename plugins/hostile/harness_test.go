@@ -159,7 +159,8 @@ func run(t *testing.T, c attackCase) {
 		t.Errorf("no attack completed")
 	}
 	if len(r.probeErrs) > 0 {
-		t.Errorf("the benign route failed %d of %d probes, e.g.:\n%s", len(r.probeErrs), r.probes, strings.Join(r.probeErrs[:min(5, len(r.probeErrs))], "\n"))
+		t.Errorf("the benign route failed %d of %d probes, e.g.:\n%s\nthe proxy's log about it:\n%s", len(r.probeErrs), r.probes,
+			strings.Join(r.probeErrs[:min(5, len(r.probeErrs))], "\n"), grepLines(r.log.head(), "benign"))
 	}
 	if r.probes < 10 {
 		t.Errorf("only %d benign probes ran", r.probes)
@@ -579,6 +580,17 @@ func (l *logSink) Write(p []byte) (int, error) {
 		l.buf.Write(p[:min(room, len(p))])
 	}
 	return len(p), nil
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func (l *logSink) head() string {

@@ -15,7 +15,7 @@ var cases = []attackCase{
 		// Growing and filling 16MiB takes longer than the default 10ms on
 		// a loaded machine; the case is about memory, not the deadline,
 		// and two attackers keep its CPU use to what the machine has.
-		plugin:  `timeout = "250ms"`,
+		plugin:  `timeout = "100ms"`,
 		workers: 2,
 		attack:  func(e *env) error { return wantStatus(e, "/hostile/grow", 503) },
 		log:     `plugin=hostile hook=sluice_on_request_headers error="(trap: wasm error: unreachable|timeout)`,
