@@ -81,6 +81,8 @@ type module struct {
 	refs     int
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
+	// stackCheck is the stack guard's counter value past which it traps.
+	stackCheck uint32
 	// problems found when checking the module against the ABI; every plugin
 	// using it reports them.
 	problems []string
@@ -159,7 +161,8 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 	l.modules[key] = m
 	l.mu.Unlock()
 
-	guarded, err := guardStack(bin, stack)
+	guarded, check, err := guardStack(bin, stack)
+	m.stackCheck = check
 	if err != nil {
 		m.err = fmt.Errorf("compile: %w", err)
 	} else {

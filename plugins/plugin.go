@@ -312,7 +312,7 @@ func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
 // plugin's stack_limit: the trap that ended the call was the guard's.
 func (in *instance) stackOverflow() bool {
 	g := in.mod.ExportedGlobal(stackGlobalExport)
-	return g != nil && uint64(uint32(g.Get())) > in.p.quotas.stack
+	return g != nil && uint32(g.Get()) > in.p.mod.stackCheck
 }
 
 // misuse is the failure of a hook that returned something the ABI does

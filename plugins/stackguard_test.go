@@ -42,7 +42,7 @@ func TestStackGuardKeepsModulesValid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := guardStack(bin, 1<<20)
+			out, _, err := guardStack(bin, 1<<20)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestStackGuardKeepsModulesValid(t *testing.T) {
 			}
 		})
 	}
-	if _, err := guardStack([]byte("\x00asm\x01\x00\x00\x00\x01\x05"), 1<<20); err == nil {
+	if _, _, err := guardStack([]byte("\x00asm\x01\x00\x00\x00\x01\x05"), 1<<20); err == nil {
 		t.Error("a truncated module was accepted")
 	}
 }
@@ -100,7 +100,52 @@ func TestStackGuardReservedExport(t *testing.T) {
 		"\x06\x06\x01\x7f\x00\x41\x00\x0b" + // global i32 = 0
 		"\x07\x15\x01\x11sluice_stack_used\x03\x00" + // export the global
 		"\x0a\x04\x01\x02\x00\x0b") // code
-	if _, err := guardStack(bin, 1<<20); err == nil || !strings.Contains(err.Error(), "a name the host reserves") {
+	if _, _, err := guardStack(bin, 1<<20); err == nil || !strings.Contains(err.Error(), "a name the host reserves") {
 		t.Errorf("err = %v, want the reserved name refused", err)
+	}
+}
+
+// BenchmarkStackGuard measures what the guard costs a guest's calls, with
+// testdata/recurse.wat compiled as it is and with the guard: calls=nested is
+// one hook call that makes 1,000 nested calls (each through a wrapper),
+// calls=leaf one that calls a leaf function 1,000 times (left unwrapped).
+//
+//	go test -run '^$' -bench StackGuard -count 8 ./plugins/ | benchstat -col /module -
+func BenchmarkStackGuard(b *testing.B) {
+	bin, err := os.ReadFile(fixture(b, "recurse"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	guarded, _, err := guardStack(bin, 1<<20)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, calls := range []struct {
+		name, export string
+		args         []uint64
+	}{{"nested", "sluice_on_message", []uint64{0, 0, 1000}}, {"leaf", "sluice_on_upgrade", []uint64{0, 0, 0}}} {
+		for _, m := range []struct {
+			name string
+			bin  []byte
+		}{{"plain", bin}, {"guarded", guarded}} {
+			b.Run("calls="+calls.name+"/module="+m.name, func(b *testing.B) {
+				ctx := context.Background()
+				rt := wazero.NewRuntime(ctx)
+				defer rt.Close(ctx)
+				mod, err := rt.Instantiate(ctx, m.bin)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f := mod.ExportedFunction(calls.export)
+				stack := make([]uint64, 3)
+				b.ResetTimer()
+				for range b.N {
+					copy(stack, calls.args)
+					if err := f.CallWithStack(ctx, stack); err != nil || stack[0] != 0 {
+						b.Fatal(err, stack[0])
+					}
+				}
+			})
+		}
 	}
 }
