@@ -52,6 +52,9 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
+// bodies lets a plugin's module buffer bodies of up to 1MiB.
+func bodies(p *config.Plugin) { p.MaxBodyBuffer = 1 << 20 }
+
 // plug returns a [[plugin]] for a fixture, with the defaults the config
 // package would fill. Its module is the fixture's .wat file, which load
 // builds.

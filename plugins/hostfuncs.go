@@ -171,7 +171,7 @@ func hLog(ctx context.Context, _ api.Module, stack []uint64) {
 		// Kept to explain a refused config in the load error.
 		in.st.initLog = string(msg)
 	}
-	if in.p.logger.Enabled(context.Background(), level) {
+	if in.p.logger.Enabled(context.Background(), level) && in.p.logs.allow(in.p.logger) {
 		in.p.logger.Log(context.Background(), level, string(msg))
 	}
 }

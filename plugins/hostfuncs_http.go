@@ -92,6 +92,15 @@ func (in *instance) state(fn string) *filter.State {
 	return nil
 }
 
+// requestLineFits traps the guest when v alone would not fit the request
+// head a client may send (server.max_header_bytes bounds the request line
+// and the headers together).
+func (in *instance) requestLineFits(fn string, v []byte) {
+	if max := in.p.quotas.maxHeader; len(v) > max {
+		in.overQuota(fn, "server.max_header_bytes", int64(max), int64(len(v)))
+	}
+}
+
 // isCanonical reports whether name is already in canonical MIME header form
 // ("Content-Type"), so it can index an http.Header without allocating.
 func isCanonical(name []byte) bool {
@@ -142,8 +151,21 @@ func validName(name []byte) bool {
 	return true
 }
 
-// validValue reports whether v may be a header value: no CR, LF or NUL.
+// validValue reports whether v may be a header value (RFC 9110, 5.5): no
+// control byte but the horizontal tab, and no DEL. Bytes from 0x80 up
+// (obs-text) pass, as they do from clients.
 func validValue(v []byte) bool {
+	for _, c := range v {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validPath reports whether v may be a decoded path: no CR, LF or NUL (the
+// host escapes the rest when it writes the request).
+func validPath(v []byte) bool {
 	for _, c := range v {
 		if c == '\r' || c == '\n' || c == 0 {
 			return false
@@ -223,19 +245,44 @@ func setHeader(ctx context.Context, fn string, stack []uint64, add bool) {
 		in.misuse("%s: %q is not a valid header name", fn, name)
 	}
 	if !validValue(value) {
-		in.misuse("%s: the value of %s contains CR, LF or NUL", fn, name)
+		in.misuse("%s: the value of %s contains a control byte (only HTAB is allowed)", fn, name)
 	}
 	if kind == abi.HeaderRequest && isHost(name) {
+		in.requestLineFits(fn, value)
 		in.writableRequest(fn).Host = string(value)
 		return
 	}
 	h := in.headers(fn, kind, true)
 	key := textproto.CanonicalMIMEHeaderKey(string(name))
+	// The headers a filter leaves must fit the limit a client's do.
+	before := in.headerSize(kind, h)
+	after := before + len(key) + len(value) + 4
+	if !add {
+		for _, v := range h[key] {
+			after -= len(key) + len(v) + 4
+		}
+	}
+	if after > in.p.quotas.maxHeader && after > before {
+		in.overQuota(fn, "server.max_header_bytes", int64(in.p.quotas.maxHeader), int64(after))
+	}
 	if add {
 		h[key] = append(h[key], string(value))
 	} else {
 		h[key] = []string{string(value)}
 	}
+	in.st.hdrBytes[kind] = after
+}
+
+// headerSize returns the wire size of the headers kind addresses (see
+// headerBytes), measured once per call and then kept up to date by the host
+// functions that change them, so a guest adding header after header costs
+// the host one pass over the map, not one per call.
+func (in *instance) headerSize(kind int32, h http.Header) int {
+	if !in.st.hdrKnown[kind] {
+		in.st.hdrBytes[kind] = headerBytes(h)
+		in.st.hdrKnown[kind] = true
+	}
+	return in.st.hdrBytes[kind]
 }
 
 func hRemoveHeader(ctx context.Context, _ api.Module, stack []uint64) {
@@ -244,11 +291,16 @@ func hRemoveHeader(ctx context.Context, _ api.Module, stack []uint64) {
 	kind := api.DecodeI32(stack[0])
 	name := in.read(fn, stack[1], stack[2])
 	h := in.headers(fn, kind, true)
-	if isCanonical(name) {
-		delete(h, string(name))
-	} else {
-		delete(h, textproto.CanonicalMIMEHeaderKey(string(name)))
+	key := string(name)
+	if !isCanonical(name) {
+		key = textproto.CanonicalMIMEHeaderKey(key)
 	}
+	if in.st.hdrKnown[kind] {
+		for _, v := range h[key] {
+			in.st.hdrBytes[kind] -= len(key) + len(v) + 4
+		}
+	}
+	delete(h, key)
 }
 
 func hGetMethod(ctx context.Context, _ api.Module, stack []uint64) {
@@ -263,6 +315,7 @@ func hGetMethod(ctx context.Context, _ api.Module, stack []uint64) {
 func hSetMethod(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	v := in.read(abi.FuncSetMethod, stack[0], stack[1])
+	in.requestLineFits(abi.FuncSetMethod, v)
 	if !validName(v) {
 		in.misuse("%s: %q is not a valid method", abi.FuncSetMethod, v)
 	}
@@ -281,7 +334,8 @@ func hGetPath(ctx context.Context, _ api.Module, stack []uint64) {
 func hSetPath(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	v := in.read(abi.FuncSetPath, stack[0], stack[1])
-	if len(v) == 0 || v[0] != '/' || !validValue(v) {
+	in.requestLineFits(abi.FuncSetPath, v)
+	if len(v) == 0 || v[0] != '/' || !validPath(v) {
 		in.misuse("%s: %q is not a path (it must start with / and have no CR, LF or NUL)", abi.FuncSetPath, v)
 	}
 	u := in.writableURL(abi.FuncSetPath)
@@ -301,6 +355,7 @@ func hGetQuery(ctx context.Context, _ api.Module, stack []uint64) {
 func hSetQuery(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	v := in.read(abi.FuncSetQuery, stack[0], stack[1])
+	in.requestLineFits(abi.FuncSetQuery, v)
 	if !noControls(v) || strings.IndexByte(string(v), '#') >= 0 {
 		in.misuse("%s: %q is not a raw query (no spaces, control bytes or #)", abi.FuncSetQuery, v)
 	}
@@ -322,10 +377,30 @@ func hSetStatus(ctx context.Context, _ api.Module, stack []uint64) {
 	if in.st.phase != phaseResponse {
 		in.misuse("%s: only on_response_headers can change the status (use send_response to answer locally)", abi.FuncSetStatus)
 	}
-	if status < 100 || status > 999 {
-		in.misuse("%s: %d is not an HTTP status", abi.FuncSetStatus, status)
+	if status < 200 || status > 599 {
+		in.misuse("%s: %d is not a status a filter may set (200-599)", abi.FuncSetStatus, status)
+	}
+	if (status == 204 || status == 304) && in.responseHasBody() {
+		in.misuse("%s: %d cannot carry the response's body", abi.FuncSetStatus, status)
 	}
 	in.st.x.Status = int(status)
+}
+
+// responseHasBody reports whether the upstream's response, as the filters
+// left it, may carry a body, so a 204 or 304 status would break its framing.
+func (in *instance) responseHasBody() bool {
+	x := in.st.x
+	if in.p.features&abi.FeatureResponseBody != 0 {
+		return len(x.ResponseBody) > 0
+	}
+	switch x.Status {
+	case 204, 304:
+		return false
+	}
+	if cl := x.ResponseHeader["Content-Length"]; len(cl) == 1 && cl[0] == "0" {
+		return false
+	}
+	return true
 }
 
 // body returns the buffered body kind addresses, or nil when it is not
@@ -367,6 +442,9 @@ func hSetBody(ctx context.Context, _ api.Module, stack []uint64) {
 		stack[0] = absent
 		return
 	}
+	if int64(len(v)) > in.p.quotas.bodyBuffer {
+		in.overQuota(abi.FuncSetBody, "max_body_buffer", in.p.quotas.bodyBuffer, int64(len(v)))
+	}
 	*b = append([]byte{}, v...)
 	stack[0] = 0
 }
@@ -384,6 +462,15 @@ func hSendResponse(ctx context.Context, _ api.Module, stack []uint64) {
 	}
 	if status < 200 || status > 599 {
 		in.misuse("%s: %d is not a status a local response can have (200-599)", fn, status)
+	}
+	if len(body) > 0 && (status == 204 || status == 304) {
+		in.misuse("%s: a %d response cannot have a body", fn, status)
+	}
+	if len(body) > in.p.quotas.localResponse {
+		in.overQuota(fn, "max_local_response", int64(in.p.quotas.localResponse), int64(len(body)))
+	}
+	if len(hdrs) > in.p.quotas.maxHeader {
+		in.overQuota(fn, "server.max_header_bytes", int64(in.p.quotas.maxHeader), int64(len(hdrs)))
 	}
 	h := in.st.replyHeader
 	if h == nil {
@@ -404,6 +491,10 @@ func hSendResponse(ctx context.Context, _ api.Module, stack []uint64) {
 			h.Add(parts[i], parts[i+1])
 		}
 	}
+	if n := headerBytes(h); n > in.p.quotas.maxHeader {
+		in.overQuota(fn, "server.max_header_bytes", int64(in.p.quotas.maxHeader), int64(n))
+	}
+	in.st.hdrKnown[abi.HeaderResponse] = false // the pairs were added without it
 	in.st.replyHeader = h
 	in.st.reply = &filter.Reply{Status: int(status), Header: h, Body: append([]byte{}, body...)}
 }

@@ -32,14 +32,16 @@ func hSetMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	if in.st.phase != phaseMessage {
 		in.misuse("%s: called outside on_message", abi.FuncSetMessage)
 	}
+	if len(v) > in.p.quotas.maxMessage {
+		in.overQuota(abi.FuncSetMessage, "server.websocket.max_message_size", int64(in.p.quotas.maxMessage), int64(len(v)))
+	}
+	if !in.st.m.Binary && !utf8.Valid(v) {
+		in.misuse("%s: a text message must be UTF-8", abi.FuncSetMessage)
+	}
 	in.msgBuf = append(in.msgBuf[:0], v...)
 	in.st.payload = in.msgBuf
 	in.st.payloadSet = true
 }
-
-// maxInjections bounds the messages one on_message call may inject, so a
-// guest cannot make the host buffer without limit within one deadline.
-const maxInjections = 16
 
 func hInjectMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
@@ -49,8 +51,15 @@ func hInjectMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	if in.st.phase != phaseMessage {
 		in.misuse("%s: called outside on_message", fn)
 	}
-	if len(in.st.inject) >= maxInjections {
-		in.misuse("%s: more than %d messages injected in one call", fn, maxInjections)
+	q := &in.p.quotas
+	if len(in.st.inject) >= q.injectCount {
+		in.overQuota(fn, "max_injected_messages", int64(q.injectCount), int64(len(in.st.inject)+1))
+	}
+	if len(v) > q.maxMessage {
+		in.overQuota(fn, "server.websocket.max_message_size", int64(q.maxMessage), int64(len(v)))
+	}
+	if in.st.injectBytes+len(v) > q.injectBytes {
+		in.overQuota(fn, "max_injected_bytes", int64(q.injectBytes), int64(in.st.injectBytes+len(v)))
 	}
 	if dir != abi.DirectionClientToUpstream && dir != abi.DirectionUpstreamToClient {
 		in.misuse("%s: unknown direction %d", fn, dir)
@@ -65,6 +74,7 @@ func hInjectMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	if dir == abi.DirectionUpstreamToClient {
 		d = filter.UpstreamToClient
 	}
+	in.st.injectBytes += len(v)
 	in.st.inject = append(in.st.inject, filter.Message{
 		Direction: d,
 		Binary:    kind == abi.MessageBinary,

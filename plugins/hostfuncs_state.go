@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -28,7 +29,15 @@ func hStateSet(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	key := in.read(abi.FuncStateSet, stack[0], stack[1])
 	v := in.read(abi.FuncStateSet, stack[2], stack[3])
-	in.state(abi.FuncStateSet).Set(string(key), v)
+	st := in.state(abi.FuncStateSet)
+	k := string(key)
+	keys, bytes := st.After(k, v)
+	if q := &in.p.quotas; keys > q.stateKeys {
+		in.overQuota(abi.FuncStateSet, "state_max_keys", int64(q.stateKeys), int64(keys))
+	} else if bytes > q.stateBytes {
+		in.overQuota(abi.FuncStateSet, "state_max_bytes", int64(q.stateBytes), int64(bytes))
+	}
+	st.Set(k, v)
 }
 
 func hStateDelete(ctx context.Context, _ api.Module, stack []uint64) {
@@ -39,7 +48,14 @@ func hStateDelete(ctx context.Context, _ api.Module, stack []uint64) {
 
 // sharedFailed traps the guest when the shared store fails: the hook cannot
 // go on with a value it did not get, and the failure policy decides.
+//
+// A write over one of the plugin's quotas is misuse instead, naming the
+// quota.
 func (in *instance) sharedFailed(fn string, err error) {
+	var qe *QuotaError
+	if errors.As(err, &qe) {
+		in.overQuota(fn, qe.Quota, qe.Limit, qe.Want)
+	}
 	panic(fmt.Errorf("%s: shared store: %w", fn, err))
 }
 

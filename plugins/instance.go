@@ -57,8 +57,14 @@ type callState struct {
 	payload    []byte
 	payloadSet bool
 	inject     []filter.Message
-	closeCode  int
-	closeText  string
+	// hdrBytes is the wire size of the request (0) and response (1)
+	// headers as this call changed them, once hdrKnown (see headerSize).
+	hdrBytes [2]int
+	hdrKnown [2]bool
+	// injectBytes counts the payload bytes of inject, for max_injected_bytes.
+	injectBytes int
+	closeCode   int
+	closeText   string
 
 	// misuse records why a host function trapped the guest, so the failure
 	// is reported as ABI misuse rather than as a plain trap.
@@ -95,12 +101,15 @@ type instance struct {
 	msgBuf []byte
 
 	stdout, stderr *lineWriter
+	// memory owns the instance's linear memory, freed by close.
+	memory memoryOwner
 }
 
 func (in *instance) close() {
 	in.ctx.timer.Stop()
 	in.ctx.fire()
 	_ = in.mod.Close(context.Background())
+	in.memory.free()
 	in.stdout.Flush()
 	in.stderr.Flush()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -56,6 +57,8 @@ type Stats struct {
 	Discarded uint64
 	// Instances is the number of live instances now.
 	Instances int64
+	// LogDropped counts guest log lines dropped over log_rate.
+	LogDropped uint64
 }
 
 type counters struct {
@@ -76,6 +79,8 @@ type plugin struct {
 	logger  *slog.Logger
 	shared  SharedStore
 	pos     config.Position // where the config file declares it
+	quotas  quotas
+	logs    logLimiter
 
 	// Filled from the first instance at load.
 	features abi.Features
@@ -142,6 +147,7 @@ func (p *plugin) snapshot() Stats {
 		PoolTimeouts: p.stats.poolTimeouts.Load(),
 		Discarded:    p.stats.discarded.Load(),
 		Instances:    p.stats.instances.Load(),
+		LogDropped:   p.logs.dropped.Load(),
 	}
 }
 
@@ -178,15 +184,16 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 func (p *plugin) instantiate(ctx context.Context) (*instance, int32, error) {
 	in := &instance{
 		p:      p,
-		stdout: newLineWriter(p.logger, "stdout", slog.LevelInfo),
-		stderr: newLineWriter(p.logger, "stderr", slog.LevelWarn),
+		stdout: newLineWriter(p.logger, &p.logs, "stdout", slog.LevelInfo),
+		stderr: newLineWriter(p.logger, &p.logs, "stderr", slog.LevelWarn),
 	}
 	in.ctx = newCallCtx(in)
-	ictx, cancel := context.WithTimeout(ctx, initTimeout)
+	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, &in.memory), initTimeout)
 	defer cancel()
 	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
 		p.modCfg.WithStdout(in.stdout).WithStderr(in.stderr))
 	if err != nil {
+		in.memory.free()
 		return nil, 0, p.errf("instantiate: %w", err)
 	}
 	in.mod = mod
@@ -370,8 +377,17 @@ func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
 		return 0, &callError{kind: failMisuse, err: in.st.misuse}
 	case !alive || isDeadline(err):
 		return 0, &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s", p.timeout)}
+	case in.stackOverflow():
+		return 0, &callError{kind: failTrap, err: fmt.Errorf("stack overflow: the call stack passed the plugin's stack_limit of %s", sizeString(p.quotas.stack))}
 	}
 	return 0, &callError{kind: failTrap, err: err}
+}
+
+// stackOverflow reports whether the stack guard's counter is over the
+// plugin's stack_limit: the trap that ended the call was the guard's.
+func (in *instance) stackOverflow() bool {
+	g := in.mod.ExportedGlobal(stackGlobalExport)
+	return g != nil && uint32(g.Get()) > in.p.mod.stackCheck
 }
 
 // misuse is the failure of a hook that returned something the ABI does

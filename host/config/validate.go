@@ -178,6 +178,7 @@ func (p *parser) validatePlugin(k string, pl Plugin) {
 	if pl.PoolSize < 0 {
 		p.errf(k+".pool_size", "must not be negative")
 	}
+	p.validatePluginQuotas(k, pl)
 }
 
 // validateRoutes checks every [[route]] against the upstreams and plugins
