@@ -78,6 +78,9 @@ func (b *logBuffer) String() string {
 
 // plug returns a [[plugin]] for a fixture, with the defaults the config
 // package would fill.
+// bodies lets a plugin's module buffer bodies of up to 1MiB.
+func bodies(p *config.Plugin) { p.MaxBodyBuffer = 1 << 20 }
+
 func plug(name, fixtureName string, opts ...func(*config.Plugin)) config.Plugin {
 	p := config.Plugin{
 		Name:        name,

@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -282,8 +283,21 @@ func validName(name []byte) bool {
 	return true
 }
 
-// validValue reports whether v may be a header value: no CR, LF or NUL.
+// validValue reports whether v may be a header value (RFC 9110, 5.5): no
+// control byte but the horizontal tab, and no DEL. Bytes from 0x80 up
+// (obs-text) pass, as they do from clients.
 func validValue(v []byte) bool {
+	for _, c := range v {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validPath reports whether v may be a decoded path: no CR, LF or NUL (the
+// host escapes the rest when it writes the request).
+func validPath(v []byte) bool {
 	for _, c := range v {
 		if c == '\r' || c == '\n' || c == 0 {
 			return false
@@ -321,7 +335,7 @@ func hLog(ctx context.Context, _ api.Module, stack []uint64) {
 	default:
 		level = slog.LevelError
 	}
-	if in.p.logger.Enabled(context.Background(), level) {
+	if in.p.logger.Enabled(context.Background(), level) && in.p.logs.allow(in.p.logger) {
 		in.p.logger.Log(context.Background(), level, string(msg))
 	}
 }
@@ -472,14 +486,28 @@ func setHeader(ctx context.Context, fn string, stack []uint64, add bool) {
 		in.misuse("%s: %q is not a valid header name", fn, name)
 	}
 	if !validValue(value) {
-		in.misuse("%s: the value of %s contains CR, LF or NUL", fn, name)
+		in.misuse("%s: the value of %s contains a control byte (only HTAB is allowed)", fn, name)
 	}
 	if kind == abi.HeaderRequest && isHost(name) {
+		if len(value) > in.p.quotas.maxHeader {
+			in.overQuota(fn, "server.max_header_bytes", int64(in.p.quotas.maxHeader), int64(len(value)))
+		}
 		in.writableRequest(fn).Host = string(value)
 		return
 	}
 	h := in.headers(fn, kind, true)
 	key := textproto.CanonicalMIMEHeaderKey(string(name))
+	// The headers a filter leaves must fit the limit a client's do.
+	before := headerBytes(h)
+	after := before + len(key) + len(value) + 4
+	if !add {
+		for _, v := range h[key] {
+			after -= len(key) + len(v) + 4
+		}
+	}
+	if after > in.p.quotas.maxHeader && after > before {
+		in.overQuota(fn, "server.max_header_bytes", int64(in.p.quotas.maxHeader), int64(after))
+	}
 	if add {
 		h[key] = append(h[key], string(value))
 	} else {
@@ -530,7 +558,7 @@ func hGetPath(ctx context.Context, _ api.Module, stack []uint64) {
 func hSetPath(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	v := in.read(abi.FuncSetPath, stack[0], stack[1])
-	if len(v) == 0 || v[0] != '/' || !validValue(v) {
+	if len(v) == 0 || v[0] != '/' || !validPath(v) {
 		in.misuse("%s: %q is not a path (it must start with / and have no CR, LF or NUL)", abi.FuncSetPath, v)
 	}
 	u := in.writableURL(abi.FuncSetPath)
@@ -571,10 +599,30 @@ func hSetStatus(ctx context.Context, _ api.Module, stack []uint64) {
 	if in.st.phase != phaseResponse {
 		in.misuse("%s: only on_response_headers can change the status (use send_response to answer locally)", abi.FuncSetStatus)
 	}
-	if status < 100 || status > 999 {
-		in.misuse("%s: %d is not an HTTP status", abi.FuncSetStatus, status)
+	if status < 200 || status > 599 {
+		in.misuse("%s: %d is not a status a filter may set (200-599)", abi.FuncSetStatus, status)
+	}
+	if (status == 204 || status == 304) && in.responseHasBody() {
+		in.misuse("%s: %d cannot carry the response's body", abi.FuncSetStatus, status)
 	}
 	in.st.x.Status = int(status)
+}
+
+// responseHasBody reports whether the upstream's response, as the filters
+// left it, may carry a body, so a 204 or 304 status would break its framing.
+func (in *instance) responseHasBody() bool {
+	x := in.st.x
+	if in.p.features&abi.FeatureResponseBody != 0 {
+		return len(x.ResponseBody) > 0
+	}
+	switch x.Status {
+	case 204, 304:
+		return false
+	}
+	if cl := x.ResponseHeader["Content-Length"]; len(cl) == 1 && cl[0] == "0" {
+		return false
+	}
+	return true
 }
 
 // body returns the buffered body kind addresses, or nil when it is not
@@ -616,6 +664,9 @@ func hSetBody(ctx context.Context, _ api.Module, stack []uint64) {
 		stack[0] = absent
 		return
 	}
+	if int64(len(v)) > in.p.quotas.bodyBuffer {
+		in.overQuota(abi.FuncSetBody, "max_body_buffer", in.p.quotas.bodyBuffer, int64(len(v)))
+	}
 	*b = append([]byte{}, v...)
 	stack[0] = 0
 }
@@ -633,6 +684,15 @@ func hSendResponse(ctx context.Context, _ api.Module, stack []uint64) {
 	}
 	if status < 200 || status > 599 {
 		in.misuse("%s: %d is not a status a local response can have (200-599)", fn, status)
+	}
+	if len(body) > 0 && (status == 204 || status == 304) {
+		in.misuse("%s: a %d response cannot have a body", fn, status)
+	}
+	if len(body) > in.p.quotas.localResponse {
+		in.overQuota(fn, "max_local_response", int64(in.p.quotas.localResponse), int64(len(body)))
+	}
+	if len(hdrs) > in.p.quotas.maxHeader {
+		in.overQuota(fn, "server.max_header_bytes", int64(in.p.quotas.maxHeader), int64(len(hdrs)))
 	}
 	h := in.st.replyHeader
 	if h == nil {
@@ -652,6 +712,9 @@ func hSendResponse(ctx context.Context, _ api.Module, stack []uint64) {
 			}
 			h.Add(parts[i], parts[i+1])
 		}
+	}
+	if n := headerBytes(h); n > in.p.quotas.maxHeader {
+		in.overQuota(fn, "server.max_header_bytes", int64(in.p.quotas.maxHeader), int64(n))
 	}
 	in.st.replyHeader = h
 	in.st.reply = &filter.Reply{Status: int(status), Header: h, Body: append([]byte{}, body...)}
@@ -677,14 +740,16 @@ func hSetMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	if in.st.phase != phaseMessage {
 		in.misuse("%s: called outside on_message", abi.FuncSetMessage)
 	}
+	if len(v) > in.p.quotas.maxMessage {
+		in.overQuota(abi.FuncSetMessage, "server.websocket.max_message_size", int64(in.p.quotas.maxMessage), int64(len(v)))
+	}
+	if !in.st.m.Binary && !utf8.Valid(v) {
+		in.misuse("%s: a text message must be UTF-8", abi.FuncSetMessage)
+	}
 	in.msgBuf = append(in.msgBuf[:0], v...)
 	in.st.payload = in.msgBuf
 	in.st.payloadSet = true
 }
-
-// maxInjections bounds the messages one on_message call may inject, so a
-// guest cannot make the host buffer without limit within one deadline.
-const maxInjections = 16
 
 func hInjectMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
@@ -694,8 +759,15 @@ func hInjectMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	if in.st.phase != phaseMessage {
 		in.misuse("%s: called outside on_message", fn)
 	}
-	if len(in.st.inject) >= maxInjections {
-		in.misuse("%s: more than %d messages injected in one call", fn, maxInjections)
+	q := &in.p.quotas
+	if len(in.st.inject) >= q.injectCount {
+		in.overQuota(fn, "max_injected_messages", int64(q.injectCount), int64(len(in.st.inject)+1))
+	}
+	if len(v) > q.maxMessage {
+		in.overQuota(fn, "server.websocket.max_message_size", int64(q.maxMessage), int64(len(v)))
+	}
+	if in.st.injectBytes+len(v) > q.injectBytes {
+		in.overQuota(fn, "max_injected_bytes", int64(q.injectBytes), int64(in.st.injectBytes+len(v)))
 	}
 	if dir != abi.DirectionClientToUpstream && dir != abi.DirectionUpstreamToClient {
 		in.misuse("%s: unknown direction %d", fn, dir)
@@ -710,6 +782,7 @@ func hInjectMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	if dir == abi.DirectionUpstreamToClient {
 		d = filter.UpstreamToClient
 	}
+	in.st.injectBytes += len(v)
 	in.st.inject = append(in.st.inject, filter.Message{
 		Direction: d,
 		Binary:    kind == abi.MessageBinary,
@@ -764,7 +837,14 @@ func hStateSet(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	key := in.read(abi.FuncStateSet, stack[0], stack[1])
 	v := in.read(abi.FuncStateSet, stack[2], stack[3])
-	in.state(abi.FuncStateSet).Set(string(key), v)
+	st := in.state(abi.FuncStateSet)
+	keys, bytes := st.After(string(key), v)
+	if q := &in.p.quotas; keys > q.stateKeys {
+		in.overQuota(abi.FuncStateSet, "state_max_keys", int64(q.stateKeys), int64(keys))
+	} else if bytes > q.stateBytes {
+		in.overQuota(abi.FuncStateSet, "state_max_bytes", int64(q.stateBytes), int64(bytes))
+	}
+	st.Set(string(key), v)
 }
 
 func hStateDelete(ctx context.Context, _ api.Module, stack []uint64) {
@@ -775,7 +855,14 @@ func hStateDelete(ctx context.Context, _ api.Module, stack []uint64) {
 
 // sharedFailed traps the guest when the shared store fails: the hook cannot
 // go on with a value it did not get, and the failure policy decides.
+//
+// A write over one of the plugin's quotas is misuse instead, naming the
+// quota.
 func (in *instance) sharedFailed(fn string, err error) {
+	var qe *QuotaError
+	if errors.As(err, &qe) {
+		in.overQuota(fn, qe.Quota, qe.Limit, qe.Want)
+	}
 	panic(fmt.Errorf("%s: shared store: %w", fn, err))
 }
 

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/tetratelabs/wazero"
@@ -243,7 +244,7 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			built[i], errs[i] = l.build(ctx, pc)
+			built[i], errs[i] = l.build(ctx, pc, cfg.Server)
 		}()
 	}
 	wg.Wait()
@@ -282,7 +283,7 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 
 // build makes one plugin ready: read, pin, compile, check, instantiate,
 // configure, warm its pool.
-func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
+func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Server) (*plugin, error) {
 	p := &plugin{
 		name:    pc.Name,
 		path:    pc.Module,
@@ -294,6 +295,8 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
 	}
+	p.quotas = quotasOf(pc, server)
+	p.logs = newLogLimiter(p.quotas.logRate)
 	p.lastLog.Store(monoNow() - int64(time.Second))
 	switch pc.OnError {
 	case "", "deny", "allow":
@@ -354,6 +357,16 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		first.close()
 		l.release(p.mod)
 		return nil, err
+	}
+	if body := p.features & (abi.FeatureRequestBody | abi.FeatureResponseBody); body != 0 && p.quotas.bodyBuffer == 0 {
+		// The operator decides whether bodies are held in memory, not the
+		// module: without max_body_buffer, get_body reads -1.
+		p.features &^= body
+		p.logger.Warn("plugins: the module asks for buffered bodies, but the plugin has no max_body_buffer: bodies are not buffered for it",
+			"features", uint32(body))
+	}
+	if lim, ok := l.shared.(Limiter); ok {
+		lim.Limit(p.name, p.quotas.sharedBytes, p.quotas.sharedKeys)
 	}
 	p.pool = newPool(p, size)
 	p.pool.add(first)

@@ -115,7 +115,7 @@ func TestInitializeRunsStartDoesNot(t *testing.T) {
 }
 
 func TestChainHooksAndRoutes(t *testing.T) {
-	e := load(t, plug("h", "hooks"), plug("n", "noop"))
+	e := load(t, plug("h", "hooks", bodies), plug("n", "noop"))
 	if _, ok := e.set.Chains()["bare"]; ok {
 		t.Error("a route without plugins has a chain")
 	}

@@ -54,6 +54,8 @@ type Stats struct {
 	Discarded uint64
 	// Instances is the number of live instances now.
 	Instances int64
+	// LogDropped counts guest log lines dropped over log_rate.
+	LogDropped uint64
 }
 
 type counters struct {
@@ -73,6 +75,8 @@ type plugin struct {
 	timeout time.Duration
 	logger  *slog.Logger
 	shared  SharedStore
+	quotas  quotas
+	logs    logLimiter
 
 	// Filled from the first instance at load.
 	features abi.Features
@@ -106,6 +110,7 @@ func (p *plugin) snapshot() Stats {
 		PoolTimeouts: p.stats.poolTimeouts.Load(),
 		Discarded:    p.stats.discarded.Load(),
 		Instances:    p.stats.instances.Load(),
+		LogDropped:   p.logs.dropped.Load(),
 	}
 }
 
@@ -128,8 +133,8 @@ func (p *plugin) baseModuleConfig() wazero.ModuleConfig {
 func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 	in := &instance{
 		p:      p,
-		stdout: newLineWriter(p.logger, "stdout", slog.LevelInfo),
-		stderr: newLineWriter(p.logger, "stderr", slog.LevelWarn),
+		stdout: newLineWriter(p.logger, &p.logs, "stdout", slog.LevelInfo),
+		stderr: newLineWriter(p.logger, &p.logs, "stderr", slog.LevelWarn),
 	}
 	in.ctx = newCallCtx(in)
 	ictx, cancel := context.WithTimeout(ctx, initTimeout)

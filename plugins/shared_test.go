@@ -49,11 +49,8 @@ func TestMemoryStore(t *testing.T) {
 	s.Set(ctx, "x", "gone", []byte("1"), time.Millisecond)
 	clock += int64(time.Second)
 	s.Sweep()
-	s.mu.Lock()
-	_, left := s.spaces["x"]
-	s.mu.Unlock()
-	if left {
-		t.Fatal("Sweep left an expired namespace")
+	if b, k := s.Usage("x"); b != 0 || k != 0 {
+		t.Fatalf("after Sweep namespace x holds %d bytes in %d keys, want nothing", b, k)
 	}
 }
 

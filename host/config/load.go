@@ -340,6 +340,7 @@ func (p *parser) defaults(c *Config) {
 		if pl.PoolSize == 0 {
 			pl.PoolSize = runtime.GOMAXPROCS(0) * 2
 		}
+		pluginQuotaDefaults(pl)
 	}
 }
 
@@ -466,6 +467,7 @@ func (p *parser) validate(c *Config, bad map[string]bool) {
 		if pl.PoolSize < 0 {
 			p.errf(k+".pool_size", "must not be negative")
 		}
+		p.validatePluginQuotas(k, pl)
 	}
 
 	names := map[string]bool{}
