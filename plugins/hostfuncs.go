@@ -854,16 +854,49 @@ func hStateDelete(ctx context.Context, _ api.Module, stack []uint64) {
 }
 
 // sharedFailed traps the guest when the shared store fails: the hook cannot
-// go on with a value it did not get, and the failure policy decides.
-//
-// A write over one of the plugin's quotas is misuse instead, naming the
-// quota.
+// go on without the answer, and the plugin's failure policy decides what
+// the request or message gets. A write over a quota is ABI misuse that names
+// the quota; any other error (Redis down, slow, or the hook's wait budget
+// spent) is a store failure, counted and logged as such.
 func (in *instance) sharedFailed(fn string, err error) {
 	var qe *QuotaError
 	if errors.As(err, &qe) {
 		in.overQuota(fn, qe.Quota, qe.Limit, qe.Want)
 	}
-	panic(fmt.Errorf("%s: shared store: %w", fn, err))
+	err = fmt.Errorf("%s: shared store: %w", fn, err)
+	in.st.sharedErr = err
+	panic(err)
+}
+
+// noWait ends a call to a store that is not remote.
+func noWait() {}
+
+// storeCall prepares one call to the shared store and returns its context
+// and the function that ends it. A MemoryStore runs on the hook's own
+// context and clock. A RemoteStore gets a context with the call's deadline
+// (its call timeout, or what is left of the hook's wait budget if less),
+// and the hook deadline's clock stops while it waits: the hook's timeout
+// measures the guest, the budget measures the network (RATIONALE.md).
+func (in *instance) storeCall(fn string) (context.Context, func()) {
+	r, ok := in.p.shared.(RemoteStore)
+	if !ok {
+		return in.ctx, noWait
+	}
+	call, budget := r.Deadlines()
+	left := budget - in.st.storeWait
+	if left <= 0 {
+		in.sharedFailed(fn, fmt.Errorf("the hook has spent its wait budget of %s (shared.hook_budget)", budget))
+	}
+	if !in.ctx.pause() {
+		panic(fmt.Errorf("%s: %w", fn, context.DeadlineExceeded)) // the hook's deadline fired first
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), min(call, left))
+	return ctx, func() {
+		cancel()
+		in.st.storeWait += time.Since(start)
+		in.ctx.resume()
+	}
 }
 
 func ttlOf(in *instance, fn string, ms int64) time.Duration {
@@ -878,7 +911,9 @@ func hSharedGet(ctx context.Context, _ api.Module, stack []uint64) {
 	const fn = abi.FuncSharedGet
 	key := in.read(fn, stack[0], stack[1])
 	in.read(fn, stack[2], stack[3])
-	v, ok, err := in.p.shared.Get(ctx, in.p.name, string(key))
+	sctx, done := in.storeCall(fn)
+	v, ok, err := in.p.shared.Get(sctx, in.p.name, string(key))
+	done()
 	if err != nil {
 		in.sharedFailed(fn, err)
 	}
@@ -895,7 +930,10 @@ func hSharedSet(ctx context.Context, _ api.Module, stack []uint64) {
 	key := in.read(fn, stack[0], stack[1])
 	v := in.read(fn, stack[2], stack[3])
 	ttl := ttlOf(in, fn, int64(stack[4])) // i64: the whole slot
-	if err := in.p.shared.Set(ctx, in.p.name, string(key), v, ttl); err != nil {
+	sctx, done := in.storeCall(fn)
+	err := in.p.shared.Set(sctx, in.p.name, string(key), v, ttl)
+	done()
+	if err != nil {
 		in.sharedFailed(fn, err)
 	}
 }
@@ -904,7 +942,10 @@ func hSharedDelete(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	const fn = abi.FuncSharedDelete
 	key := in.read(fn, stack[0], stack[1])
-	if err := in.p.shared.Delete(ctx, in.p.name, string(key)); err != nil {
+	sctx, done := in.storeCall(fn)
+	err := in.p.shared.Delete(sctx, in.p.name, string(key))
+	done()
+	if err != nil {
 		in.sharedFailed(fn, err)
 	}
 }
@@ -915,7 +956,9 @@ func hSharedAdd(ctx context.Context, _ api.Module, stack []uint64) {
 	key := in.read(fn, stack[0], stack[1])
 	delta := int64(stack[2])
 	ttl := ttlOf(in, fn, int64(stack[3]))
-	n, err := in.p.shared.Add(ctx, in.p.name, string(key), delta, ttl)
+	sctx, done := in.storeCall(fn)
+	n, err := in.p.shared.Add(sctx, in.p.name, string(key), delta, ttl)
+	done()
 	if err != nil {
 		in.sharedFailed(fn, err)
 	}

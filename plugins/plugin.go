@@ -46,6 +46,10 @@ type Stats struct {
 	// Misuses counts calls where the guest broke the ABI (an unknown action,
 	// respond without send_response, a bad argument).
 	Misuses uint64
+	// SharedErrors counts calls that failed because the shared store did
+	// (Redis down or slower than shared.call_timeout, or the hook's
+	// shared.hook_budget spent).
+	SharedErrors uint64
 	// PoolWaits counts calls that found no idle instance and had to wait;
 	// PoolTimeouts those whose deadline passed while waiting.
 	PoolWaits    uint64
@@ -60,6 +64,7 @@ type Stats struct {
 
 type counters struct {
 	calls, errors, traps, timeouts, misuses atomic.Uint64
+	sharedErrors                            atomic.Uint64
 	poolWaits, poolTimeouts, discarded      atomic.Uint64
 	instances                               atomic.Int64
 }
@@ -105,6 +110,7 @@ func (p *plugin) snapshot() Stats {
 		Errors:       p.stats.errors.Load(),
 		Traps:        p.stats.traps.Load(),
 		Timeouts:     p.stats.timeouts.Load(),
+		SharedErrors: p.stats.sharedErrors.Load(),
 		Misuses:      p.stats.misuses.Load(),
 		PoolWaits:    p.stats.poolWaits.Load(),
 		PoolTimeouts: p.stats.poolTimeouts.Load(),
@@ -238,6 +244,7 @@ const (
 	failTimeout
 	failMisuse
 	failNoInstance
+	failShared
 )
 
 func (k failKind) String() string {
@@ -248,6 +255,8 @@ func (k failKind) String() string {
 		return "ABI misuse"
 	case failNoInstance:
 		return "no instance"
+	case failShared:
+		return "shared store"
 	}
 	return "trap"
 }
@@ -301,6 +310,8 @@ func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
 		return 0, &callError{kind: failMisuse, err: in.st.misuse}
 	case !alive || isDeadline(err):
 		return 0, &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s", p.timeout)}
+	case in.st.sharedErr != nil:
+		return 0, &callError{kind: failShared, err: in.st.sharedErr}
 	}
 	return 0, &callError{kind: failTrap, err: err}
 }
@@ -337,6 +348,8 @@ func (p *plugin) fail(h hook, ce *callError) bool {
 		p.stats.timeouts.Add(1)
 	case failMisuse:
 		p.stats.misuses.Add(1)
+	case failShared:
+		p.stats.sharedErrors.Add(1)
 	}
 	now, last := monoNow(), p.lastLog.Load()
 	if now-last < int64(time.Second) || !p.lastLog.CompareAndSwap(last, now) {

@@ -77,6 +77,7 @@ type rawFile struct {
 	Upstreams []toml.Primitive `toml:"upstream"`
 	Routes    []toml.Primitive `toml:"route"`
 	Plugins   []toml.Primitive `toml:"plugin"`
+	Shared    toml.Primitive   `toml:"shared"`
 }
 
 // Parse decodes data, a proxy.toml named name in error messages, applies
@@ -116,6 +117,8 @@ func Parse(data []byte, name string) (*Config, error) {
 	for i := range raw.Plugins {
 		p.decode(fmt.Sprintf("plugin[%d]", i), raw.Plugins[i], &cfg.Plugins[i], bad)
 	}
+
+	p.decode("shared", raw.Shared, &cfg.Shared, bad)
 
 	// Unknown keys. The scanner knows each occurrence with its index and
 	// line; the toml package knows which plain keys were never decoded.
@@ -342,6 +345,7 @@ func (p *parser) defaults(c *Config) {
 		}
 		pluginQuotaDefaults(pl)
 	}
+	p.sharedDefaults(&c.Shared, runtime.GOMAXPROCS(0))
 }
 
 // durDefault sets d to def when it is zero and the file did not set it
@@ -353,6 +357,9 @@ func durDefault(d *Duration, def time.Duration, explicit bool) {
 }
 
 func (p *parser) validate(c *Config, bad map[string]bool) {
+	if !bad["shared"] {
+		p.validateShared(c.Shared)
+	}
 	if !bad["server"] {
 		s := c.Server
 		p.checkAddr("server.listen", s.Listen)
