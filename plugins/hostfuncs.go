@@ -863,21 +863,22 @@ func (in *instance) sharedFailed(fn string, err error) {
 	if errors.As(err, &qe) {
 		in.overQuota(fn, qe.Quota, qe.Limit, qe.Want)
 	}
-	err = fmt.Errorf("%s: shared store: %w", fn, err)
+	err = fmt.Errorf("%s: %w", fn, err)
 	in.st.sharedErr = err
 	panic(err)
 }
 
 // noWait ends a call to a store that is not remote.
-func noWait() {}
+func noWait(err error) error { return err }
 
 // storeCall prepares one call to the shared store and returns its context
-// and the function that ends it. A MemoryStore runs on the hook's own
-// context and clock. A RemoteStore gets a context with the call's deadline
-// (its call timeout, or what is left of the hook's wait budget if less),
-// and the hook deadline's clock stops while it waits: the hook's timeout
-// measures the guest, the budget measures the network (RATIONALE.md).
-func (in *instance) storeCall(fn string) (context.Context, func()) {
+// and the function that ends it (and annotates its error). A MemoryStore
+// runs on the hook's own context and clock. A RemoteStore gets a context
+// with the call's deadline (its call timeout, or what is left of the hook's
+// wait budget if less), and the hook deadline's clock stops while it waits:
+// the hook's timeout measures the guest, the budget measures the network
+// (RATIONALE.md, "The hook deadline and the network").
+func (in *instance) storeCall(fn string) (context.Context, func(error) error) {
 	r, ok := in.p.shared.(RemoteStore)
 	if !ok {
 		return in.ctx, noWait
@@ -892,10 +893,14 @@ func (in *instance) storeCall(fn string) (context.Context, func()) {
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), min(call, left))
-	return ctx, func() {
+	return ctx, func(err error) error {
 		cancel()
 		in.st.storeWait += time.Since(start)
 		in.ctx.resume()
+		if err != nil && left < call {
+			err = fmt.Errorf("%w (within the rest of the hook's wait budget of %s, shared.hook_budget)", err, budget)
+		}
+		return err
 	}
 }
 
@@ -911,9 +916,9 @@ func hSharedGet(ctx context.Context, _ api.Module, stack []uint64) {
 	const fn = abi.FuncSharedGet
 	key := in.read(fn, stack[0], stack[1])
 	in.read(fn, stack[2], stack[3])
-	sctx, done := in.storeCall(fn)
+	sctx, end := in.storeCall(fn)
 	v, ok, err := in.p.shared.Get(sctx, in.p.name, string(key))
-	done()
+	err = end(err)
 	if err != nil {
 		in.sharedFailed(fn, err)
 	}
@@ -930,9 +935,8 @@ func hSharedSet(ctx context.Context, _ api.Module, stack []uint64) {
 	key := in.read(fn, stack[0], stack[1])
 	v := in.read(fn, stack[2], stack[3])
 	ttl := ttlOf(in, fn, int64(stack[4])) // i64: the whole slot
-	sctx, done := in.storeCall(fn)
-	err := in.p.shared.Set(sctx, in.p.name, string(key), v, ttl)
-	done()
+	sctx, end := in.storeCall(fn)
+	err := end(in.p.shared.Set(sctx, in.p.name, string(key), v, ttl))
 	if err != nil {
 		in.sharedFailed(fn, err)
 	}
@@ -942,9 +946,8 @@ func hSharedDelete(ctx context.Context, _ api.Module, stack []uint64) {
 	in := instanceOf(ctx)
 	const fn = abi.FuncSharedDelete
 	key := in.read(fn, stack[0], stack[1])
-	sctx, done := in.storeCall(fn)
-	err := in.p.shared.Delete(sctx, in.p.name, string(key))
-	done()
+	sctx, end := in.storeCall(fn)
+	err := end(in.p.shared.Delete(sctx, in.p.name, string(key)))
 	if err != nil {
 		in.sharedFailed(fn, err)
 	}
@@ -956,9 +959,9 @@ func hSharedAdd(ctx context.Context, _ api.Module, stack []uint64) {
 	key := in.read(fn, stack[0], stack[1])
 	delta := int64(stack[2])
 	ttl := ttlOf(in, fn, int64(stack[3]))
-	sctx, done := in.storeCall(fn)
+	sctx, end := in.storeCall(fn)
 	n, err := in.p.shared.Add(sctx, in.p.name, string(key), delta, ttl)
-	done()
+	err = end(err)
 	if err != nil {
 		in.sharedFailed(fn, err)
 	}
