@@ -272,7 +272,10 @@ func (e *callError) Unwrap() error { return e.err }
 
 // acquire takes an instance from the pool for one hook call and arms its
 // deadline. The time spent waiting for a free instance counts against the
-// deadline: the hook's budget is one budget.
+// deadline: the hook's budget is one budget. With a remote shared store,
+// instances are busy while their calls wait on the network, so waiting for
+// one is waiting on the network too: the wait may also use the store's
+// per-hook budget (shared.hook_budget) before it eats into the guest's time.
 func (p *plugin) acquire() (*instance, *callError) {
 	select {
 	case in := <-p.pool.idle:
@@ -281,14 +284,18 @@ func (p *plugin) acquire() (*instance, *callError) {
 	default:
 	}
 	start := time.Now()
-	in, err := p.pool.getSlow(p.timeout)
+	var grace time.Duration
+	if r, ok := p.shared.(RemoteStore); ok {
+		_, grace = r.Deadlines()
+	}
+	in, err := p.pool.getSlow(p.timeout + grace)
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
 			p.stats.poolTimeouts.Add(1)
 		}
 		return nil, &callError{kind: failNoInstance, err: err}
 	}
-	in.ctx.arm(max(p.timeout-time.Since(start), time.Microsecond))
+	in.ctx.arm(max(p.timeout-max(time.Since(start)-grace, 0), time.Microsecond))
 	return in, nil
 }
 
