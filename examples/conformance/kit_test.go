@@ -58,6 +58,7 @@ var examples = []struct {
 	{"guard", []lang{langGo, langTinyGo, langRust}},
 	{"noop", []lang{langGo, langTinyGo, langRust}},
 	{"abitest", []lang{langGo, langTinyGo, langRust}},
+	{"ratelimit", []lang{langGo, langTinyGo, langRust}},
 }
 
 // examplesDir is the examples module's root, seen from this package.
@@ -362,7 +363,7 @@ func instanceName(s *scenario, lang string) string { return s.name + "-" + lang 
 // pluginTOML is the [[plugin]] of a scenario, with its extra keys and config.
 func pluginTOML(s *scenario, name, modulePath string) string {
 	return fmt.Sprintf("\n[[plugin]]\nname = %q\nmodule = %q\ntimeout = \"2s\"\n%s\n%s\n",
-		name, filepath.ToSlash(modulePath), s.plugin, s.config)
+		name, filepath.ToSlash(modulePath), s.plugin, expand(s.config, name))
 }
 
 // startProxy runs the real proxy with one route and one plugin per scenario
