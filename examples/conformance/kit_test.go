@@ -29,6 +29,7 @@ import (
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/plugins"
+	"github.com/sluiceproxy/sluice/plugins/redisstore"
 )
 
 // lang is one way of building an example: its name in test output and the
@@ -350,8 +351,27 @@ func (l *logBuffer) lines(from int) []string {
 
 var logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
+// redisEnv names the environment variable that puts the kit's shared store
+// in the Redis at that address instead of memory (TestConformanceRedis sets
+// it for a run of the shared-state scenarios).
+const redisEnv = "SLUICE_CONFORMANCE_REDIS"
+
 func theLoader() *plugins.Loader {
-	loaderOnce.Do(func() { loader = plugins.NewLoader(plugins.LoaderOptions{Logger: logger}) })
+	loaderOnce.Do(func() {
+		opts := plugins.LoaderOptions{Logger: logger}
+		if addr := os.Getenv(redisEnv); addr != "" {
+			cfg, err := config.Parse([]byte(fmt.Sprintf("[shared]\nbackend = \"redis\"\naddress = %q\n", addr)), redisEnv)
+			if err != nil {
+				panic(err)
+			}
+			s, err := redisstore.New(cfg.Shared, logger)
+			if err != nil {
+				panic(err)
+			}
+			opts.Shared = s // lives as long as the test binary
+		}
+		loader = plugins.NewLoader(opts)
+	})
 	return loader
 }
 

@@ -2,7 +2,13 @@ package conformance
 
 import (
 	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/plugins/redisstore/redistest"
 )
 
 // limited is the 429 of the ratelimit example for policy name with limit
@@ -64,5 +70,33 @@ func ratelimitScenarios() []*scenario {
 		{name: "config-bad-window", config: "[plugin.config]\nwindow = \"1500ms\"\n", loadErr: `plugin "{s}"`},
 		{name: "config-bad-key", config: "[plugin.config]\nkey = \"cookie:sid\"\n", loadErr: `plugin "{s}"`},
 		{name: "config-unknown", config: "[plugin.config]\nlimits = 3\n", loadErr: `plugin "{s}"`},
+	}
+}
+
+// TestConformanceRedis runs the examples whose scenarios use the shared
+// store (abitest's shared_* scenarios, ratelimit) again with the store in a
+// real Redis: a filter must behave the same on both backends. It runs this
+// test binary again with the store's address in the environment.
+func TestConformanceRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the conformance kit starts a proxy per example and language")
+	}
+	if os.Getenv(redisEnv) != "" {
+		t.Skip("this run is the Redis run")
+	}
+	srv := redistest.Start(t)
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestConformance$/^(ratelimit|abitest)$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), redisEnv+"="+srv.Addr())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the kit on Redis failed: %v\n%s", err, out)
+	}
+	for _, ex := range []string{"ratelimit", "abitest"} {
+		if !strings.Contains(string(out), "--- PASS: TestConformance/"+ex+" ") {
+			t.Fatalf("%s did not pass on Redis:\n%s", ex, out)
+		}
+	}
+	if keys, err := srv.Do("DBSIZE"); err != nil || keys == "0" {
+		t.Fatalf("the scenarios left no keys in Redis (%q, %v): the run did not use it", keys, err)
 	}
 }
