@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -133,7 +135,7 @@ timeout = "1s"
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { set.Close() })
-	p, err := host.New(cfg, set.Chains(), host.Options{Logger: log})
+	p, err := host.New(cfg, host.Chains{Routes: set.Chains()}, host.Options{Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -180,7 +182,7 @@ pool_size = 64
   key = "header:X-API-Key"
   limit = 1000000000
   window = "1h"
-`, mods["ratelimit.wasm"])
+`, benchModule(mods))
 		if store == "redis" {
 			toml += fmt.Sprintf("[shared]\nbackend = \"redis\"\naddress = %q\ncall_timeout = \"1s\"\nhook_budget = \"2s\"\npool_size = 256\n", redisAddr)
 		}
@@ -197,7 +199,7 @@ pool_size = 64
 			b.Cleanup(func() { s.Close() })
 			shared = s
 		}
-		loader := plugins.NewLoader(plugins.LoaderOptions{Logger: slog.New(slog.DiscardHandler), Shared: shared})
+		loader := plugins.NewLoader(plugins.LoaderOptions{Logger: benchLog(), Shared: shared})
 		b.Cleanup(func() { loader.Close() })
 		set, err := loader.Load(context.Background(), cfg)
 		if err != nil {
@@ -205,7 +207,7 @@ pool_size = 64
 		}
 		b.Cleanup(func() { set.Close() })
 		chain := set.Chains()["rl"]
-		for _, callers := range []int{32, 256} {
+		for _, callers := range benchCallers {
 			b.Run(fmt.Sprintf("%s/callers=%d", store, callers), func(b *testing.B) {
 				var next atomic.Int64
 				b.SetParallelism((callers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
@@ -226,4 +228,25 @@ pool_size = 64
 			})
 		}
 	}
+}
+
+// benchLog shows the proxy's warnings when the benchmark runs with -v.
+func benchLog() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// benchCallers are the concurrency levels of BenchmarkRateLimitHook.
+var benchCallers = []int{2, 32, 256}
+
+// benchModule is the ratelimit build the hook benchmark loads:
+// SLUICE_BENCH_RATELIMIT names another (ratelimit.go.wasm, ratelimit.rust.wasm).
+func benchModule(mods map[string]string) string {
+	if m := os.Getenv("SLUICE_BENCH_RATELIMIT"); m != "" {
+		abs, _ := filepath.Abs(m)
+		return abs
+	}
+	return mods["ratelimit.wasm"]
 }

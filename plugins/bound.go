@@ -8,9 +8,10 @@ import (
 )
 
 // Budget is the most memory one [[plugin]] can make the proxy hold, worked
-// out from its config alone, whatever its module does. It is the sum of
-// what each instance can hold (its linear memory and its call stack) and
-// of the host-side quotas (see ABI.md, "Limits").
+// out from its config alone, whatever its module does: what each instance
+// can hold (its linear memory, its call stacks and the copies a call in
+// flight makes) and the plugin's share of the shared store. See ABI.md,
+// "Limits", and RATIONALE.md, "The memory bound".
 type Budget struct {
 	// Plugin is the plugin's name.
 	Plugin string
@@ -18,34 +19,50 @@ type Budget struct {
 	Instances int
 	// Memory is memory_limit, the linear memory of one instance.
 	Memory uint64
-	// Stack is the most call stack one instance can hold.
+	// Stack is the most call stack one instance can hold: one stack per
+	// hook export, each at most twice stack_limit (wazero doubles a stack
+	// when it grows), and one more stack_limit while a stack is copied.
 	Stack uint64
-	// Host is what the host keeps for the plugin beyond its instances:
-	// the shared store and the copies the calls in flight can make.
-	Host uint64
+	// PerCall is what the host copies out of a guest during one call:
+	// injected messages, a replaced message, a local response, header lists.
+	PerCall uint64
+	// Shared is the plugin's quota in the shared store, with the map's own
+	// overhead per key.
+	Shared uint64
+	// PerRequest is what each request or WebSocket connection in flight on
+	// the plugin's routes can hold besides: its state and, when the
+	// operator allows buffering, one request and one response body (each
+	// read with up to twice its size allocated). It is not in Total: the
+	// number of requests in flight is the proxy's, not the plugin's.
+	PerRequest uint64
 }
 
-// Total is Instances × (Memory + Stack) + Host.
+// Total is Instances × (Memory + Stack + PerCall) + Shared.
 func (b Budget) Total() uint64 {
-	return uint64(b.Instances)*(b.Memory+b.Stack) + b.Host
+	return uint64(b.Instances)*(b.Memory+b.Stack+b.PerCall) + b.Shared
 }
 
 // String describes the budget the way `sluice check` prints it.
 func (b Budget) String() string {
-	return fmt.Sprintf("plugin %q: %d instances x (%s memory + %s stack) + %s host = %s",
-		b.Plugin, b.Instances, sizeString(b.Memory), sizeString(b.Stack), sizeString(b.Host), sizeString(b.Total()))
+	return fmt.Sprintf("plugin %q: %d instances x (%s memory + %s stack + %s per call) + %s shared = %s; plus %s per request or connection in flight",
+		b.Plugin, b.Instances, sizeString(b.Memory), sizeString(b.Stack), sizeString(b.PerCall),
+		sizeString(b.Shared), sizeString(b.Total()), sizeString(b.PerRequest))
 }
 
-// wazeroStackCeiling is how far wazero's compiler lets one call stack grow
-// before it traps: the stack doubles from 10KiB while it is under 50MB, so
-// its last size is 80MiB, and while it is copied the old one (40MiB) is
-// alive too.
-const wazeroStackCeiling = 120 << 20
+// wazeroInitialStack is the size of a new call stack in wazero's compiler;
+// a stack grows to twice its size plus what the call needs.
+const wazeroInitialStack = 10 << 10
+
+// mapOverhead is what a Go map costs per key beyond what the store counts
+// (entryOverhead): buckets at their lowest load factor, and the slack of a
+// map that grew.
+const mapOverhead = 64
 
 // Budgets returns the budget of every [[plugin]] of cfg, in config order.
 func Budgets(cfg *config.Config) []Budget {
 	out := make([]Budget, len(cfg.Plugins))
 	for i, pc := range cfg.Plugins {
+		q := quotasOf(pc, cfg.Server)
 		limit := uint64(pc.MemoryLimit)
 		if limit == 0 {
 			limit = DefaultMemoryLimit
@@ -55,11 +72,23 @@ func Budgets(cfg *config.Config) []Budget {
 			size = 2 * runtime.GOMAXPROCS(0)
 		}
 		out[i] = Budget{
-			Plugin:    pc.Name,
-			Instances: size,
-			Memory:    limit,
-			Stack:     wazeroStackCeiling,
+			Plugin:     pc.Name,
+			Instances:  size,
+			Memory:     limit,
+			Stack:      uint64(numHooks)*(2*q.stack+wazeroInitialStack) + q.stack,
+			PerCall:    q.perCall(),
+			Shared:     uint64(q.sharedBytes) + uint64(q.sharedKeys)*mapOverhead,
+			PerRequest: uint64(q.stateBytes) + uint64(q.stateKeys)*(entryOverhead+mapOverhead) + 4*uint64(q.bodyBuffer),
 		}
 	}
 	return out
+}
+
+// perCall is what one call can make the host copy out of its guest: the
+// injected messages, a replaced message (the instance keeps the buffer), a
+// local response's body and head, the header lists built for get_header
+// (kept by the instance), and the two lines of WASI output it buffers.
+func (q quotas) perCall() uint64 {
+	return uint64(q.injectBytes) + uint64(q.maxMessage) + uint64(q.localResponse) +
+		2*uint64(q.maxHeader) + 2*maxLogLine
 }

@@ -98,12 +98,15 @@ type instance struct {
 	msgBuf []byte
 
 	stdout, stderr *lineWriter
+	// memory owns the instance's linear memory, freed by close.
+	memory memoryOwner
 }
 
 func (in *instance) close() {
 	in.ctx.timer.Stop()
 	in.ctx.fire()
 	_ = in.mod.Close(context.Background())
+	in.memory.free()
 	in.stdout.Flush()
 	in.stderr.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -61,7 +62,7 @@ func TestLoadRefuses(t *testing.T) {
 }
 
 func TestLoadSHA256PinMatches(t *testing.T) {
-	bin, err := os.ReadFile(fixture("noop"))
+	bin, err := os.ReadFile(fixture(t, "noop"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,9 @@ func TestChainHooksAndRoutes(t *testing.T) {
 // keeps it for the new one.
 func TestReloadReusesCompiledModule(t *testing.T) {
 	e := load(t, plug("a", "noop"), plug("b", "noop"))
-	cfg := &config.Config{Plugins: []config.Plugin{plug("a", "noop")}, Routes: []config.Route{{Name: "r", Plugins: []string{"a"}}}}
+	a := plug("a", "noop")
+	a.Module = fixture(t, "noop")
+	cfg := &config.Config{Plugins: []config.Plugin{a}, Routes: []config.Route{{Name: "r", Plugins: []string{"a"}}}}
 	old := e.set
 	e.loader.mu.Lock()
 	var before *module
@@ -166,7 +169,7 @@ func TestReloadReusesCompiledModule(t *testing.T) {
 
 func TestMinMemoryPages(t *testing.T) {
 	for name, want := range map[string]uint64{"noop": 1, "bigmem": 300} {
-		bin, err := os.ReadFile(fixture(name))
+		bin, err := os.ReadFile(fixture(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,5 +191,49 @@ func TestStatsOrder(t *testing.T) {
 	}
 	if !sort.IsSorted(sort.Reverse(sort.StringSlice(names))) || len(names) != 2 {
 		t.Fatalf("Stats() plugins = %v, want config order [b a]", names)
+	}
+}
+
+// LoadModules compiles the bytes it is given, not the file the config
+// names, checks the pin against them, and Set.Modules reports their sha256.
+func TestLoadModulesUsesTheBytesGiven(t *testing.T) {
+	bin, err := os.ReadFile(fixture(t, "noop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(bin)
+	want := hex.EncodeToString(sum[:])
+	l := NewLoader(LoaderOptions{})
+	defer l.Close()
+	for _, tc := range []struct {
+		name, pin string
+		ok        bool
+	}{
+		{"no pin", "", true},
+		{"pin of the bytes", want, true},
+		{"pin of other bytes", strings.Repeat("0", 64), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{
+				// The file does not exist: only the bytes given can load.
+				Plugins: []config.Plugin{{Name: "a", Module: filepath.Join(t.TempDir(), "gone.wasm"), SHA256: tc.pin}},
+				Routes:  []config.Route{{Name: "r", PathPrefix: "/", Plugins: []string{"a"}}},
+			}
+			set, err := l.LoadModules(context.Background(), cfg, map[string][]byte{"a": bin})
+			if !tc.ok {
+				if err == nil || !strings.Contains(err.Error(), "pins") {
+					set.Close()
+					t.Fatalf("LoadModules: %v, want a pin mismatch", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer set.Close()
+			if got := set.Modules()["a"]; got != want {
+				t.Fatalf("Modules reports %s, want %s", got, want)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/sluiceproxy/sluice/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -143,11 +144,12 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 		stderr: newLineWriter(p.logger, &p.logs, "stderr", slog.LevelWarn),
 	}
 	in.ctx = newCallCtx(in)
-	ictx, cancel := context.WithTimeout(ctx, initTimeout)
+	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, &in.memory), initTimeout)
 	defer cancel()
 	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
 		p.modCfg.WithStdout(in.stdout).WithStderr(in.stderr))
 	if err != nil {
+		in.memory.free()
 		return nil, p.errf("instantiate: %w", err)
 	}
 	in.mod = mod
@@ -319,8 +321,17 @@ func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
 		return 0, &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s", p.timeout)}
 	case in.st.sharedErr != nil:
 		return 0, &callError{kind: failShared, err: in.st.sharedErr}
+	case in.stackOverflow():
+		return 0, &callError{kind: failTrap, err: fmt.Errorf("stack overflow: the call stack passed the plugin's stack_limit of %s", sizeString(p.quotas.stack))}
 	}
 	return 0, &callError{kind: failTrap, err: err}
+}
+
+// stackOverflow reports whether the stack guard's counter is over the
+// plugin's stack_limit: the trap that ended the call was the guard's.
+func (in *instance) stackOverflow() bool {
+	g := in.mod.ExportedGlobal(stackGlobalExport)
+	return g != nil && uint32(g.Get()) > in.p.mod.stackCheck
 }
 
 // misuse is the failure of a hook that returned something the ABI does

@@ -36,7 +36,7 @@ const bufSize = 32 << 10
 // the bytes. https:// targets go through an http.Transport (see
 // RATIONALE.md, "HTTP path").
 type Client struct {
-	dialer      net.Dialer
+	dialer      *Dialer
 	maxIdle     int           // idle connections kept per target; 0 disables keep-alive
 	respTimeout time.Duration // bounds waiting for response headers; 0 means no bound
 	idleTimeout time.Duration
@@ -55,7 +55,7 @@ var _ http.RoundTripper = (*Client)(nil)
 // targets.
 func New(cfg config.Upstream, targets []*url.URL) *Client {
 	c := &Client{
-		dialer:      net.Dialer{Timeout: cfg.ConnectTimeout.Duration, KeepAlive: 30 * time.Second},
+		dialer:      NewDialer(cfg),
 		maxIdle:     cfg.MaxIdleConns,
 		respTimeout: cfg.ResponseTimeout.Duration,
 		idleTimeout: defaultIdleTimeout,
@@ -81,6 +81,10 @@ func New(cfg config.Upstream, targets []*url.URL) *Client {
 	}
 	return c
 }
+
+// Dialer returns the dialer of the upstream's targets, which the WebSocket
+// relay uses too.
+func (c *Client) Dialer() *Dialer { return c.dialer }
 
 // canonicalAddr is u's host:port, with the scheme's default port.
 func canonicalAddr(u *url.URL) string {

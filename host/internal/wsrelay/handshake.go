@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // handshakes is what the two handshakes leave for the relay.
@@ -45,7 +45,7 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // fails it answers the client, fills st and returns no client.
 func handshake(w http.ResponseWriter, r *http.Request, p *Params, st *Stats) handshakes {
 	target, opt, log := p.Target, p.Options, p.Log
-	up, resp, hs, err := dialUpstream(p.Context, r, target, p.Header, opt)
+	up, resp, hs, err := dialUpstream(r, p)
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && errors.Is(err, websocket.ErrBadHandshake) {
 			// The upstream answered, and said no: relay its answer.
@@ -54,7 +54,7 @@ func handshake(w http.ResponseWriter, r *http.Request, p *Params, st *Stats) han
 		}
 		st.DialErr = err
 		st.Status = http.StatusBadGateway
-		if isTimeout(err) {
+		if upstream.IsTimeout(err) {
 			st.Status = http.StatusGatewayTimeout
 		}
 		log.Debug("wsrelay: websocket upstream unreachable", "target", target.Host, "err", err)
@@ -104,9 +104,10 @@ func (s *sock) leftover() []byte {
 // returns gorilla's Conn, the 101 response and the socket, still recording.
 // On a refusal it returns the response with websocket.ErrBadHandshake, and
 // the socket (still open) from which the whole response can be read again.
-func dialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHeader http.Header, opt Options) (*websocket.Conn, *http.Response, *sock, error) {
-	u := targetURL(target, r.URL)
-	hdr, protos := upstreamHeader(upHeader)
+func dialUpstream(r *http.Request, p *Params) (*websocket.Conn, *http.Response, *sock, error) {
+	ctx, opt := p.Context, p.Options
+	u := targetURL(p.Target, r.URL)
+	hdr, protos := upstreamHeader(p.Header)
 
 	// The dial stops when the client's request or the proxy's context ends.
 	dctx, cancel := context.WithCancel(r.Context())
@@ -125,29 +126,25 @@ func dialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHeade
 		hs.hs = &recording{recording: true, holdClose: true}
 		return hs
 	}
+	dial := p.Dialer
+	if dial == nil {
+		dial = new(upstream.Dialer) // the zero Dialer has no connect timeout
+	}
 	d := upstreamDialer
 	d.Subprotocols = protos
 	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var nd net.Dialer
-		c, err := nd.DialContext(ctx, network, addr)
+		c, err := dial.DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
 		return wrap(c), nil
 	}
 	d.NetDialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var nd net.Dialer
-		c, err := nd.DialContext(ctx, network, addr)
+		c, err := dial.DialTLSContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		host, _, _ := net.SplitHostPort(addr)
-		tc := tls.Client(c, &tls.Config{ServerName: host, NextProtos: []string{"http/1.1"}})
-		if err := tc.HandshakeContext(ctx); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return wrap(tc), nil
+		return wrap(c), nil
 	}
 
 	conn, resp, err := d.DialContext(dctx, u.String(), hdr)
@@ -189,12 +186,12 @@ func relayRefusal(w http.ResponseWriter, gresp *http.Response, hs *sock, opt Opt
 	defer resp.Body.Close()
 	h := w.Header()
 	for k, vs := range resp.Header {
-		if hopHeader(k) {
+		if upstream.IsHopByHop(k) {
 			continue
 		}
 		h[k] = append([]string(nil), vs...)
 	}
-	for _, k := range connectionTokens(resp.Header) {
+	for _, k := range upstream.ConnectionTokens(resp.Header) {
 		h.Del(k)
 	}
 	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") != "" {
@@ -280,9 +277,9 @@ func upstreamHeader(in http.Header) (http.Header, []string) {
 // gorilla writes the handshake headers itself.
 func responseHeader(in http.Header) http.Header {
 	out := make(http.Header, len(in))
-	conn := connectionTokens(in)
+	conn := upstream.ConnectionTokens(in)
 	for k, vs := range in {
-		if hopHeader(k) {
+		if upstream.IsHopByHop(k) {
 			continue
 		}
 		switch k {
@@ -300,48 +297,4 @@ func responseHeader(in http.Header) http.Header {
 		}
 	}
 	return out
-}
-
-// hopHeader reports whether k (canonical) is a hop-by-hop header.
-func hopHeader(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
-}
-
-// connectionTokens returns the header names listed in Connection, which
-// are hop-by-hop too.
-func connectionTokens(h http.Header) []string {
-	var out []string
-	for _, v := range h["Connection"] {
-		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "upgrade") {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
-}
-
-func headerHasToken(h http.Header, key, token string) bool {
-	for _, v := range h[key] {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// isTimeout reports whether a dial error is a timeout (answered with 504).
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // Options tunes one proxied WebSocket session.
@@ -117,6 +118,10 @@ type Params struct {
 	Session *filter.Session
 	// Options are the session's limits and keep-alive.
 	Options Options
+	// Dialer connects to the target: the upstream's own, so that its
+	// connect_timeout, TLS settings and TCP keep-alive apply to WebSocket
+	// handshakes as to requests. Nil dials without a connect timeout.
+	Dialer *upstream.Dialer
 	// Log receives the relay's own events; nil discards them.
 	Log *slog.Logger
 	// OnEnd is called once, from a relay goroutine, when a session that
@@ -151,7 +156,7 @@ func Serve(w http.ResponseWriter, r *http.Request, p Params) (st Stats, running 
 
 	// Refuse a malformed handshake before dialling anything.
 	if r.Method != http.MethodGet || !websocket.IsWebSocketUpgrade(r) ||
-		!headerHasToken(r.Header, "Sec-Websocket-Version", "13") || r.Header.Get("Sec-Websocket-Key") == "" {
+		!upstream.HasToken(r.Header, "Sec-Websocket-Version", "13") || r.Header.Get("Sec-Websocket-Key") == "" {
 		w.Header().Set("Sec-Websocket-Version", "13")
 		http.Error(w, "host: not a valid WebSocket handshake", http.StatusBadRequest)
 		st.Status = http.StatusBadRequest
