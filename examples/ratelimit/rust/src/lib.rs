@@ -315,3 +315,87 @@ fn retry_after(count: i64, prev: i64, limit: i64, w: i64, elapsed: i64) -> i64 {
 fn ceil_sec(ms: i64) -> i64 {
     (ms + 999) / 1000
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice::{abi, testing, MessageKind};
+
+    fn limiter(config: &str) -> RateLimit {
+        let f = testing::configure(config).unwrap_or_else(|e| panic!("{}", e));
+        // The start of a minute, so window arithmetic is plain.
+        testing::with(|h| h.wall_nanos = 1_700_000_040 * 1_000_000_000);
+        f
+    }
+
+    fn request(f: &RateLimit) -> Option<testing::LocalReply> {
+        testing::with(|h| {
+            h.next_call();
+            h.state.clear();
+        });
+        testing::on_request_headers(f);
+        testing::with(|h| h.local_response.clone())
+    }
+
+    #[test]
+    fn requests_then_429() {
+        let f = limiter(r#"{"limit": 3, "window": "1m"}"#);
+        for i in 0..3 {
+            assert!(request(&f).is_none(), "request {} refused", i + 1);
+            let want = format!("\"default\";r={};t=60", 2 - i);
+            assert_eq!(testing::with(|h| h.state.get(STATE_HEADER).cloned()), Some(want.into_bytes()));
+        }
+        let r = request(&f).expect("the 4th request passed");
+        assert_eq!(r.status, 429);
+        assert_eq!(r.headers.get("Retry-After"), Some("61"));
+        assert_eq!(r.headers.get("RateLimit-Policy"), Some("\"default\";q=3;w=60"));
+        assert_eq!(r.headers.get("RateLimit"), Some("\"default\";r=0;t=61"));
+        testing::with(|h| h.advance(Duration::from_secs(60)));
+        assert!(request(&f).is_some(), "allowed before Retry-After");
+        testing::with(|h| h.advance(Duration::from_secs(1)));
+        assert!(request(&f).is_none(), "refused at Retry-After");
+    }
+
+    #[test]
+    fn keys_and_routes() {
+        let f = limiter(r#"{"limit": 1, "key": "header:X-API-Key", "routes": {"open": {"limit": 0}}}"#);
+        testing::with(|h| h.request_headers.set("X-API-Key", "a"));
+        assert!(request(&f).is_none());
+        assert!(request(&f).is_some());
+        testing::with(|h| h.request_headers.set("X-API-Key", "b"));
+        assert!(request(&f).is_none(), "key b shares key a's limit");
+        testing::with(|h| h.request_headers.set("X-API-Key", &"k".repeat(300)));
+        assert_eq!(request(&f).map(|r| r.status), Some(400));
+        testing::with(|h| {
+            h.request_headers.set("X-API-Key", "a");
+            h.properties.retain(|(p, _)| *p != sluice::Property::Route);
+            h.properties.push((sluice::Property::Route, "open".to_string()));
+        });
+        assert!(request(&f).is_none(), "route open has no limit");
+    }
+
+    #[test]
+    fn messages() {
+        let f = limiter(r#"{"messages": 1, "window": "1s", "message_action": "close"}"#);
+        testing::with(|h| h.request_headers.set("Upgrade", "websocket"));
+        assert!(request(&f).is_none());
+        let send = || testing::on_message(&f, Direction::ClientToUpstream, MessageKind::Text, b"m");
+        assert_eq!(send(), abi::ACTION_PASS);
+        assert_ne!(send(), abi::ACTION_PASS);
+        assert_eq!(testing::with(|h| h.close.clone()), Some((1008, "rate limited".to_string())));
+    }
+
+    #[test]
+    fn config_errors() {
+        for cfg in [
+            r#"{"limit": -1}"#,
+            r#"{"window": "1500ms"}"#,
+            r#"{"key": "cookie:x"}"#,
+            r#"{"message_action": "ignore"}"#,
+            r#"{"routes": {"api": {"limt": 1}}}"#,
+            r#"{"limits": 1}"#,
+        ] {
+            assert!(testing::configure::<RateLimit>(cfg).is_err(), "{} accepted", cfg);
+        }
+    }
+}
