@@ -123,7 +123,7 @@ func buildFilters(t testing.TB) map[string]string {
 			built.path[file] = out
 			return nil
 		}
-		for _, name := range []string{"auth", "headers", "redact", "guard", "noop"} {
+		for _, name := range []string{"auth", "headers", "redact", "guard", "noop", "ratelimit"} {
 			if built.err = build(name, name+".wasm", tg != ""); built.err != nil {
 				return
 			}

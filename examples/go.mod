@@ -1,6 +1,6 @@
 module github.com/sluiceproxy/sluice/examples
 
-go 1.25.0
+go 1.26.0
 
 require github.com/sluiceproxy/sluice/sdk/go v0.0.0
 
@@ -12,10 +12,15 @@ require (
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+)
+
+require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
-	github.com/fsnotify/fsnotify v1.10.1 // indirect
 	github.com/tetratelabs/wazero v1.12.0
-	golang.org/x/sys v0.44.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 replace github.com/sluiceproxy/sluice => ../

@@ -74,6 +74,12 @@ type callState struct {
 	// prepared (phaseInit): the reason a refused config gets in the load
 	// error.
 	initLog string
+	// sharedErr records a shared store failure that trapped the guest, so
+	// the failure is reported as the store's, not the filter's.
+	sharedErr error
+	// storeWait is the time this call has spent waiting on a RemoteStore,
+	// against the store's per-hook budget.
+	storeWait time.Duration
 }
 
 // instance is one instantiated guest, owned by its plugin's pool. It serves
@@ -129,6 +135,10 @@ type callCtx struct {
 	done  chan struct{}
 	fired atomic.Bool
 	timer *time.Timer
+	// deadline is when the armed timer fires (monotonic ns); pause keeps
+	// what is left of it while the call waits on a remote store.
+	deadline int64
+	left     time.Duration
 }
 
 // instanceKey is the context key under which a callCtx answers Value with its
@@ -149,7 +159,25 @@ func (c *callCtx) fire() {
 }
 
 // arm starts the deadline of one call.
-func (c *callCtx) arm(d time.Duration) { c.timer.Reset(d) }
+func (c *callCtx) arm(d time.Duration) {
+	c.deadline = monoNow() + int64(d)
+	c.timer.Reset(d)
+}
+
+// pause stops the deadline's clock while the call waits on a remote store,
+// so that a slow network does not look like a looping guest (RATIONALE.md,
+// "The hook deadline and the network"). It reports false when the deadline
+// has already fired: the call is over and must not wait on anything.
+func (c *callCtx) pause() bool {
+	if !c.timer.Stop() || c.fired.Load() {
+		return false
+	}
+	c.left = max(time.Duration(c.deadline-monoNow()), time.Microsecond)
+	return true
+}
+
+// resume restarts the clock that pause stopped, with what was left.
+func (c *callCtx) resume() { c.arm(c.left) }
 
 // disarm stops the deadline and reports whether the instance is still usable
 // (the timer had not fired, nor started to).

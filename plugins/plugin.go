@@ -49,6 +49,10 @@ type Stats struct {
 	// Misuses counts calls where the guest broke the ABI (an unknown action,
 	// respond without send_response, a bad argument).
 	Misuses uint64
+	// SharedErrors counts calls that failed because the shared store did
+	// (Redis down or slower than shared.call_timeout, or the hook's
+	// shared.hook_budget spent).
+	SharedErrors uint64
 	// PoolWaits counts calls that found no idle instance and had to wait;
 	// PoolTimeouts those whose deadline passed while waiting.
 	PoolWaits    uint64
@@ -63,6 +67,7 @@ type Stats struct {
 
 type counters struct {
 	calls, errors, traps, timeouts, misuses atomic.Uint64
+	sharedErrors                            atomic.Uint64
 	poolWaits, poolTimeouts, discarded      atomic.Uint64
 	instances                               atomic.Int64
 }
@@ -142,6 +147,7 @@ func (p *plugin) snapshot() Stats {
 		Errors:       p.stats.errors.Load(),
 		Traps:        p.stats.traps.Load(),
 		Timeouts:     p.stats.timeouts.Load(),
+		SharedErrors: p.stats.sharedErrors.Load(),
 		Misuses:      p.stats.misuses.Load(),
 		PoolWaits:    p.stats.poolWaits.Load(),
 		PoolTimeouts: p.stats.poolTimeouts.Load(),
@@ -299,6 +305,7 @@ const (
 	failTimeout
 	failMisuse
 	failNoInstance
+	failShared
 )
 
 func (k failKind) String() string {
@@ -309,6 +316,8 @@ func (k failKind) String() string {
 		return "ABI misuse"
 	case failNoInstance:
 		return "no instance"
+	case failShared:
+		return "shared store"
 	}
 	return "trap"
 }
@@ -324,7 +333,10 @@ func (e *callError) Unwrap() error { return e.err }
 
 // acquire takes an instance from the pool for one hook call and arms its
 // deadline. The time spent waiting for a free instance counts against the
-// deadline: the hook's budget is one budget.
+// deadline: the hook's budget is one budget. With a remote shared store,
+// instances are busy while their calls wait on the network, so waiting for
+// one is waiting on the network too: the wait may also use the store's
+// per-hook budget (shared.hook_budget) before it eats into the guest's time.
 func (p *plugin) acquire() (*instance, *callError) { return p.acquireFor(p.timeout) }
 
 // messageBudgetUnit is how much of a message one timeout pays for: a
@@ -348,14 +360,18 @@ func (p *plugin) acquireFor(budget time.Duration) (*instance, *callError) {
 	default:
 	}
 	start := time.Now()
-	in, err := p.pool.getSlow(budget)
+	var grace time.Duration
+	if r, ok := p.shared.(RemoteStore); ok {
+		_, grace = r.Deadlines()
+	}
+	in, err := p.pool.getSlow(budget + grace)
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
 			p.stats.poolTimeouts.Add(1)
 		}
 		return nil, &callError{kind: failNoInstance, err: err}
 	}
-	in.ctx.arm(max(budget-time.Since(start), time.Microsecond))
+	in.ctx.arm(max(budget-max(time.Since(start)-grace, 0), time.Microsecond))
 	return in, nil
 }
 
@@ -377,6 +393,8 @@ func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
 		return 0, &callError{kind: failMisuse, err: in.st.misuse}
 	case !alive || isDeadline(err):
 		return 0, &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s", p.timeout)}
+	case in.st.sharedErr != nil:
+		return 0, &callError{kind: failShared, err: in.st.sharedErr}
 	case in.stackOverflow():
 		return 0, &callError{kind: failTrap, err: fmt.Errorf("stack overflow: the call stack passed the plugin's stack_limit of %s", sizeString(p.quotas.stack))}
 	}
@@ -422,6 +440,8 @@ func (p *plugin) fail(h hook, ce *callError) bool {
 		p.stats.timeouts.Add(1)
 	case failMisuse:
 		p.stats.misuses.Add(1)
+	case failShared:
+		p.stats.sharedErrors.Add(1)
 	}
 	now, last := monoNow(), p.lastLog.Load()
 	if now-last < int64(time.Second) || !p.lastLog.CompareAndSwap(last, now) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,19 @@ type SharedStore interface {
 	// decimal integer counts as 0. Counters read back with Get as decimal
 	// text.
 	Add(ctx context.Context, namespace, key string, delta int64, ttl time.Duration) (int64, error)
+}
+
+// RemoteStore is implemented by a SharedStore whose calls wait on the
+// network (Redis). The host gives each of its calls a context with its own
+// deadline and stops the hook deadline's clock while the call waits, so the
+// hook's timeout keeps measuring the guest; the wait is bounded by the
+// per-hook budget instead (see RATIONALE.md, "The hook deadline and the
+// network").
+type RemoteStore interface {
+	SharedStore
+	// Deadlines returns the deadline of one call and the total time one
+	// hook call may spend waiting on the store.
+	Deadlines() (call, perHook time.Duration)
 }
 
 // QuotaError is the error of a shared store write that would take a
@@ -358,14 +372,42 @@ func (s *MemoryStore) Add(_ context.Context, namespace, key string, delta int64,
 	var n int64
 	expires := expiry(now, ttl)
 	if old != nil {
-		n, _ = strconv.ParseInt(string(old.value), 10, 64) // not a number: 0
+		n, _ = parseCounter(old.value) // not a counter: 0
 		expires = old.expires
 	}
-	n += delta
+	n = addCounter(n, delta)
 	// A fresh slice: a value returned by Get may still be read outside the lock.
 	v := strconv.AppendInt(make([]byte, 0, 20), n, 10)
 	if err := sp.put(sh, key, old, v, true, expires); err != nil {
 		return 0, err
 	}
 	return n, nil
+}
+
+// parseCounter reads a counter: a decimal int64 in the canonical form
+// strconv.FormatInt writes (no sign but "-", no leading zeros, no "-0"),
+// which is also what Redis's INCRBY accepts, so both backends agree on
+// which values count as 0.
+func parseCounter(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 20 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	var buf [20]byte
+	if string(strconv.AppendInt(buf[:0], n, 10)) != string(v) {
+		return 0, false
+	}
+	return n, true
+}
+
+// addCounter adds delta to n; a sum outside int64 restarts the counter at
+// delta, as the Redis backend does (INCRBY refuses to overflow).
+func addCounter(n, delta int64) int64 {
+	if (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta) {
+		return delta
+	}
+	return n + delta
 }

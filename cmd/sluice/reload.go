@@ -23,9 +23,18 @@ import (
 // instead of compiling it again. The reload.Reloader does the rest (see
 // host/RATIONALE.md, "Reload").
 func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error {
-	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: filepath.Dir(path)})
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	shared, sharedCloser, err := openShared(cfg.Shared, log)
+	if err != nil {
+		return err
+	}
+	defer sharedCloser.Close()
+	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: filepath.Dir(path), Shared: shared})
 	defer loader.Close()
-	r, err := reload.New(path, loaderBuilder(loader), host.Options{Logger: log})
+	r, err := reload.New(path, loaderBuilder(loader, &cfg.Shared, log), host.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -65,10 +74,14 @@ func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error
 }
 
 // loaderBuilder builds each generation's chains with loader, from the
-// module bytes the Reloader read. The Set it returns as the Closer is
+// module bytes the Reloader read. shared is the [shared] table the store
+// was opened with (nil: not checked). The Set it returns as the Closer is
 // closed by the proxy once that generation is retired and drained.
-func loaderBuilder(loader *plugins.Loader) reload.Builder {
+func loaderBuilder(loader *plugins.Loader, shared *config.Shared, log *slog.Logger) reload.Builder {
 	return func(cfg *config.Config, modules map[string][]byte) (reload.Built, error) {
+		if shared != nil {
+			sharedChanged(*shared, cfg.Shared, log)
+		}
 		set, err := loader.LoadModules(context.Background(), cfg, modules)
 		if err != nil {
 			return reload.Built{}, err

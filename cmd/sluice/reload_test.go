@@ -176,7 +176,7 @@ func startE2E(t testing.TB, conf string) *e2eProxy {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	e.loader = plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: dir})
-	r, err := reload.New(e.path, loaderBuilder(e.loader), host.Options{Logger: log})
+	r, err := reload.New(e.path, loaderBuilder(e.loader, nil, log), host.Options{Logger: log})
 	if err != nil {
 		e.loader.Close()
 		t.Fatal(err)

@@ -37,6 +37,8 @@ func scenarios(example string) []*scenario {
 		return noopScenarios()
 	case "abitest":
 		return abitestScenarios()
+	case "ratelimit":
+		return ratelimitScenarios()
 	}
 	panic("conformance: no scenarios for " + example)
 }

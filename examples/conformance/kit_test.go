@@ -29,6 +29,7 @@ import (
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/plugins"
+	"github.com/sluiceproxy/sluice/plugins/redisstore"
 )
 
 // lang is one way of building an example: its name in test output and the
@@ -58,6 +59,7 @@ var examples = []struct {
 	{"guard", []lang{langGo, langTinyGo, langRust}},
 	{"noop", []lang{langGo, langTinyGo, langRust}},
 	{"abitest", []lang{langGo, langTinyGo, langRust}},
+	{"ratelimit", []lang{langGo, langTinyGo, langRust}},
 }
 
 // examplesDir is the examples module's root, seen from this package.
@@ -349,8 +351,27 @@ func (l *logBuffer) lines(from int) []string {
 
 var logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
+// redisEnv names the environment variable that puts the kit's shared store
+// in the Redis at that address instead of memory (TestConformanceRedis sets
+// it for a run of the shared-state scenarios).
+const redisEnv = "SLUICE_CONFORMANCE_REDIS"
+
 func theLoader() *plugins.Loader {
-	loaderOnce.Do(func() { loader = plugins.NewLoader(plugins.LoaderOptions{Logger: logger}) })
+	loaderOnce.Do(func() {
+		opts := plugins.LoaderOptions{Logger: logger}
+		if addr := os.Getenv(redisEnv); addr != "" {
+			cfg, err := config.Parse([]byte(fmt.Sprintf("[shared]\nbackend = \"redis\"\naddress = %q\n", addr)), redisEnv)
+			if err != nil {
+				panic(err)
+			}
+			s, err := redisstore.New(cfg.Shared, logger)
+			if err != nil {
+				panic(err)
+			}
+			opts.Shared = s // lives as long as the test binary
+		}
+		loader = plugins.NewLoader(opts)
+	})
 	return loader
 }
 
@@ -362,7 +383,7 @@ func instanceName(s *scenario, lang string) string { return s.name + "-" + lang 
 // pluginTOML is the [[plugin]] of a scenario, with its extra keys and config.
 func pluginTOML(s *scenario, name, modulePath string) string {
 	return fmt.Sprintf("\n[[plugin]]\nname = %q\nmodule = %q\ntimeout = \"2s\"\n%s\n%s\n",
-		name, filepath.ToSlash(modulePath), s.plugin, s.config)
+		name, filepath.ToSlash(modulePath), s.plugin, expand(s.config, name))
 }
 
 // startProxy runs the real proxy with one route and one plugin per scenario

@@ -19,6 +19,7 @@ type Config struct {
 	Upstreams []Upstream `toml:"upstream"`
 	Routes    []Route    `toml:"route"`
 	Plugins   []Plugin   `toml:"plugin"`
+	Shared    Shared     `toml:"shared"`
 }
 
 // Server is the [server] table: the client-facing listener.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +76,7 @@ type rawFile struct {
 	Upstreams []toml.Primitive `toml:"upstream"`
 	Routes    []toml.Primitive `toml:"route"`
 	Plugins   []toml.Primitive `toml:"plugin"`
+	Shared    toml.Primitive   `toml:"shared"`
 }
 
 // Parse decodes data, a proxy.toml named name in error messages, applies
@@ -114,6 +116,8 @@ func Parse(data []byte, name string) (*Config, error) {
 	for i := range raw.Plugins {
 		p.decode(fmt.Sprintf("plugin[%d]", i), raw.Plugins[i], &cfg.Plugins[i], bad)
 	}
+
+	p.decode("shared", raw.Shared, &cfg.Shared, bad)
 
 	// Unknown keys. The scanner knows each occurrence with its index and
 	// line; the toml package knows which plain keys were never decoded.
@@ -396,6 +400,7 @@ func (p *parser) defaults(c *Config) {
 	for i := range c.Plugins {
 		c.Plugins[i] = c.Plugins[i].WithDefaults()
 	}
+	p.sharedDefaults(&c.Shared, runtime.GOMAXPROCS(0))
 }
 
 // durDefault sets d to def when it is zero and the file did not set it

@@ -22,6 +22,9 @@ func (p *parser) validate(c *Config, bad map[string]bool) {
 	upstreams := p.validateUpstreams(c.Upstreams, bad)
 	plugins := p.validatePlugins(c.Plugins, bad)
 	p.validateRoutes(c.Routes, bad, upstreams, plugins)
+	if !bad["shared"] {
+		p.validateShared(c.Shared)
+	}
 }
 
 func (p *parser) validateServer(s Server) {

@@ -129,6 +129,16 @@ func (c *Config) Table(key string) *Config {
 	return sub
 }
 
+// Names returns the keys of the table in document order, for tables whose
+// keys are names the user chooses (read each with Table or Value).
+func (c *Config) Names() []string {
+	out := make([]string, 0, len(c.obj.Members))
+	for _, m := range c.obj.Members {
+		out = append(out, m.Key)
+	}
+	return out
+}
+
 // Done returns the first error recorded, or an error naming keys that were
 // never read.
 func (c *Config) Done() error {
