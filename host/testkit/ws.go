@@ -126,19 +126,29 @@ type CloseSeen struct {
 //   - path /refuse answers 403 with a 2800-byte body;
 //   - path /push sends its 101 and a first frame "hello" in one write.
 //
-// A request that is not an upgrade gets "plain". It answers the upgrade with Set-Cookie and X-Upstream headers, offers the
-// subprotocol chat.v2, and reports close frames on Closes (the first 64
-// unread) and upgrade requests on Headers (the first 8 unread).
+// A request that is not an upgrade gets "plain" (or what the handler given
+// to NewWSBackendWith answers). It answers the upgrade with Set-Cookie and
+// X-Upstream headers, offers the subprotocol chat.v2, and reports close
+// frames on Closes (the first 64 unread) and upgrade requests on Headers
+// (the first 8 unread).
 type WSBackend struct {
 	Server  *httptest.Server
 	Closes  chan CloseSeen
 	Headers chan *http.Request
+	plain   http.Handler
 }
 
 // NewWSBackend starts a WSBackend, closed when the test ends.
 func NewWSBackend(t testing.TB) *WSBackend {
 	t.Helper()
-	b := &WSBackend{Closes: make(chan CloseSeen, 64), Headers: make(chan *http.Request, 8)}
+	return NewWSBackendWith(t, nil)
+}
+
+// NewWSBackendWith starts a WSBackend whose requests that are not upgrades
+// plain answers (nil: "plain"), closed when the test ends.
+func NewWSBackendWith(t testing.TB, plain http.Handler) *WSBackend {
+	t.Helper()
+	b := &WSBackend{Closes: make(chan CloseSeen, 64), Headers: make(chan *http.Request, 8), plain: plain}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Reason", "nope")
@@ -172,6 +182,10 @@ var backendUpgrader = websocket.Upgrader{Subprotocols: []string{"chat.v2"}, Chec
 
 func (b *WSBackend) serve(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
+		if b.plain != nil {
+			b.plain.ServeHTTP(w, r)
+			return
+		}
 		io.WriteString(w, "plain")
 		return
 	}
@@ -240,6 +254,18 @@ func (b *WSBackend) WaitClose(t testing.TB) CloseSeen {
 	case <-time.After(Wait):
 		t.Fatal("testkit: the backend saw no close frame")
 		return CloseSeen{}
+	}
+}
+
+// WaitHeaders returns the next upgrade request the backend received.
+func (b *WSBackend) WaitHeaders(t testing.TB) *http.Request {
+	t.Helper()
+	select {
+	case r := <-b.Headers:
+		return r
+	case <-time.After(Wait):
+		t.Fatal("testkit: the backend saw no upgrade request")
+		return nil
 	}
 }
 
