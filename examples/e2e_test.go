@@ -164,11 +164,11 @@ type seen struct {
 
 func startBackend(t *testing.T) *backend {
 	t.Helper()
-	ws := testkit.NewWSBackendWith(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ws := testkit.NewWSBackendWith(t, testkit.WSBackendOptions{Plain: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Server", "backend/1.0")
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header})
-	}))
+	})})
 	return &backend{addr: ws.Server.Listener.Addr().String(), ws: ws}
 }
 

@@ -74,9 +74,9 @@ func flavour(t testing.TB) string {
 
 // e2eBackend answers /api/ with "ok" and echoes WebSocket messages on /ws.
 func e2eBackend(t testing.TB) *httptest.Server {
-	return testkit.NewWSBackendWith(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	return testkit.NewWSBackendWith(t, testkit.WSBackendOptions{Plain: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok")
-	})).Server
+	})}).Server
 }
 
 // version is one side of the alternation: the builds of the stamp filter

@@ -126,29 +126,40 @@ type CloseSeen struct {
 //   - path /refuse answers 403 with a 2800-byte body;
 //   - path /push sends its 101 and a first frame "hello" in one write.
 //
-// A request that is not an upgrade gets "plain" (or what the handler given
-// to NewWSBackendWith answers). It answers the upgrade with Set-Cookie and
-// X-Upstream headers, offers the subprotocol chat.v2, and reports close
+// A request that is not an upgrade gets "plain" (or what
+// WSBackendOptions.Plain answers). It answers the upgrade with Set-Cookie
+// and X-Upstream headers, offers the subprotocol chat.v2, and reports close
 // frames on Closes (the first 64 unread) and upgrade requests on Headers
 // (the first 8 unread).
 type WSBackend struct {
 	Server  *httptest.Server
 	Closes  chan CloseSeen
 	Headers chan *http.Request
-	plain   http.Handler
+	opt     WSBackendOptions
+}
+
+// WSBackendOptions adapt a WSBackend to a test.
+type WSBackendOptions struct {
+	// Plain answers the requests that are not upgrades; nil answers
+	// "plain".
+	Plain http.Handler
+	// OnUpgrade, when set, sees every upgrade request before it is
+	// answered, from the backend's handler goroutine: for a test that
+	// dials too often to read Headers, or matches handshakes to dials.
+	OnUpgrade func(*http.Request)
 }
 
 // NewWSBackend starts a WSBackend, closed when the test ends.
 func NewWSBackend(t testing.TB) *WSBackend {
 	t.Helper()
-	return NewWSBackendWith(t, nil)
+	return NewWSBackendWith(t, WSBackendOptions{})
 }
 
-// NewWSBackendWith starts a WSBackend whose requests that are not upgrades
-// plain answers (nil: "plain"), closed when the test ends.
-func NewWSBackendWith(t testing.TB, plain http.Handler) *WSBackend {
+// NewWSBackendWith starts a WSBackend adapted by opt, closed when the test
+// ends.
+func NewWSBackendWith(t testing.TB, opt WSBackendOptions) *WSBackend {
 	t.Helper()
-	b := &WSBackend{Closes: make(chan CloseSeen, 64), Headers: make(chan *http.Request, 8), plain: plain}
+	b := &WSBackend{Closes: make(chan CloseSeen, 64), Headers: make(chan *http.Request, 8), opt: opt}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Reason", "nope")
@@ -182,12 +193,15 @@ var backendUpgrader = websocket.Upgrader{Subprotocols: []string{"chat.v2"}, Chec
 
 func (b *WSBackend) serve(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
-		if b.plain != nil {
-			b.plain.ServeHTTP(w, r)
+		if b.opt.Plain != nil {
+			b.opt.Plain.ServeHTTP(w, r)
 			return
 		}
 		io.WriteString(w, "plain")
 		return
+	}
+	if b.opt.OnUpgrade != nil {
+		b.opt.OnUpgrade(r)
 	}
 	select {
 	case b.Headers <- r:
