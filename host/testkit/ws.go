@@ -262,24 +262,26 @@ func (b *WSBackend) answer(c *websocket.Conn, typ int, s string) bool {
 // WaitClose returns the next close frame the backend received.
 func (b *WSBackend) WaitClose(t testing.TB) CloseSeen {
 	t.Helper()
-	select {
-	case c := <-b.Closes:
-		return c
-	case <-time.After(Wait):
-		t.Fatal("testkit: the backend saw no close frame")
-		return CloseSeen{}
-	}
+	return next(t, b.Closes, "close frame")
 }
 
 // WaitHeaders returns the next upgrade request the backend received.
 func (b *WSBackend) WaitHeaders(t testing.TB) *http.Request {
 	t.Helper()
+	return next(t, b.Headers, "upgrade request")
+}
+
+// next returns what ch delivers next, and fails t when nothing comes
+// within Wait.
+func next[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
 	select {
-	case r := <-b.Headers:
-		return r
+	case v := <-ch:
+		return v
 	case <-time.After(Wait):
-		t.Fatal("testkit: the backend saw no upgrade request")
-		return nil
+		t.Fatalf("testkit: the backend saw no %s", what)
+		var zero T
+		return zero
 	}
 }
 
