@@ -357,34 +357,25 @@ func startProxy(backendAddr string, m module, scenarios []*scenario) (string, fu
 	for _, s := range scenarios {
 		b.WriteString(pluginTOML(s, instanceName(s, m.lang), m.path))
 	}
-	cfg, err := config.Parse([]byte(b.String()), "conformance.toml")
-	if err != nil {
-		return "", nil, fmt.Errorf("config: %v\n%s", err, b.String())
-	}
-	set, err := theLoader().Load(context.Background(), cfg)
-	if err != nil {
-		return "", nil, err
-	}
-	p, err := host.New(cfg, host.Chains{Routes: set.Chains()}, host.Options{Logger: logger})
-	if err == nil {
-		err = p.Listen()
-	}
-	if err != nil {
-		set.Close()
-		return "", nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	stop := func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
+	var set *plugins.Set
+	px, err := testkit.Launch(b.String(), func(_ string, cfg *config.Config) (testkit.Server, error) {
+		var err error
+		if set, err = theLoader().Load(context.Background(), cfg); err != nil {
+			return nil, err
 		}
+		return host.New(cfg, host.Chains{Routes: set.Chains()}, host.Options{Logger: logger})
+	})
+	if err != nil {
+		if set != nil {
+			set.Close()
+		}
+		return "", nil, err
+	}
+	stop := func() {
+		px.Stop()
 		set.Close()
 	}
-	return "http://" + p.Addr().String(), stop, nil
+	return px.URL, stop, nil
 }
 
 // proxies are the running proxies of one example, one per module, started

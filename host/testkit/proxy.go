@@ -42,6 +42,7 @@ type Proxy struct {
 	// Path is the config file, which a test may rewrite to reload.
 	Path string
 
+	dir    string // removed by Stop (Launch's temporary directory)
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // what Run returned, once done is closed
@@ -54,30 +55,61 @@ const StopWithin = 15 * time.Second
 // server.listen on 127.0.0.1:0 when conf has no [server] table), parses it,
 // makes the proxy with newServer, listens and runs it, and waits until it
 // serves: until its admin listener, when there is one, answers /healthz
-// (with 200, or 401 when admin.token is set).
-// (The proxy listener is bound before StartProxy returns, so a connection
-// made at once waits in the kernel's queue until Run accepts it.) When the
-// test ends the proxy is shut down gracefully and the test fails if Run
-// returns an error or does not return within StopWithin.
+// (with 200, or 401 when admin.token is set). (The proxy listener is bound
+// before StartProxy returns, so a connection made at once waits in the
+// kernel's queue until Run accepts it.) When the test ends the proxy is
+// shut down gracefully and the test fails if Run returns an error or does
+// not return within StopWithin.
 func StartProxy(t testing.TB, conf string, newServer NewServer) *Proxy {
 	t.Helper()
+	p, err := launchIn(t.TempDir(), conf, newServer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("testkit: %v", err)
+		}
+	})
+	return p
+}
+
+// Launch is StartProxy for a proxy that outlives one test (one that a
+// whole test binary shares): its temporary directory goes, and the caller
+// must call Stop.
+func Launch(conf string, newServer NewServer) (*Proxy, error) {
+	dir, err := os.MkdirTemp("", "sluice-proxy-")
+	if err != nil {
+		return nil, fmt.Errorf("testkit: %w", err)
+	}
+	p, err := launchIn(dir, conf, newServer)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	p.dir = dir
+	return p, nil
+}
+
+// launchIn starts the proxy with its proxy.toml in dir; see StartProxy.
+func launchIn(dir, conf string, newServer NewServer) (*Proxy, error) {
 	if !strings.Contains(conf, "[server]") {
 		conf = "[server]\nlisten = \"127.0.0.1:0\"\n" + conf
 	}
-	path := filepath.Join(t.TempDir(), "proxy.toml")
+	path := filepath.Join(dir, "proxy.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("testkit: %w", err)
 	}
 	cfg, err := config.Parse([]byte(conf), path)
 	if err != nil {
-		t.Fatalf("testkit: config: %v\n%s", err, conf)
+		return nil, fmt.Errorf("testkit: config: %w\n%s", err, conf)
 	}
 	srv, err := newServer(path, cfg)
 	if err != nil {
-		t.Fatalf("testkit: starting the proxy: %v", err)
+		return nil, fmt.Errorf("testkit: starting the proxy: %w", err)
 	}
 	if err := srv.Listen(); err != nil {
-		t.Fatalf("testkit: %v", err)
+		return nil, fmt.Errorf("testkit: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{Server: srv, Path: path, cancel: cancel, done: make(chan struct{})}
@@ -93,34 +125,34 @@ func StartProxy(t testing.TB, conf string, newServer NewServer) *Proxy {
 		p.err = srv.Run(ctx)
 		close(p.done)
 	}()
-	t.Cleanup(func() {
-		if err := p.Stop(); err != nil {
-			t.Errorf("testkit: %v", err)
-		}
-	})
 	if p.Admin != "" {
-		p.waitHealthy(t)
+		if err := p.waitHealthy(); err != nil {
+			p.Stop()
+			return nil, err
+		}
 	}
-	return p
+	return p, nil
 }
 
 // waitHealthy polls the admin listener's /healthz until it answers.
-func (p *Proxy) waitHealthy(t testing.TB) {
-	t.Helper()
+func (p *Proxy) waitHealthy() error {
 	c := &http.Client{Timeout: time.Second}
-	Eventually(t, Wait, "testkit: the admin listener answering /healthz", func() bool {
+	deadline := time.Now().Add(Wait)
+	for {
 		select {
 		case <-p.done:
-			t.Fatalf("testkit: the proxy stopped at once: %v", p.err)
+			return fmt.Errorf("testkit: the proxy stopped at once: %v", p.err)
 		default:
 		}
-		resp, err := c.Get(p.Admin + "/healthz")
-		if err != nil {
-			return false
+		if resp, err := c.Get(p.Admin + "/healthz"); err == nil {
+			resp.Body.Close()
+			return nil // any answer, 401 without the admin token too
 		}
-		resp.Body.Close()
-		return true // any answer, 401 without the admin token too
-	})
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testkit: the admin listener did not answer /healthz within %v", Wait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Shutdown starts the graceful shutdown and returns at once; Wait waits for
@@ -141,5 +173,9 @@ func (p *Proxy) Wait() error {
 // Stop shuts the proxy down and waits for Run to return; see Wait.
 func (p *Proxy) Stop() error {
 	p.Shutdown()
-	return p.Wait()
+	err := p.Wait()
+	if p.dir != "" {
+		os.RemoveAll(p.dir)
+	}
+	return err
 }
