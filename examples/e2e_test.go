@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,6 +32,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/testkit"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -148,18 +148,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// handshake is what the backend saw of a WebSocket upgrade request.
-type handshake struct {
-	Query  string
-	Header http.Header
-}
-
 // backend is the upstream: HTTP requests get their own request line and
-// headers back as JSON; WebSockets under /ws are echoed and their handshakes
-// reported on handshakes.
+// headers back as JSON; WebSockets are echoed and their handshakes reported
+// (testkit.WSBackend).
 type backend struct {
-	addr       string
-	handshakes chan handshake
+	addr string
+	ws   *testkit.WSBackend
 }
 
 // seen is the JSON the backend answers HTTP requests with.
@@ -170,77 +164,29 @@ type seen struct {
 
 func startBackend(t *testing.T) *backend {
 	t.Helper()
-	b := &backend{handshakes: make(chan handshake, 16)}
-	up := websocket.Upgrader{Subprotocols: []string{"chat.v1"}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "/ws") {
-			b.handshakes <- handshake{Query: r.URL.RawQuery, Header: r.Header.Clone()}
-			c, err := up.Upgrade(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			for {
-				kind, p, err := c.ReadMessage()
-				if err != nil {
-					return
-				}
-				if c.WriteMessage(kind, p) != nil {
-					return
-				}
-			}
-		}
+	ws := testkit.NewWSBackendWith(t, testkit.WSBackendOptions{Plain: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Server", "backend/1.0")
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header})
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	b.addr = ln.Addr().String()
-	return b
+	})})
+	return &backend{addr: ws.Server.Listener.Addr().String(), ws: ws}
 }
 
 // startProxy runs the real proxy with the real plugin loader on config
 // (modules and the backend filled in) and returns its base URL.
 func startProxy(t *testing.T, tomlText string) string {
 	t.Helper()
-	cfg, err := config.Parse([]byte(tomlText), "e2e.toml")
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, tomlText)
-	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log})
-	t.Cleanup(func() { loader.Close() })
-	set, err := loader.Load(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { set.Close() })
-	p, err := host.New(cfg, host.Chains{Routes: set.Chains()}, host.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("proxy did not stop")
+	return testkit.StartProxy(t, tomlText, func(_ string, cfg *config.Config) (testkit.Server, error) {
+		loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log})
+		t.Cleanup(func() { loader.Close() })
+		set, err := loader.Load(context.Background(), cfg)
+		if err != nil {
+			return nil, err
 		}
-	})
-	return "http://" + p.Addr().String()
+		t.Cleanup(func() { set.Close() })
+		return host.New(cfg, host.Chains{Routes: set.Chains()}, host.Options{Logger: log})
+	}).URL
 }
 
 // testWriter sends the proxy's warnings and errors to the test log.
@@ -475,25 +421,25 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs := <-b.handshakes
-		if hs.Query != "room=1" || hs.Header.Get("X-User") != "demo" {
-			t.Errorf("upstream handshake: query %q, X-User %q", hs.Query, hs.Header.Get("X-User"))
+		hs := b.ws.WaitHeaders(t)
+		if hs.URL.RawQuery != "room=1" || hs.Header.Get("X-User") != "demo" {
+			t.Errorf("upstream handshake: query %q, X-User %q", hs.URL.RawQuery, hs.Header.Get("X-User"))
 		}
 		if _, p := roundTrip(t, c, websocket.TextMessage, "hi"); p != "hi" {
 			t.Errorf("echo %q", p)
 		}
 
 		// A browser: the token as a subprotocol, next to the real one.
-		c, _, err = dial(t, base, "/auth/ws", nil, "bearer."+jwt(`{"sub":"bob"}`), "chat.v1")
+		c, _, err = dial(t, base, "/auth/ws", nil, "bearer."+jwt(`{"sub":"bob"}`), "chat.v2")
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs = <-b.handshakes
-		if got := hs.Header.Get("Sec-Websocket-Protocol"); got != "chat.v1" || hs.Header.Get("X-User") != "bob" {
+		hs = b.ws.WaitHeaders(t)
+		if got := hs.Header.Get("Sec-Websocket-Protocol"); got != "chat.v2" || hs.Header.Get("X-User") != "bob" {
 			t.Errorf("upstream handshake: protocols %q, X-User %q", got, hs.Header.Get("X-User"))
 		}
-		if c.Subprotocol() != "chat.v1" {
-			t.Errorf("client got subprotocol %q, want chat.v1", c.Subprotocol())
+		if c.Subprotocol() != "chat.v2" {
+			t.Errorf("client got subprotocol %q, want chat.v2", c.Subprotocol())
 		}
 		if _, p := roundTrip(t, c, websocket.TextMessage, "hi"); p != "hi" {
 			t.Errorf("echo %q", p)
@@ -530,7 +476,7 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		<-b.handshakes
+		b.ws.WaitHeaders(t)
 		for in, want := range map[string]string{
 			`{"user":"ann","profile":{"password":"pw","ssn":"123"}}`: `{"user":"ann","profile":{"password":"***","ssn":"***"}}`,
 			"my secret plan":    "my *** plan",
@@ -551,7 +497,7 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		<-b.handshakes
+		b.ws.WaitHeaders(t)
 		// A dropped message never reaches the echo: the next echo is the
 		// next good message.
 		send := func(p string) {
@@ -588,7 +534,7 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		<-b.handshakes
+		b.ws.WaitHeaders(t)
 		for i := 0; i < 10; i++ {
 			c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprint("m", i)))
 		}
@@ -619,7 +565,7 @@ func TestE2E(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			<-b.handshakes
+			b.ws.WaitHeaders(t)
 			big := strings.Repeat("x", 100_000)
 			for _, p := range []string{"a", big, ""} {
 				if _, got := roundTrip(t, c, websocket.TextMessage, p); got != p {

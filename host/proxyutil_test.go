@@ -2,69 +2,46 @@ package host
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 // pxProxy is a proxy running on 127.0.0.1 for a test.
 type pxProxy struct {
 	*Proxy
-	url    string // "http://127.0.0.1:port"
-	cancel context.CancelFunc
-	done   chan error
-	logs   *pxLogBuffer
+	url  string // "http://127.0.0.1:port"
+	kit  *testkit.Proxy
+	logs *pxLogBuffer
 }
 
-// pxStart parses conf (server.listen defaults to 127.0.0.1:0), runs a proxy
-// and stops it when the test ends.
+// pxStart runs a Proxy with chains on conf (see testkit.StartProxy: a
+// missing [server] table listens on 127.0.0.1:0), logging as JSON into
+// px.logs, and stops it when the test ends.
 func pxStart(t testing.TB, conf string, chains map[string]filter.Chain) *pxProxy {
 	t.Helper()
-	if !strings.Contains(conf, "[server]") {
-		conf = "[server]\nlisten = \"127.0.0.1:0\"\n" + conf
-	}
-	cfg, err := config.Parse([]byte(conf), "test.toml")
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logs := &pxLogBuffer{}
-	p, err := New(cfg, Chains{Routes: chains}, Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	px := &pxProxy{Proxy: p, cancel: cancel, done: make(chan error, 1), logs: logs}
-	scheme := "http"
-	if cfg.Server.TLSCert != "" {
-		scheme = "https"
-	}
-	px.url = scheme + "://" + p.Addr().String()
-	go func() { px.done <- p.Run(ctx) }()
-	t.Cleanup(func() { px.stop(t) })
+	px := &pxProxy{logs: &pxLogBuffer{}}
+	log := slog.New(slog.NewJSONHandler(px.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	px.kit = testkit.StartProxy(t, conf, func(_ string, cfg *config.Config) (testkit.Server, error) {
+		p, err := New(cfg, Chains{Routes: chains}, Options{Logger: log})
+		px.Proxy = p
+		return p, err
+	})
+	px.url = px.kit.URL
 	return px
 }
 
 // stop shuts the proxy down and waits for Run to return.
 func (px *pxProxy) stop(t testing.TB) {
-	px.cancel()
-	select {
-	case err := <-px.done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		px.done <- nil // later calls return at once
-	case <-time.After(15 * time.Second):
-		t.Errorf("Run did not return after shutdown")
+	t.Helper()
+	if err := px.kit.Stop(); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
 

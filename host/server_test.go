@@ -46,19 +46,13 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}()
 	<-entered
 	start := time.Now()
-	px.cancel()
+	px.kit.Shutdown()
 	r := <-res
 	if r.err != nil || r.status != 200 || r.body != "finished" {
 		t.Fatalf("in-flight request during shutdown: %d %q %v", r.status, r.body, r.err)
 	}
-	select {
-	case err := <-px.done:
-		if err != nil {
-			t.Fatal(err)
-		}
-		px.done <- nil
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return")
+	if err := px.kit.Wait(); err != nil {
+		t.Fatal(err)
 	}
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("shutdown took %v with one 300ms request in flight", took)
@@ -82,21 +76,15 @@ func TestShutdownClosesWebSocketsWith1001(t *testing.T) {
 	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "hi" {
 		t.Fatalf("echo: %q %v", msg, err)
 	}
-	px.cancel()
+	px.kit.Shutdown()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, _, err = c.ReadMessage()
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("after shutdown the client read %v, want close 1001", err)
 	}
-	select {
-	case err := <-px.done:
-		if err != nil {
-			t.Fatal(err)
-		}
-		px.done <- nil
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return")
+	if err := px.kit.Wait(); err != nil {
+		t.Fatal(err)
 	}
 	recs := px.logs.records("websocket")
 	if len(recs) != 1 || recs[0]["close_code"] != float64(1001) || recs[0]["messages_in"] != float64(1) ||

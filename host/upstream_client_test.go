@@ -294,8 +294,9 @@ func TestUpstreamClientResponseTimeout(t *testing.T) {
 // connection (rather than return it to the pool half read); so does one
 // that goes away while the proxy waits for the response headers.
 func TestUpstreamClientCancelClosesConnection(t *testing.T) {
-	upstreamGone := make(chan string, 2)
+	upstreamGot, upstreamGone := make(chan string, 2), make(chan string, 2)
 	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		upstreamGot <- r.URL.Path
 		if r.URL.Path == "/body" {
 			w.WriteHeader(200)
 			io.WriteString(w, "first\n")
@@ -315,6 +316,14 @@ func TestUpstreamClientCancelClosesConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		select {
+		case got := <-upstreamGot:
+			if got != path {
+				t.Fatalf("upstream got %s, want %s", got, path)
+			}
+		case <-time.After(testkit.Wait):
+			t.Fatalf("%s: the request did not reach the upstream", path)
+		}
 		if path == "/body" {
 			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, nil)
@@ -325,8 +334,6 @@ func TestUpstreamClientCancelClosesConnection(t *testing.T) {
 			if err != nil || line != "first\n" {
 				t.Fatalf("first line: %q %v", line, err)
 			}
-		} else {
-			time.Sleep(100 * time.Millisecond) // the request is upstream by now
 		}
 		c.Close()
 		select {

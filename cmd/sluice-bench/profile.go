@@ -123,29 +123,21 @@ func (b *bench) profileUnderLoad(ctx context.Context, s spec, load string, gen f
 	if !b.profile || s.Kind != "sluice" || ctx.Err() != nil {
 		return
 	}
-	pr := profileResult{Target: s.Name, Load: load}
-	defer func() { b.profiles = append(b.profiles, pr) }()
-	t, err := b.startProfiled(ctx, s)
-	if err != nil {
-		pr.Err = err.Error()
-		return
-	}
-	defer b.lab.stop(t)
-	b.logf("  profiling %s under %s", s.Name, load)
-	lctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); gen(lctx, t) }()
-	defer func() { cancel(); <-done }()
-	time.Sleep(300 * time.Millisecond) // let the load reach steady state
-	path, err := b.fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.PprofAddr, profileSeconds),
-		fmt.Sprintf("cpu-%d.pb.gz", len(b.profiles)), (profileSeconds+15)*time.Second)
-	if err != nil {
-		pr.Err = err.Error()
-		return
-	}
-	if pr.Top, err = b.top(ctx, path); err != nil {
-		pr.Err = err.Error()
-	}
+	b.profiling(ctx, s, load, func(t *target, pr *profileResult) error {
+		b.logf("  profiling %s under %s", s.Name, load)
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); gen(lctx, t) }()
+		defer func() { cancel(); <-done }()
+		time.Sleep(300 * time.Millisecond) // let the load reach steady state
+		path, err := b.fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.PprofAddr, profileSeconds),
+			fmt.Sprintf("cpu-%d.pb.gz", len(b.profiles)), (profileSeconds+15)*time.Second)
+		if err != nil {
+			return err
+		}
+		pr.Top, err = b.top(ctx, path)
+		return err
+	})
 }
 
 // profileIdle holds n idle WebSockets through a fresh profiling instance of s
@@ -154,37 +146,43 @@ func (b *bench) profileIdle(ctx context.Context, s spec, n int) {
 	if !b.profile || ctx.Err() != nil {
 		return
 	}
-	pr := profileResult{Target: s.Name, Load: fmt.Sprintf("%d idle WebSockets, in-use heap", n)}
-	defer func() { b.profiles = append(b.profiles, pr) }()
-	t, err := b.startProfiled(ctx, s)
-	if err != nil {
-		pr.Err = err.Error()
-		return
-	}
-	defer b.lab.stop(t)
-	b.logf("  profiling %s memory with %d idle WebSockets", s.Name, n)
-	closeAll, err := holdIdle(ctx, "ws://"+t.Addr+"/ws", n, 32)
-	if err != nil {
-		pr.Err = err.Error()
-		return
-	}
-	defer closeAll()
-	time.Sleep(b.plan.IdleSettle)
-	gr, err := b.fetch("http://"+t.PprofAddr+"/debug/pprof/goroutine?debug=1", fmt.Sprintf("goroutine-%d.txt", len(b.profiles)), 30*time.Second)
-	if err == nil {
-		if raw, err := os.ReadFile(gr); err == nil {
-			first, _, _ := strings.Cut(string(raw), "\n")
-			var total int
-			fmt.Sscanf(first, "goroutine profile: total %d", &total)
-			pr.Load += fmt.Sprintf(" (%d goroutines, %.1f per connection)", total, float64(total)/float64(n))
+	b.profiling(ctx, s, fmt.Sprintf("%d idle WebSockets, in-use heap", n), func(t *target, pr *profileResult) error {
+		b.logf("  profiling %s memory with %d idle WebSockets", s.Name, n)
+		closeAll, err := holdIdle(ctx, "ws://"+t.Addr+"/ws", n, 32)
+		if err != nil {
+			return err
 		}
+		defer closeAll()
+		time.Sleep(b.plan.IdleSettle)
+		gr, err := b.fetch("http://"+t.PprofAddr+"/debug/pprof/goroutine?debug=1", fmt.Sprintf("goroutine-%d.txt", len(b.profiles)), 30*time.Second)
+		if err == nil {
+			if raw, err := os.ReadFile(gr); err == nil {
+				first, _, _ := strings.Cut(string(raw), "\n")
+				var total int
+				fmt.Sscanf(first, "goroutine profile: total %d", &total)
+				pr.Load += fmt.Sprintf(" (%d goroutines, %.1f per connection)", total, float64(total)/float64(n))
+			}
+		}
+		path, err := b.fetch("http://"+t.PprofAddr+"/debug/pprof/heap?gc=1", fmt.Sprintf("heap-%d.pb.gz", len(b.profiles)), 30*time.Second)
+		if err != nil {
+			return err
+		}
+		pr.Top, err = b.top(ctx, path, "-sample_index=inuse_space")
+		return err
+	})
+}
+
+// profiling adds one profile result for s under load: what measure finds
+// against a fresh profiling instance of s, or why it could not.
+func (b *bench) profiling(ctx context.Context, s spec, load string, measure func(*target, *profileResult) error) {
+	pr := profileResult{Target: s.Name, Load: load}
+	t, err := b.startProfiled(ctx, s)
+	if err == nil {
+		err = measure(t, &pr)
+		b.lab.stop(t)
 	}
-	path, err := b.fetch("http://"+t.PprofAddr+"/debug/pprof/heap?gc=1", fmt.Sprintf("heap-%d.pb.gz", len(b.profiles)), 30*time.Second)
 	if err != nil {
 		pr.Err = err.Error()
-		return
 	}
-	if pr.Top, err = b.top(ctx, path, "-sample_index=inuse_space"); err != nil {
-		pr.Err = err.Error()
-	}
+	b.profiles = append(b.profiles, pr)
 }

@@ -215,7 +215,14 @@ func (l *lab) startNginx(t *target) error {
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("sluice-bench: %w", err)
 	}
-	cmd, err := l.procs.start(filepath.Join(dir, "stdout.log"), proxyCPU, nil, "nginx", "-p", dir, "-c", conf)
+	return l.launch(t, dir, filepath.Join(dir, "stdout.log"), nil, "nginx", "-p", dir, "-c", conf)
+}
+
+// launch starts argv as the proxy of t, its output in logFile, and waits
+// until it serves; a proxy that does not is stopped, and the error points
+// at dir, which holds its config and logs.
+func (l *lab) launch(t *target, dir, logFile string, env []string, argv ...string) error {
+	cmd, err := l.procs.start(logFile, proxyCPU, env, argv...)
 	if err != nil {
 		return err
 	}
@@ -275,14 +282,8 @@ func (l *lab) startSluice(t *target) error {
 		env = append(env, "SLUICE_BENCH_PPROF="+t.PprofAddr)
 	}
 	argv := append([]string{bin, "-config", conf}, sluiceLogArgs...)
-	cmd, err := l.procs.start(filepath.Join(dir, "sluice.log"), proxyCPU, env, argv...)
-	if err != nil {
+	if err := l.launch(t, dir, filepath.Join(dir, "sluice.log"), env, argv...); err != nil {
 		return err
-	}
-	t.PID = cmd.Process.Pid
-	if err := l.waitReady(t); err != nil {
-		l.stop(t)
-		return fmt.Errorf("%w (see %s)", err, dir)
 	}
 	if err := verifyFilters(t, filepath.Join(dir, "sluice.log")); err != nil {
 		l.stop(t)

@@ -55,22 +55,33 @@ type rttResult struct {
 	P50, P99 float64 // seconds
 }
 
+// dialWSConns opens n connections to url. closeAll closes those that
+// opened, also when a failed dial ended the opening.
+func dialWSConns(ctx context.Context, url string, n int) (cs []*websocket.Conn, closeAll func(), err error) {
+	cs = make([]*websocket.Conn, 0, n)
+	closeAll = func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}
+	for range n {
+		c, err := dialWS(ctx, url)
+		if err != nil {
+			return cs, closeAll, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, closeAll, nil
+}
+
 // wsRTT keeps one message in flight per connection and times each echo,
 // for dur or until maxMsgs round trips.
 func wsRTT(ctx context.Context, url string, size, conns int, dur time.Duration, maxMsgs int) (rttResult, error) {
 	msg := wsMessage(size)
-	cs := make([]*websocket.Conn, 0, conns)
-	defer func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	}()
-	for i := 0; i < conns; i++ {
-		c, err := dialWS(ctx, url)
-		if err != nil {
-			return rttResult{}, err
-		}
-		cs = append(cs, c)
+	cs, closeAll, err := dialWSConns(ctx, url, conns)
+	defer closeAll()
+	if err != nil {
+		return rttResult{}, err
 	}
 	deadline := time.Now().Add(dur)
 	per := maxMsgs / conns
@@ -125,18 +136,10 @@ func wsRTT(ctx context.Context, url string, size, conns int, dur time.Duration, 
 // run does not start while the proxy still drains this one.
 func wsPipelined(ctx context.Context, url string, size, conns, window int, dur time.Duration) (float64, error) {
 	msg := wsMessage(size)
-	cs := make([]*websocket.Conn, 0, conns)
-	defer func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	}()
-	for i := 0; i < conns; i++ {
-		c, err := dialWS(ctx, url)
-		if err != nil {
-			return 0, err
-		}
-		cs = append(cs, c)
+	cs, closeAll, err := dialWSConns(ctx, url, conns)
+	defer closeAll()
+	if err != nil {
+		return 0, err
 	}
 	var received atomic.Int64
 	var counting atomic.Bool

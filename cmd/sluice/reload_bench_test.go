@@ -34,7 +34,7 @@ func variant(b testing.TB, path, tag string) string {
 	return out
 }
 
-// benchConfig routes everything through the headers filter.
+// benchConfig routes everything through the stamp filter.
 func benchConfig(backend, module, stamp string) string {
 	return fmt.Sprintf(`[server]
 listen = "127.0.0.1:0"
@@ -46,13 +46,13 @@ targets = [%q]
 [[route]]
 name = "api"
 upstream = "app"
-plugins = ["headers"]
+plugins = ["stamp"]
 [[plugin]]
-name = "headers"
+name = "stamp"
 module = %q
 timeout = "1s"
-  [plugin.config.response]
-  set = { "X-Version" = %q }
+  [plugin.config]
+  stamp = %q
 `, backend, module, stamp)
 }
 
@@ -73,10 +73,10 @@ func BenchmarkReload(b *testing.B) {
 		name, module string
 		newBytes     bool
 	}{
-		{"tinygo", m["headers.tinygo"], true},
-		{"go", m["headers.go"], true},
-		{"tinygo-config", m["headers.tinygo"], false},
-		{"go-config", m["headers.go"], false},
+		{"tinygo", m["stamp.tinygo"], true},
+		{"go", m["stamp.go"], true},
+		{"tinygo-config", m["stamp.tinygo"], false},
+		{"go-config", m["stamp.go"], false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			if tc.module == "" {
@@ -110,15 +110,15 @@ func BenchmarkReload(b *testing.B) {
 
 // BenchmarkReloadRequestLatency compares request latency without reloads
 // and while reloads run back to back: four keep-alive clients send 2,000
-// requests through the headers filter (TinyGo) in each phase; in the
+// requests through the stamp filter (TinyGo) in each phase; in the
 // second a goroutine redeploys the filter (new module bytes and config)
 // continuously. It reports both p99s (p99-steady-µs, p99-reloading-µs) and
 // the reloads that ran. Run it with -benchtime=1x.
 func BenchmarkReloadRequestLatency(b *testing.B) {
 	m := buildModules(b)
-	module := m["headers.tinygo"]
+	module := m["stamp.tinygo"]
 	if module == "" {
-		module = m["headers.go"]
+		module = m["stamp.go"]
 	}
 	back := e2eBackend(b)
 	mods := [2]string{variant(b, module, "a"), variant(b, module, "b")}

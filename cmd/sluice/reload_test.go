@@ -26,13 +26,14 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/reload"
 	"github.com/sluiceproxy/sluice/host/testkit"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
 // modules builds the filter modules of the tests, once per test binary:
-// the headers and redact examples with standard Go and, when it is
+// the stamp filter of testdata/stamp with standard Go and, when it is
 // installed, TinyGo, and the WAT fixtures of testdata/ with wat2wasm.
 var modules testkit.Modules
 
@@ -42,18 +43,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildModules returns the path of each module by key: "headers.go",
-// "headers.tinygo" (only with TinyGo), "redact.go", "abi_v2" (a fixture)...
+// buildModules returns the path of each module by key: "stamp.go",
+// "stamp.tinygo" (only with TinyGo), "abi_v2" (a fixture)...
 func buildModules(t testing.TB) map[string]string {
 	t.Helper()
 	mods := map[string]string{}
 	_, noTinyGo := testkit.LookTool("tinygo", testkit.TinyGoPlaces...)
-	for _, name := range []string{"headers", "redact"} {
-		src, _ := filepath.Abs(filepath.Join("..", "..", "examples", name))
-		mods[name+".go"] = modules.Go(t, src)
-		if noTinyGo == nil {
-			mods[name+".tinygo"] = modules.TinyGo(t, src)
-		}
+	src, _ := filepath.Abs(filepath.Join("testdata", "stamp"))
+	mods["stamp.go"] = modules.Go(t, src)
+	if noTinyGo == nil {
+		mods["stamp.tinygo"] = modules.TinyGo(t, src)
 	}
 	wats, _ := filepath.Glob("testdata/*.wat")
 	for _, wat := range wats {
@@ -62,53 +61,33 @@ func buildModules(t testing.TB) map[string]string {
 	return mods
 }
 
-// flavour returns the module key for name built with TinyGo, or with Go
-// when TinyGo is not installed.
-func flavour(t testing.TB, name string) string {
+// flavour returns the stamp filter built with TinyGo, or with Go when
+// TinyGo is not installed.
+func flavour(t testing.TB) string {
 	m := buildModules(t)
-	if p := m[name+".tinygo"]; p != "" {
+	if p := m["stamp.tinygo"]; p != "" {
 		return p
 	}
-	t.Logf("tinygo not installed: using the Go build of %s", name)
-	return m[name+".go"]
+	t.Logf("tinygo not installed: using the Go build of the stamp filter")
+	return m["stamp.go"]
 }
 
 // e2eBackend answers /api/ with "ok" and echoes WebSocket messages on /ws.
 func e2eBackend(t testing.TB) *httptest.Server {
-	up := websocket.Upgrader{}
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !websocket.IsWebSocketUpgrade(r) {
-			io.WriteString(w, "ok")
-			return
-		}
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if c.WriteMessage(mt, msg) != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(s.Close)
-	return s
+	return testkit.NewWSBackendWith(t, testkit.WSBackendOptions{Plain: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok")
+	})}).Server
 }
 
-// version is one side of the alternation: a build of each filter and the
-// stamp its config makes it leave.
+// version is one side of the alternation: the builds of the stamp filter
+// on each route and the stamp its config makes it leave.
 type version struct {
-	headers, redact string // module paths
-	stamp           string
+	api, ws string // module paths
+	stamp   string
 }
 
-// e2eConfig routes /api/ through the headers filter, which sets
-// X-Version: <stamp> on responses, and /ws through the redact filter, which
+// e2eConfig routes /api/ and /ws each through an instance of the stamp
+// filter (testdata/stamp), which sets X-Version: <stamp> on responses and
 // masks "secret" in messages with [<stamp>].
 //
 // The hook deadline is 1s, not the default 10ms: these tests share two
@@ -130,29 +109,28 @@ targets = [%q]
 name = "api"
 path_prefix = "/api/"
 upstream = "app"
-plugins = ["headers"]
+plugins = ["api"]
 
 [[route]]
 name = "ws"
 path_prefix = "/ws"
 upstream = "app"
-plugins = ["redact"]
+plugins = ["ws"]
 
 [[plugin]]
-name = "headers"
-module = %q
-timeout = "1s"
-  [plugin.config.response]
-  set = { "X-Version" = %q }
-
-[[plugin]]
-name = "redact"
+name = "api"
 module = %q
 timeout = "1s"
   [plugin.config]
-  words = ["secret"]
-  mask = "[%s]"
-`, extra, backend, v.headers, v.stamp, v.redact, v.stamp)
+  stamp = %q
+
+[[plugin]]
+name = "ws"
+module = %q
+timeout = "1s"
+  [plugin.config]
+  stamp = %q
+`, extra, backend, v.api, v.stamp, v.ws, v.stamp)
 }
 
 // e2eProxy is a proxy served as serve serves it, with the test holding the
@@ -168,48 +146,44 @@ type e2eProxy struct {
 
 func startE2E(t testing.TB, conf string) *e2eProxy {
 	t.Helper()
-	dir := t.TempDir()
-	e := &e2eProxy{t: t, path: filepath.Join(dir, "proxy.toml")}
-	e.write(conf)
+	e := &e2eProxy{t: t}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	e.loader = plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: dir})
-	r, err := reload.New(e.path, loaderBuilder(e.loader, nil, log), host.Options{Logger: log})
-	if err != nil {
-		e.loader.Close()
-		t.Fatal(err)
-	}
-	e.r = r
-	if err := r.Proxy().Listen(); err != nil {
-		t.Fatal(err)
-	}
-	e.url = "http://" + r.Proxy().Addr().String()
-	e.admin = "http://" + r.Proxy().AdminAddr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Proxy().Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+	kit := testkit.StartProxy(t, conf, func(path string, _ *config.Config) (testkit.Server, error) {
+		e.path = path
+		e.loader = plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: filepath.Dir(path)})
+		r, err := reload.New(e.path, loaderBuilder(e.loader, nil, log), host.Options{Logger: log})
+		if err != nil {
+			e.loader.Close()
+			return nil, err
 		}
-		r.Close()
-		// Generations retired just before the end release themselves
-		// once drained; give them that moment before the Loader goes.
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			if err := e.loader.Close(); err == nil || time.Now().After(deadline) {
-				if err != nil {
-					t.Errorf("Loader.Close: %v", err)
-				}
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		e.r = r
+		// Cleanups run last first: this one after the proxy stopped.
+		t.Cleanup(e.closeReloader)
+		return r.Proxy(), nil
 	})
+	e.url, e.admin = kit.URL, kit.Admin
 	return e
+}
+
+// closeReloader closes the Reloader and the Loader once the proxy stopped.
+func (e *e2eProxy) closeReloader() {
+	e.r.Close()
+	// Generations retired just before the end release themselves once
+	// drained; give them that moment before the Loader goes.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := e.loader.Close()
+		if err == nil || time.Now().After(deadline) {
+			if err != nil {
+				e.t.Errorf("Loader.Close: %v", err)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // write replaces proxy.toml with a rename, as editors do.
@@ -247,14 +221,14 @@ func (e *e2eProxy) postReload() (int, reload.Status) {
 func TestHotReloadUnderLoad(t *testing.T) {
 	m := buildModules(t)
 	back := e2eBackend(t)
-	a := version{headers: flavour(t, "headers"), redact: flavour(t, "redact"), stamp: "A"}
-	b := version{headers: m["headers.go"], redact: m["redact.go"], stamp: "B"}
+	a := version{api: flavour(t), ws: flavour(t), stamp: "A"}
+	b := version{api: m["stamp.go"], ws: m["stamp.go"], stamp: "B"}
 	reloads, clients, sessions := 20, 4, 6
 	if raceEnabled {
 		// The race detector makes compiling and starting a 3 MB Go-built
 		// module take seconds; B is then the TinyGo build with its own
 		// config, and the run without -race alternates the toolchains.
-		b.headers, b.redact = a.headers, a.redact
+		b.api, b.ws = a.api, a.ws
 		reloads = 12
 	}
 	if testing.Short() {
@@ -406,26 +380,26 @@ func TestHotReloadUnderLoad(t *testing.T) {
 func TestReloadRefusesBrokenModules(t *testing.T) {
 	m := buildModules(t)
 	back := e2eBackend(t)
-	good := version{headers: flavour(t, "headers"), redact: flavour(t, "redact"), stamp: "A"}
+	good := version{api: flavour(t), ws: flavour(t), stamp: "A"}
 	e := startE2E(t, e2eConfig(back.URL, good, ""))
 	garbage := filepath.Join(t.TempDir(), "garbage.wasm")
 	os.WriteFile(garbage, []byte("\x00asm\x01\x00\x00\x00 this is not a module"), 0o600)
 
-	with := func(headers string) string {
+	with := func(api string) string {
 		v := good
-		v.headers, v.stamp = headers, "B"
+		v.api, v.stamp = api, "B"
 		return e2eConfig(back.URL, v, "")
 	}
 	cases := []struct {
 		name, conf string
 		want       []string
 	}{
-		{"bad bytes", with(garbage), []string{`plugin "headers"`, garbage, "compile"}},
-		{"ABI version", with(m["abi_v2"]), []string{`plugin "headers"`, m["abi_v2"], "built for ABI v2, this host speaks v1"}},
-		{"trap in configure", with(m["configure_trap"]), []string{`plugin "headers"`, m["configure_trap"], "sluice_configure", "unreachable"}},
-		{"sha256 mismatch", strings.Replace(with(good.headers), "  [plugin.config.response]", `sha256 = "`+strings.Repeat("ab", 32)+`"`+"\n  [plugin.config.response]", 1),
-			[]string{`plugin "headers"`, "but the config pins " + strings.Repeat("ab", 32)}},
-		{"broken proxy.toml", strings.Replace(with(good.headers), "[[route]]", "[[route]]\nhots = \"x\"", 1), []string{e.path + ":12: route[0].hots: unknown key"}},
+		{"bad bytes", with(garbage), []string{`plugin "api"`, garbage, "compile"}},
+		{"ABI version", with(m["abi_v2"]), []string{`plugin "api"`, m["abi_v2"], "built for ABI v2, this host speaks v1"}},
+		{"trap in configure", with(m["configure_trap"]), []string{`plugin "api"`, m["configure_trap"], "sluice_configure", "unreachable"}},
+		{"sha256 mismatch", strings.Replace(with(good.api), "  [plugin.config]", `sha256 = "`+strings.Repeat("ab", 32)+`"`+"\n  [plugin.config]", 1),
+			[]string{`plugin "api"`, "but the config pins " + strings.Repeat("ab", 32)}},
+		{"broken proxy.toml", strings.Replace(with(good.api), "[[route]]", "[[route]]\nhots = \"x\"", 1), []string{e.path + ":12: route[0].hots: unknown key"}},
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, tc := range cases {
@@ -461,7 +435,7 @@ func TestReloadRefusesBrokenModules(t *testing.T) {
 		})
 	}
 	// Fixed: the next reload loads it.
-	e.write(with(good.headers))
+	e.write(with(good.api))
 	if code, st := e.postReload(); code != 200 || st.Generation != 2 || st.LastError != "" {
 		t.Fatalf("fixed config: %d %+v", code, st)
 	}
@@ -478,7 +452,7 @@ func TestReloadLeak(t *testing.T) {
 		n = 50
 	}
 	back := e2eBackend(t)
-	a := version{headers: flavour(t, "headers"), redact: flavour(t, "redact"), stamp: "A"}
+	a := version{api: flavour(t), ws: flavour(t), stamp: "A"}
 	b := a
 	b.stamp = "B"
 	e := startE2E(t, e2eConfig(back.URL, a, ""))

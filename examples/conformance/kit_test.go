@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/testkit"
 	"github.com/sluiceproxy/sluice/plugins"
 	"github.com/sluiceproxy/sluice/plugins/redisstore"
 )
@@ -230,8 +230,8 @@ type seen struct {
 }
 
 // backend answers HTTP requests with what it saw (as JSON) and fixed
-// headers for filters to change, and echoes WebSocket messages under any
-// path containing /ws.
+// headers for filters to change, and echoes WebSocket messages (it is a
+// testkit.WSBackend, which answers a close frame with the same code).
 type backend struct {
 	addr string
 
@@ -242,55 +242,34 @@ type backend struct {
 
 func startBackend(t testing.TB) *backend {
 	b := &backend{handshakes: map[string]seen{}, arrived: make(chan struct{}, 1)}
-	up := websocket.Upgrader{Subprotocols: []string{"chat.v1"}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		s := seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(body)}
-		if websocket.IsWebSocketUpgrade(r) {
+	ws := testkit.NewWSBackendWith(t, testkit.WSBackendOptions{
+		Plain: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("Content-Type", "application/json")
+			h.Set("Server", "backend/1.0")
+			h.Set("X-Backend", "yes")
+			h.Set("X-Backend-Add", "1")
+			h.Set("X-Backend-Remove", "gone")
+			json.NewEncoder(w).Encode(b.saw(r))
+		}),
+		OnUpgrade: func(r *http.Request) {
 			b.mu.Lock()
-			b.handshakes[r.Header.Get("X-Kit-Dial")] = s
+			b.handshakes[r.Header.Get("X-Kit-Dial")] = b.saw(r)
 			b.mu.Unlock()
 			select {
 			case b.arrived <- struct{}{}:
 			default:
 			}
-			c, err := up.Upgrade(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			for {
-				kind, p, err := c.ReadMessage()
-				if err != nil {
-					var ce *websocket.CloseError
-					if errors.As(err, &ce) {
-						c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(ce.Code, ce.Text), time.Now().Add(time.Second))
-					}
-					return
-				}
-				if c.WriteMessage(kind, p) != nil {
-					return
-				}
-			}
-		}
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Server", "backend/1.0")
-		h.Set("X-Backend", "yes")
-		h.Set("X-Backend-Add", "1")
-		h.Set("X-Backend-Remove", "gone")
-		json.NewEncoder(w).Encode(s)
+		},
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	b.addr = ln.Addr().String()
+	b.addr = ws.Server.Listener.Addr().String()
 	return b
+}
+
+// saw is what the backend reports of r.
+func (b *backend) saw(r *http.Request) seen {
+	body, _ := io.ReadAll(r.Body)
+	return seen{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(body)}
 }
 
 // handshake waits for the handshake of the dial tagged id.
@@ -399,34 +378,25 @@ func startProxy(backendAddr string, m module, scenarios []*scenario) (string, fu
 	for _, s := range scenarios {
 		b.WriteString(pluginTOML(s, instanceName(s, m.lang), m.path))
 	}
-	cfg, err := config.Parse([]byte(b.String()), "conformance.toml")
-	if err != nil {
-		return "", nil, fmt.Errorf("config: %v\n%s", err, b.String())
-	}
-	set, err := theLoader().Load(context.Background(), cfg)
-	if err != nil {
-		return "", nil, err
-	}
-	p, err := host.New(cfg, host.Chains{Routes: set.Chains()}, host.Options{Logger: logger})
-	if err == nil {
-		err = p.Listen()
-	}
-	if err != nil {
-		set.Close()
-		return "", nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	stop := func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
+	var set *plugins.Set
+	px, err := testkit.Launch(b.String(), func(_ string, cfg *config.Config) (testkit.Server, error) {
+		var err error
+		if set, err = theLoader().Load(context.Background(), cfg); err != nil {
+			return nil, err
 		}
+		return host.New(cfg, host.Chains{Routes: set.Chains()}, host.Options{Logger: logger})
+	})
+	if err != nil {
+		if set != nil {
+			set.Close()
+		}
+		return "", nil, err
+	}
+	stop := func() {
+		px.Stop()
 		set.Close()
 	}
-	return "http://" + p.Addr().String(), stop, nil
+	return px.URL, stop, nil
 }
 
 // proxies are the running proxies of one example, one per module, started

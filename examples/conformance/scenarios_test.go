@@ -131,8 +131,8 @@ static_user = "demo"
 			request{path: "x", header: hdr("Authorization", "Basic ZGVtbzpkZW1v"), want: denied("missing bearer token")},
 		}},
 		{name: "subprotocol-token", config: cfg, steps: []step{
-			ws{path: "ws", protocols: []string{"bearer." + jwt(hs256, `{"sub":"bob"}`, "s3cret"), "chat.v1"}, protocol: "chat.v1",
-				up:   &upstream{header: map[string]string{"X-User": "bob", "Sec-Websocket-Protocol": "chat.v1"}},
+			ws{path: "ws", protocols: []string{"bearer." + jwt(hs256, `{"sub":"bob"}`, "s3cret"), "chat.v2"}, protocol: "chat.v2",
+				up:   &upstream{header: map[string]string{"X-User": "bob", "Sec-Websocket-Protocol": "chat.v2"}},
 				msgs: []msg{sendText("hi"), recvText("hi")}},
 		}},
 		{name: "custom-header-and-realm", config: `[plugin.config]

@@ -93,8 +93,6 @@ type rlEnv struct {
 	r       *Reloader
 	url     string
 	admin   string
-	cancel  context.CancelFunc
-	done    chan error
 	backend string
 }
 
@@ -149,41 +147,21 @@ func rlStart(t *testing.T, c rlConf) *rlEnv {
 	if c.Backend == "" {
 		c.Backend = testkit.NewWSBackend(t).Server.URL
 	}
-	e := &rlEnv{t: t, dir: t.TempDir(), b: &stampBuilder{}, done: make(chan error, 1), backend: c.Backend}
-	e.path = filepath.Join(e.dir, "proxy.toml")
-	if err := os.WriteFile(filepath.Join(e.dir, "stamp.bin"), []byte("stamp v1"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.write(c)
-	r, err := New(e.path, e.b.build, host.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.r = r
-	if err := r.Proxy().Listen(); err != nil {
-		t.Fatal(err)
-	}
-	scheme := "http"
-	if strings.Contains(c.Extra, "tls_cert") {
-		scheme = "https"
-	}
-	e.url = scheme + "://" + r.Proxy().Addr().String()
-	e.admin = "http://" + r.Proxy().AdminAddr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
-	go func() { e.done <- r.Proxy().Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-e.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("Run did not return")
+	e := &rlEnv{t: t, b: &stampBuilder{}, backend: c.Backend}
+	kit := testkit.StartProxy(t, c.String(), func(path string, _ *config.Config) (testkit.Server, error) {
+		e.path, e.dir = path, filepath.Dir(path)
+		if err := os.WriteFile(filepath.Join(e.dir, "stamp.bin"), []byte("stamp v1"), 0o600); err != nil {
+			return nil, err
 		}
-		r.Close()
+		r, err := New(e.path, e.b.build, host.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return nil, err
+		}
+		e.r = r
+		t.Cleanup(func() { r.Close() }) // after the proxy stopped
+		return r.Proxy(), nil
 	})
+	e.url, e.admin = kit.URL, kit.Admin
 	return e
 }
 

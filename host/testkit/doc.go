@@ -1,5 +1,7 @@
 // Package testkit is what the tests of Sluice share, the way net/http/httptest
-// serves tests of HTTP code: real backends on 127.0.0.1 (an HTTP backend
+// serves tests of HTTP code: the real proxy started from a config string
+// (StartProxy), an address where a connect hangs, real backends on
+// 127.0.0.1 (an HTTP backend
 // that names itself, one that counts its connections, a WebSocket backend
 // that echoes and misbehaves on request), WebSocket client helpers, a Go
 // filter.Chain that counts its calls, and the builder of filter modules

@@ -126,19 +126,40 @@ type CloseSeen struct {
 //   - path /refuse answers 403 with a 2800-byte body;
 //   - path /push sends its 101 and a first frame "hello" in one write.
 //
-// A request that is not an upgrade gets "plain". It answers the upgrade with Set-Cookie and X-Upstream headers, offers the
-// subprotocol chat.v2, and reports close frames on Closes (the first 64
-// unread) and upgrade requests on Headers (the first 8 unread).
+// A request that is not an upgrade gets "plain" (or what
+// WSBackendOptions.Plain answers). It answers the upgrade with Set-Cookie
+// and X-Upstream headers, offers the subprotocol chat.v2, and reports close
+// frames on Closes (the first 64 unread) and upgrade requests on Headers
+// (the first 8 unread).
 type WSBackend struct {
 	Server  *httptest.Server
 	Closes  chan CloseSeen
 	Headers chan *http.Request
+	opt     WSBackendOptions
+}
+
+// WSBackendOptions adapt a WSBackend to a test.
+type WSBackendOptions struct {
+	// Plain answers the requests that are not upgrades; nil answers
+	// "plain".
+	Plain http.Handler
+	// OnUpgrade, when set, sees every upgrade request before it is
+	// answered, from the backend's handler goroutine: for a test that
+	// dials too often to read Headers, or matches handshakes to dials.
+	OnUpgrade func(*http.Request)
 }
 
 // NewWSBackend starts a WSBackend, closed when the test ends.
 func NewWSBackend(t testing.TB) *WSBackend {
 	t.Helper()
-	b := &WSBackend{Closes: make(chan CloseSeen, 64), Headers: make(chan *http.Request, 8)}
+	return NewWSBackendWith(t, WSBackendOptions{})
+}
+
+// NewWSBackendWith starts a WSBackend adapted by opt, closed when the test
+// ends.
+func NewWSBackendWith(t testing.TB, opt WSBackendOptions) *WSBackend {
+	t.Helper()
+	b := &WSBackend{Closes: make(chan CloseSeen, 64), Headers: make(chan *http.Request, 8), opt: opt}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Reason", "nope")
@@ -172,8 +193,15 @@ var backendUpgrader = websocket.Upgrader{Subprotocols: []string{"chat.v2"}, Chec
 
 func (b *WSBackend) serve(w http.ResponseWriter, r *http.Request) {
 	if !websocket.IsWebSocketUpgrade(r) {
+		if b.opt.Plain != nil {
+			b.opt.Plain.ServeHTTP(w, r)
+			return
+		}
 		io.WriteString(w, "plain")
 		return
+	}
+	if b.opt.OnUpgrade != nil {
+		b.opt.OnUpgrade(r)
 	}
 	select {
 	case b.Headers <- r:
@@ -234,12 +262,26 @@ func (b *WSBackend) answer(c *websocket.Conn, typ int, s string) bool {
 // WaitClose returns the next close frame the backend received.
 func (b *WSBackend) WaitClose(t testing.TB) CloseSeen {
 	t.Helper()
+	return next(t, b.Closes, "close frame")
+}
+
+// WaitHeaders returns the next upgrade request the backend received.
+func (b *WSBackend) WaitHeaders(t testing.TB) *http.Request {
+	t.Helper()
+	return next(t, b.Headers, "upgrade request")
+}
+
+// next returns what ch delivers next, and fails t when nothing comes
+// within Wait.
+func next[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
 	select {
-	case c := <-b.Closes:
-		return c
+	case v := <-ch:
+		return v
 	case <-time.After(Wait):
-		t.Fatal("testkit: the backend saw no close frame")
-		return CloseSeen{}
+		t.Fatalf("testkit: the backend saw no %s", what)
+		var zero T
+		return zero
 	}
 }
 

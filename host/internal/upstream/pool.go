@@ -243,10 +243,6 @@ func (w *connWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// aLongTimeAgo is a deadline in the past: setting it wakes up any blocked
-// read or write on the connection.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // roundTrip writes req on pc and reads the response headers. On success
 // the response body owns pc; on failure pc is closed.
 //
@@ -258,8 +254,11 @@ func (pc *poolConn) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	var stop func() bool
 	if ctx.Done() != nil {
+		// A cancelled exchange closes its connection: that wakes a blocked
+		// read or write, and unlike a deadline in the past, no later
+		// deadline (the body's reads lift the response timeout) undoes it.
 		conn := pc.conn
-		stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
+		stop = context.AfterFunc(ctx, func() { _ = conn.Close() })
 	}
 	fail := func(err error, unsent bool) (*http.Response, error) {
 		if stop != nil {
@@ -370,8 +369,8 @@ func (pc *poolConn) roundTrip(req *http.Request) (*http.Response, error) {
 // rather than pooled while a Read might still use it.
 func (pc *poolConn) done(reuse bool, stop func() bool, owner bool) {
 	if stop != nil && !stop() {
-		// The context's AfterFunc ran (or is running): the deadline is set
-		// in the past.
+		// The context's AfterFunc ran (or is running): the connection is
+		// closed.
 		reuse = false
 	}
 	if !owner {

@@ -86,7 +86,11 @@ func handshake(w http.ResponseWriter, r *http.Request, p *Params, st *Stats, mes
 		}
 		st.DialErr = err
 		st.Status = http.StatusBadGateway
-		if upstream.IsTimeout(err) {
+		// A target that cannot be reached within connect_timeout is
+		// unreachable (502), as for a request; 504 is for one that
+		// connected and then did not answer the handshake in time.
+		var de *upstream.DialError
+		if upstream.IsTimeout(err) && !errors.As(err, &de) {
 			st.Status = http.StatusGatewayTimeout
 		}
 		log.Debug("wsrelay: websocket upstream unreachable", "target", target.Host, "err", err)
