@@ -21,6 +21,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/host/internal/upstream"
+	"github.com/sluiceproxy/sluice/host/metrics"
 )
 
 // maxBufferedBody bounds a request or response body that the proxy holds in
@@ -37,6 +38,9 @@ type Options struct {
 	// proxy closes it once that first generation is replaced and drained,
 	// or on Close.
 	Closer io.Closer
+	// Metrics receives the proxy's metrics, served on the admin
+	// listener's /metrics. Nil means a registry of the proxy's own.
+	Metrics *metrics.Registry
 }
 
 // Proxy is the reverse proxy: it routes each request to an upstream or a
@@ -61,6 +65,9 @@ type Proxy struct {
 	wsClosing  bool
 
 	srv srvState
+
+	m       *metrics.Registry
+	noRoute *metrics.Route // the metrics of requests no route matched
 }
 
 // wsEntry is one tracked WebSocket session.
@@ -114,6 +121,7 @@ func New(cfg *config.Config, chains map[string]filter.Chain, opts Options) (*Pro
 		idPrefix:   hex.EncodeToString(b[:]) + "-",
 		wsSessions: make(map[*wsEntry]struct{}),
 	}
+	p.initMetrics(opts.Metrics)
 	g, err := p.build(cfg, chains, nil)
 	if err != nil {
 		return nil, err
@@ -121,6 +129,7 @@ func New(cfg *config.Config, chains map[string]filter.Chain, opts Options) (*Pro
 	p.genSeq = 1
 	g.num, g.loadedAt, g.closer = 1, time.Now(), opts.Closer
 	p.gen.Store(g)
+	p.m.Generation(g.num, g.loadedAt)
 	return p, nil
 }
 
@@ -174,6 +183,7 @@ func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]filter.Chain, cl
 	p.genSeq++
 	g.num, g.loadedAt, g.closer = p.genSeq, time.Now(), closer
 	p.gen.Store(g)
+	p.m.Generation(g.num, g.loadedAt)
 	p.commitListeners(lc)
 	if s, o := cfg.Server, old.cfg.Server; s.ReadHeaderTimeout != o.ReadHeaderTimeout || s.ReadTimeout != o.ReadTimeout ||
 		s.WriteTimeout != o.WriteTimeout || s.IdleTimeout != o.IdleTimeout || s.MaxHeaderBytes != o.MaxHeaderBytes {
@@ -246,6 +256,7 @@ func (p *Proxy) build(cfg *config.Config, chains map[string]filter.Chain, prev *
 	var rs []*route
 	for _, rc := range cfg.Routes {
 		r := newRoute(rc, g.pools, chains[rc.Name])
+		r.m = p.m.Route(rc.Name)
 		if rc.Upstream != "" && r.pool == nil {
 			p.unrefPools(g)
 			return nil, fmt.Errorf("host: route %q: no upstream named %q", rc.Name, rc.Upstream)
@@ -327,6 +338,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One allocation for the request's state rather than one per piece.
 	st := &exchangeState{lw: logWriter{ResponseWriter: w}, rec: accessRecord{id: id}}
 	lw, rec := &st.lw, &st.rec
+	rec.countBody(r)
 	defer p.logAccess(r, lw, rec, start)
 
 	rt := g.router.match(r.Host, r.URL.Path)
@@ -334,7 +346,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		localError(lw, id, http.StatusNotFound, "host: no route for this host and path")
 		return
 	}
-	rec.route = rt.name
+	rec.route, rec.rm = rt.name, rt.m
 	if rt.pool == nil {
 		lw.Header().Set("X-Request-Id", id)
 		rt.redirectTo(lw, r)
@@ -360,7 +372,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.RequestBody = body
 		}
 		if reply := rt.chain.OnRequestHeaders(x); reply != nil {
-			rec.replied = true
+			rec.filterReply(reply)
 			writeReply(lw, id, reply)
 			return
 		}
@@ -381,6 +393,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	t := rt.pool.pick()
 	if t == nil {
+		rec.proxyError(metrics.CauseNoHealthyTarget)
 		localError(lw, id, http.StatusServiceUnavailable, "host: no healthy target")
 		return
 	}
@@ -389,7 +402,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer t.active.Add(-1)
 
 	call := &st.call
-	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw}
+	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw, sent: time.Now()}
 	rt.pool.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), callKey{}, call)))
 }
 
@@ -411,6 +424,7 @@ type proxyCall struct {
 	x      *filter.Exchange
 	rec    *accessRecord
 	lw     *logWriter
+	sent   time.Time // when the request left for the target
 }
 
 type callKey struct{}
@@ -449,6 +463,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		ModifyResponse: func(resp *http.Response) error {
 			call := resp.Request.Context().Value(callKey{}).(*proxyCall)
 			call.pool.connOK(call.target)
+			call.target.m.Exchange(time.Since(call.sent))
 			resp.Header.Add("Via", "1.1 sluice")
 			resp.Header.Set("X-Request-Id", call.rec.id)
 			if call.hooks.Has(filter.HookResponseHeaders) {
@@ -470,6 +485,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			call := r.Context().Value(callKey{}).(*proxyCall)
 			call.rec.err = err
+			call.target.m.Exchange(time.Since(call.sent))
 			var de *upstream.DialError
 			switch {
 			case r.Context().Err() != nil:
@@ -479,10 +495,13 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 				return
 			case errors.As(err, &de):
 				call.pool.connFailed(call.target)
+				call.rec.proxyError(metrics.CauseUnreachable)
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream unreachable")
 			case upstream.IsTimeout(err):
+				call.rec.proxyError(metrics.CauseUpstreamTimeout)
 				localError(w, call.rec.id, http.StatusGatewayTimeout, "host: upstream timed out")
 			default:
+				call.rec.proxyError(metrics.CauseUpstreamFailed)
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream failed")
 			}
 		},
@@ -509,7 +528,7 @@ func runResponseHooks(call *proxyCall, resp *http.Response) error {
 	}
 	reply := call.chain.OnResponseHeaders(x)
 	if reply != nil {
-		call.rec.replied = true
+		call.rec.filterReply(reply)
 		if !buffered {
 			resp.Body.Close()
 		}
@@ -520,7 +539,12 @@ func runResponseHooks(call *proxyCall, resp *http.Response) error {
 		h.Set("X-Request-Id", call.rec.id)
 		resp.StatusCode = replyStatus(reply)
 		resp.Header = h
-		setBody(resp, reply.Body)
+		body := reply.Body
+		if reply.Failure != "" && len(body) == 0 {
+			body = failureBody(call.rec.id)
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+		}
+		setBody(resp, body)
 		return nil
 	}
 	if x.Status >= 100 && x.Status <= 999 {
@@ -557,9 +581,14 @@ func writeReply(w http.ResponseWriter, id string, r *filter.Reply) {
 		h[k] = append([]string(nil), v...)
 	}
 	h.Set("X-Request-Id", id)
-	h.Set("Content-Length", strconv.Itoa(len(r.Body)))
+	body := r.Body
+	if r.Failure != "" && len(body) == 0 {
+		body = failureBody(id)
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(replyStatus(r))
-	_, _ = w.Write(r.Body)
+	_, _ = w.Write(body)
 }
 
 // localError answers with a short plain-text error of the proxy's own.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/host/internal/wsrelay"
+	"github.com/sluiceproxy/sluice/host/metrics"
 )
 
 // serveUpgrade hands a WebSocket upgrade to the relay after the route's
@@ -37,7 +38,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 
 	if rt.chain.Hooks().Has(filter.HookUpgrade) {
 		if reply := rt.chain.OnUpgrade(x); reply != nil {
-			rec.replied = true
+			rec.filterReply(reply)
 			lw := &logWriter{ResponseWriter: w}
 			writeReply(lw, rec.id, reply)
 			rec.status, rec.bytes = lw.status, lw.bytes
@@ -46,6 +47,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	}
 	t := rt.pool.pick()
 	if t == nil {
+		rec.proxyError(metrics.CauseNoHealthyTarget)
 		localError(w, rec.id, http.StatusServiceUnavailable, "host: no healthy target")
 		rec.status = http.StatusServiceUnavailable
 		return
@@ -58,6 +60,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	defer lc.releaseStart()
 	ctx, entry, ok := p.trackSession(rt, t, lc, g)
 	if !ok {
+		rec.proxyError(metrics.CauseShuttingDown)
 		localError(w, rec.id, http.StatusServiceUnavailable, "host: shutting down")
 		rec.status = http.StatusServiceUnavailable
 		return
@@ -92,10 +95,13 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	wl := &wsLogState{req: lr}
 	wl.pending.Store(2)
 	rec.wsLog = wl
+	traffic := new(wsrelay.Counters)
+	ms := rt.m.OpenSession(lc.raw(), traffic)
 	st, running := wsrelay.Serve(w, r, wsrelay.Params{
 		Context: ctx, Target: t.url, Header: upstreamHeader(r), Chain: lc, Session: s,
-		Options: wsOpt, Log: p.log,
+		Options: wsOpt, Log: p.log, Counters: traffic,
 		OnEnd: func(st wsrelay.Stats) {
+			ms.End(st.CloseCode, st.CloseBy)
 			untrack()
 			wl.ws = st
 			p.wsLogDone(wl)
@@ -104,11 +110,15 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	if st.DialErr != nil {
 		pl.connFailed(t)
 		rec.err = st.DialErr
+		rec.proxyError(dialCause(st.Status))
 	} else {
 		pl.connOK(t)
 	}
 	rec.status = st.Status
-	if !running {
+	if running {
+		ms.Upgraded()
+	} else {
+		ms.Abort()
 		rec.wsLog = nil
 		rec.ws = &st
 		untrack()
@@ -349,6 +359,10 @@ type accessRecord struct {
 	route      string
 	target     string
 	replied    bool // a filter answered
+	filterErr  string // a filter failed and the policy answered: the cause
+	cause      int8   // the proxy answered itself: metrics.Cause + 1, or 0
+	rm         *metrics.Route
+	body       countingBody // the request body, counted as it is read
 	websocket  bool
 	clientGone bool
 	err        error
@@ -431,6 +445,7 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // A WebSocket session that outlives its handler is logged when it ends:
 // here, the handler only hands the request over.
 func (p *Proxy) logAccess(r *http.Request, lw *logWriter, rec *accessRecord, start time.Time) {
+	p.recordRequest(lw, rec, start)
 	if wl := rec.wsLog; wl != nil {
 		// A copy: the handler's state, rec included, is released now.
 		wl.rec, wl.start = *rec, start
@@ -466,6 +481,9 @@ func (p *Proxy) writeAccess(ctx context.Context, r *http.Request, status int, si
 	)
 	if rec.replied {
 		attrs = append(attrs, slog.Bool("filter_reply", true))
+	}
+	if rec.filterErr != "" {
+		attrs = append(attrs, slog.String("filter_error", rec.filterErr))
 	}
 	if rec.err != nil {
 		attrs = append(attrs, slog.String("error", rec.err.Error()))

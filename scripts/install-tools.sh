@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the tests use besides the guest compilers:
 #   - wabt's wat2wasm, to build hand-written (deliberately hostile) .wat guest fixtures;
-#   - the npm `ws` package for host/testdata/wsclient, an independent WebSocket client.
+#   - the npm `ws` package for host/testdata/wsclient, an independent WebSocket client;
+#   - promtool (Debian's prometheus package), which lints the /metrics exposition.
 # Re-runnable: skips whatever is already installed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
@@ -13,6 +14,13 @@ if command -v wat2wasm >/dev/null; then
 else
   echo "tools: installing wabt (wat2wasm) from Debian"
   apt_install wabt
+fi
+
+if command -v promtool >/dev/null; then
+  echo "tools: promtool already installed"
+else
+  echo "tools: installing promtool (Debian's prometheus package)"
+  apt_install prometheus
 fi
 
 if [[ -f $WSCLIENT/node_modules/ws/package.json ]]; then

@@ -15,7 +15,7 @@ type relayState struct {
 	opt Options
 	log *slog.Logger
 
-	msgs, bytes [2]atomic.Int64
+	*Counters // msgs, bytes
 	// heard is when anything (any frame, any byte) last came from a side,
 	// in Unix nanoseconds: the liveness that keep-alive pings probe.
 	heard [2]atomic.Int64
