@@ -358,7 +358,7 @@ type accessRecord struct {
 	id         string
 	route      string
 	target     string
-	replied    bool // a filter answered
+	replied    bool   // a filter answered
 	filterErr  string // a filter failed and the policy answered: the cause
 	cause      int8   // the proxy answered itself: metrics.Cause + 1, or 0
 	rm         *metrics.Route
