@@ -88,11 +88,16 @@ type instance struct {
 	// copies it into the message, reused across calls so that replacing a
 	// payload allocates nothing once warm.
 	msgBuf []byte
+	// memSize is the linear memory's size after the last call, as the
+	// metrics have it.
+	memSize uint32
 
 	stdout, stderr *lineWriter
 }
 
 func (in *instance) close() {
+	in.p.m.MemoryChanged(in.memSize, 0)
+	in.memSize = 0
 	in.ctx.timer.Stop()
 	in.ctx.fire()
 	_ = in.mod.Close(context.Background())

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/metrics"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
@@ -39,6 +40,10 @@ type LoaderOptions struct {
 	// BaseDir resolves relative module paths, typically the directory of the
 	// config file. Empty means the working directory.
 	BaseDir string
+	// Metrics receives the plugins' metrics (hook calls, outcomes,
+	// failures, instances, memory). Nil means a registry of the Loader's
+	// own, which nothing serves.
+	Metrics *metrics.Registry
 }
 
 // Loader compiles filter modules and builds Sets from configs. It owns the
@@ -58,6 +63,7 @@ type Loader struct {
 	ownStore *MemoryStore
 	baseDir  string
 	cache    wazero.CompilationCache
+	metrics  *metrics.Registry
 
 	mu      sync.Mutex
 	modules map[moduleKey]*module
@@ -96,6 +102,10 @@ func NewLoader(opts LoaderOptions) *Loader {
 		baseDir: opts.BaseDir,
 		cache:   wazero.NewCompilationCache(),
 		modules: make(map[moduleKey]*module),
+		metrics: opts.Metrics,
+	}
+	if l.metrics == nil {
+		l.metrics = metrics.New(metrics.BuildInfo{})
 	}
 	if l.logger == nil {
 		l.logger = slog.Default()
@@ -294,7 +304,6 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
 	}
-	p.lastLog.Store(monoNow() - int64(time.Second))
 	switch pc.OnError {
 	case "", "deny", "allow":
 	default:
@@ -344,6 +353,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		return nil, p.errf("%s", strings.Join(p.mod.problems, "; "))
 	}
 	p.modCfg = p.baseModuleConfig()
+	p.m = l.metrics.Plugin(p.name)
 
 	first, err := p.newInstance(ctx)
 	if err != nil {
@@ -355,7 +365,10 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		l.release(p.mod)
 		return nil, err
 	}
+	p.initMetrics(l.metrics)
 	p.pool = newPool(p, size)
+	pl := p.pool
+	p.untrack = p.m.Track(func() (int, int) { return int(p.stats.instances.Load()), len(pl.idle) })
 	p.pool.add(first)
 	// Warm as many instances as can run at once; the pool grows to its
 	// size in the background when calls need more.
@@ -395,6 +408,7 @@ func (s *Set) Close() error {
 	s.once.Do(func() {
 		for _, p := range s.plugins {
 			p.pool.close()
+			p.untrack()
 			s.loader.release(p.mod)
 		}
 	})

@@ -28,7 +28,8 @@ type scrapeCollector struct{ r *Registry }
 
 // Describe implements prometheus.Collector.
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTargetUp, descConns, descWSOpen, descWSMsgs, descWSBytes, descInstances} {
+	for _, d := range []*prometheus.Desc{descTargetUp, descConns, descWSOpen, descWSMsgs, descWSBytes, descInstances,
+		descHookCalls, descHookDuration, descHookOutcomes, descHookFailures} {
 		ch <- d
 	}
 }
@@ -42,7 +43,14 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	for s := range r.pluginSources {
 		plugins = append(plugins, s)
 	}
+	hooks := make([]*Hook, 0, len(r.hooks))
+	for _, h := range r.hooks {
+		hooks = append(hooks, h)
+	}
 	r.mu.Unlock()
+	for _, h := range hooks {
+		h.collect(ch)
+	}
 
 	if src != nil {
 		seen := make(map[[2]string]bool)

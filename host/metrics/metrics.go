@@ -60,10 +60,6 @@ type Registry struct {
 	wsTotal  *prometheus.CounterVec
 	wsCloses *prometheus.CounterVec
 
-	hookCalls    *prometheus.CounterVec
-	hookDuration *prometheus.HistogramVec
-	hookOutcomes *prometheus.CounterVec
-	hookFailures *prometheus.CounterVec
 	instCreated  *prometheus.CounterVec
 	guestMemory  *prometheus.GaugeVec
 
@@ -76,6 +72,7 @@ type Registry struct {
 	routes  map[string]*Route
 	targets map[[2]string]*Target
 	plugins map[string]*Plugin
+	hooks   map[[2]string]*Hook
 	// ws holds the WebSocket traffic of sessions that ended, and the
 	// source of live sessions' counters (see websocket.go).
 	ws wsTraffic
@@ -92,6 +89,7 @@ func New(build BuildInfo) *Registry {
 		routes:        make(map[string]*Route),
 		targets:       make(map[[2]string]*Target),
 		plugins:       make(map[string]*Plugin),
+		hooks:         make(map[[2]string]*Hook),
 		pluginSources: make(map[*pluginSource]struct{}),
 	}
 	r.ws.sums = make(map[wsKey]*wsSums)
@@ -110,10 +108,6 @@ func New(build BuildInfo) *Registry {
 	r.wsTotal = f.counter("websocket_sessions_total", "WebSocket sessions upgraded, by route and mode (raw or message).", "route", "mode")
 	r.wsCloses = f.counter("websocket_closes_total", "WebSocket sessions ended, by route, close code and the side that closed first (client, upstream or proxy).", "route", "code", "closer")
 
-	r.hookCalls = f.counter("filter_hook_calls_total", "Calls into a filter's hook, by plugin and hook.", "plugin", "hook")
-	r.hookDuration = f.histogram("filter_hook_duration_seconds", "Time a filter's hook call took, waiting for an instance included, by plugin and hook.", hookBuckets, "plugin", "hook")
-	r.hookOutcomes = f.counter("filter_hook_outcomes_total", "What filter hook calls decided: continue, respond, drop, close, or failure.", "plugin", "hook", "outcome")
-	r.hookFailures = f.counter("filter_failures_total", "Failed filter hook calls, by plugin, hook and cause (trap, timeout, abi_misuse, quota, no_instance).", "plugin", "hook", "cause")
 	r.instCreated = f.counter("filter_instances_created_total", "Filter instances instantiated and configured, by plugin.", "plugin")
 	r.guestMemory = f.gauge("filter_memory_bytes", "Linear memory of a plugin's live instances, as of their last call, by plugin.", "plugin")
 
