@@ -60,8 +60,8 @@ type Registry struct {
 	wsTotal  *prometheus.CounterVec
 	wsCloses *prometheus.CounterVec
 
-	instCreated  *prometheus.CounterVec
-	guestMemory  *prometheus.GaugeVec
+	instCreated *prometheus.CounterVec
+	guestMemory *prometheus.GaugeVec
 
 	reloads        *prometheus.CounterVec
 	reloadDuration prometheus.Histogram
