@@ -13,6 +13,7 @@ import (
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/metrics"
 	"github.com/sluiceproxy/sluice/host/reload"
 	"github.com/sluiceproxy/sluice/plugins"
 )
@@ -25,9 +26,10 @@ import (
 // instead of compiling it again. The reload.Reloader does the rest (see
 // host/RATIONALE.md, "Reload").
 func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error {
-	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: filepath.Dir(path)})
+	reg := metrics.New(metrics.ReadBuildInfo())
+	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: filepath.Dir(path), Metrics: reg})
 	defer loader.Close()
-	r, err := reload.New(path, loaderBuilder(loader), host.Options{Logger: log})
+	r, err := reload.New(path, loaderBuilder(loader), host.Options{Logger: log, Metrics: reg})
 	if err != nil {
 		return err
 	}

@@ -189,6 +189,7 @@ func (r *Reloader) Reload(trigger string, force bool) (Status, error) {
 	}
 	out := *st
 	r.stMu.Unlock()
+	r.proxy.Metrics().Reload(result, took)
 
 	switch result {
 	case Loaded:
