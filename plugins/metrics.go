@@ -33,8 +33,8 @@ func (p *plugin) initMetrics(reg *metrics.Registry) {
 	p.debug = p.logger.Enabled(context.Background(), slog.LevelDebug)
 }
 
-// record is deferred by invoke: it records the call's duration and
-// outcome (a failure is recorded by fail, with its cause), the instance's
+// record is deferred by invoke: it records the call, its duration and its
+// outcome (a failure's is recorded by fail, with its cause), the instance's
 // memory if the call grew it, and at debug level logs the call.
 func (p *plugin) record(in *instance, h hook, start time.Time, action *uint32, ce **callError) {
 	d := time.Since(start)
@@ -45,7 +45,10 @@ func (p *plugin) record(in *instance, h hook, start time.Time, action *uint32, c
 		}
 	}
 	o, valid := outcomeOf(h, *action, &in.st)
-	if hm := p.hm[h]; hm != nil && *ce == nil && valid {
+	if *ce != nil || !valid {
+		o = metrics.OutcomeFailure // counted by fail, with its cause
+	}
+	if hm := p.hm[h]; hm != nil {
 		hm.Call(d, o)
 	}
 	if p.debug {
