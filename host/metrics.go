@@ -9,6 +9,21 @@ import (
 	"github.com/sluiceproxy/sluice/host/metrics"
 )
 
+// epoch is when the process started; monoNow reads the monotonic clock
+// alone (time.Now reads the wall clock too).
+var epoch = time.Now()
+
+func monoNow() time.Duration { return time.Since(epoch) }
+
+// elapsed is the request's duration as the metrics recorded it, so the
+// access log does not read the clock again.
+func (rec *accessRecord) elapsed(start time.Time) time.Duration {
+	if rec.took > 0 {
+		return rec.took
+	}
+	return time.Since(start)
+}
+
 // noRoute is the route label of requests that matched no route (404).
 const noRoute = "(none)"
 
@@ -60,7 +75,11 @@ func (p *Proxy) recordRequest(lw *logWriter, rec *accessRecord, start time.Time)
 	if rec.websocket && rec.status != 0 {
 		status, out = rec.status, rec.bytes
 	}
-	rm.Request(status, time.Since(start), rec.body.n, out)
+	took := time.Since(start)
+	if rec.wsLog == nil {
+		rec.took = took // a running session's log line gives its whole length
+	}
+	rm.Request(status, took, rec.body.n, out)
 	if rec.cause != 0 {
 		rm.ProxyError(metrics.Cause(rec.cause - 1))
 	}

@@ -402,7 +402,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer t.active.Add(-1)
 
 	call := &st.call
-	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw, sent: time.Now()}
+	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw, sent: monoNow()}
 	rt.pool.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), callKey{}, call)))
 }
 
@@ -424,7 +424,7 @@ type proxyCall struct {
 	x      *filter.Exchange
 	rec    *accessRecord
 	lw     *logWriter
-	sent   time.Time // when the request left for the target
+	sent   time.Duration // when the request left for the target (monoNow)
 }
 
 type callKey struct{}
@@ -463,7 +463,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		ModifyResponse: func(resp *http.Response) error {
 			call := resp.Request.Context().Value(callKey{}).(*proxyCall)
 			call.pool.connOK(call.target)
-			call.target.m.Exchange(time.Since(call.sent))
+			call.target.m.Exchange(monoNow() - call.sent)
 			resp.Header.Add("Via", "1.1 sluice")
 			resp.Header.Set("X-Request-Id", call.rec.id)
 			if call.hooks.Has(filter.HookResponseHeaders) {
@@ -485,7 +485,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			call := r.Context().Value(callKey{}).(*proxyCall)
 			call.rec.err = err
-			call.target.m.Exchange(time.Since(call.sent))
+			call.target.m.Exchange(monoNow() - call.sent)
 			var de *upstream.DialError
 			switch {
 			case r.Context().Err() != nil:

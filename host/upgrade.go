@@ -362,6 +362,7 @@ type accessRecord struct {
 	filterErr  string // a filter failed and the policy answered: the cause
 	cause      int8   // the proxy answered itself: metrics.Cause + 1, or 0
 	rm         *metrics.Route
+	took       time.Duration // as recorded in the metrics
 	body       countingBody // the request body, counted as it is read
 	websocket  bool
 	clientGone bool
@@ -475,7 +476,7 @@ func (p *Proxy) writeAccess(ctx context.Context, r *http.Request, status int, si
 		slog.String("upstream", rec.target),
 		slog.Int("status", status),
 		slog.Int64("bytes", size),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", rec.elapsed(start)),
 		slog.String("request_id", rec.id),
 		slog.String("client", r.RemoteAddr),
 	)

@@ -290,7 +290,7 @@ func (p *plugin) acquire() (*instance, *callError) {
 // arguments are set, and returns the hook's result.
 func (p *plugin) invoke(in *instance, h hook) (action uint32, ce *callError) {
 	p.stats.calls.Add(1)
-	defer p.record(in, h, time.Now(), &action, &ce)
+	defer p.record(in, h, monoNow(), &action, &ce)
 	err := in.hooks[h].CallWithStack(in.ctx, in.stack[:])
 	alive := in.ctx.disarm()
 	switch {
