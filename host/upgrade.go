@@ -363,7 +363,7 @@ type accessRecord struct {
 	cause      int8   // the proxy answered itself: metrics.Cause + 1, or 0
 	rm         *metrics.Route
 	took       time.Duration // as recorded in the metrics
-	body       countingBody // the request body, counted as it is read
+	body       countingBody  // the request body, counted as it is read
 	websocket  bool
 	clientGone bool
 	err        error
