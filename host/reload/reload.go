@@ -60,6 +60,9 @@ type Reloader struct {
 
 	stMu sync.Mutex
 	st   Status
+	// filters is the filter set of the serving generation (the Builder's
+	// Closer), which the status page asks to describe itself; under stMu.
+	filters io.Closer
 }
 
 // Status is what GET /reload (and GET /status) on the admin listener
@@ -129,12 +132,13 @@ func New(path string, build Builder, opts host.Options) (*Reloader, error) {
 		}
 		return nil, err
 	}
-	r.proxy, r.fp, r.files = p, in.fp, in.files
+	r.proxy, r.fp, r.files, r.filters = p, in.fp, in.files, closer
 	num, at := p.Generation()
 	r.st = Status{Config: path, Generation: num, LoadedAt: at, Modules: in.modules}
 	p.HandleAdmin("GET /reload", http.HandlerFunc(r.serveStatus))
 	p.HandleAdmin("GET /status", http.HandlerFunc(r.serveStatus))
 	p.HandleAdmin("POST /reload", http.HandlerFunc(r.serveReload))
+	r.handlePage()
 	return r, nil
 }
 
@@ -238,6 +242,9 @@ func (r *Reloader) reloadLocked(force bool) (string, map[string]string, error) {
 		return Failed, nil, err
 	}
 	r.fp, r.failedFP = in.fp, ""
+	r.stMu.Lock()
+	r.filters = closer
+	r.stMu.Unlock()
 	return Loaded, in.modules, nil
 }
 
