@@ -172,6 +172,7 @@ targets = [%q]
 name = "dead"
 targets = [%q]
 passive_failures = 2
+passive_eject_for = "5m"
 
 [[route]]
 name = "plain"
