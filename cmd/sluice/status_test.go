@@ -77,7 +77,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Fatalf("node status.mjs: %v\n%s", err, out)
 	}
 	type view struct {
-		Generation, Reload, Title string
+		Generation, Reload, Title  string
 		Routes, Plugins, Upstreams [][]string
 	}
 	var res struct {
