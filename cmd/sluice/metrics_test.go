@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -456,7 +457,33 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 		t.Errorf("access records with filter_error: %q", got)
 	}
 
+	dashboardUsesExportedFamilies(t, fams)
 	promtoolCheck(t, o.admin)
+}
+
+// dashboardUsesExportedFamilies checks that every sluice_ family the
+// Grafana dashboard in docs/ queries is one the proxy exports.
+func dashboardUsesExportedFamilies(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "grafana", "sluice-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`\bsluice_[a-z_]+`).FindAllString(string(b), -1)
+	if len(names) < 20 {
+		t.Fatalf("the dashboard queries only %d sluice_ series", len(names))
+	}
+	for _, n := range names {
+		base := n
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if trimmed, ok := strings.CutSuffix(n, suffix); ok && fams[trimmed] != nil {
+				base = trimmed
+			}
+		}
+		if fams[base] == nil {
+			t.Errorf("the dashboard queries %s, which /metrics does not export", n)
+		}
+	}
 }
 
 // TestFailureLogRecords checks the log record of each failure cause: who
