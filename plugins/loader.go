@@ -367,8 +367,6 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 	}
 	p.initMetrics(l.metrics)
 	p.pool = newPool(p, size)
-	pl := p.pool
-	p.untrack = p.m.Track(func() (int, int) { return int(p.stats.instances.Load()), len(pl.idle) })
 	p.pool.add(first)
 	// Warm as many instances as can run at once; the pool grows to its
 	// size in the background when calls need more.
@@ -383,6 +381,8 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 			in.close()
 		}
 	}
+	pl := p.pool
+	p.untrack = p.m.Track(func() (int, int) { return int(p.stats.instances.Load()), len(pl.idle) })
 	return p, nil
 }
 

@@ -145,19 +145,12 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 }
 
+// moduleSum is the hex sha256 of the file at path.
 func moduleSum(t *testing.T, path string) string {
 	t.Helper()
-	st := reloadSum(path)
-	if st == "" {
-		t.Fatalf("cannot read %s", path)
-	}
-	return st
-}
-
-func reloadSum(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return ""
+		t.Fatal(err)
 	}
 	return fmt.Sprintf("%x", sha256.Sum256(b))
 }

@@ -140,7 +140,6 @@ func New(build BuildInfo) *Registry {
 // the scraper negotiates).
 func (r *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{
-		ErrorLog:            nil,
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 4,
 	})
