@@ -186,7 +186,8 @@ func splitStack(s string) (string, []string) {
 	}
 	var frames []string
 	for _, l := range strings.Split(trace, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
+		// Instances are unnamed modules: wazero writes ".func(...)".
+		if l = strings.TrimPrefix(strings.TrimSpace(l), "."); l != "" {
 			frames = append(frames, l)
 		}
 	}
