@@ -22,10 +22,14 @@ func (r *Registry) RouteCounters(name string) RouteCounters {
 	if rt == nil {
 		return c
 	}
-	for i := range rt.requests {
-		c.Requests += read(rt.requests[i])
+	for i := range rt.byClass {
+		if cs := rt.byClass[i].Load(); cs != nil {
+			c.Requests += read(cs.requests)
+			if i == 4 {
+				c.Errors5xx = read(cs.requests)
+			}
+		}
 	}
-	c.Errors5xx = read(rt.requests[4])
 	for k, s := range r.ws.snapshot() {
 		if k.route == name {
 			c.WSOpen += s.open

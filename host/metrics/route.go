@@ -52,14 +52,22 @@ var classes = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 type Route struct {
 	name     string
 	reg      *Registry
-	requests [5]prometheus.Counter
-	duration [5]prometheus.Observer
 	bytesIn  prometheus.Counter
 	bytesOut prometheus.Counter
-	errors   [numCauses]prometheus.Counter
 	wsTotal  [2]prometheus.Counter // by mode: 0 raw, 1 message
-	// closes are created on first use: most routes see few distinct codes.
-	closes [numCloseCodes][3]atomic.Pointer[prometheus.Counter]
+	// The series of a status class, an error cause or a close code are
+	// created the first time one happens: a route sees few of them, and
+	// 85 histogram series per route for classes it never answers with
+	// would weigh on every scrape. After that, a load and a nil check.
+	byClass [5]atomic.Pointer[classSeries]
+	errors  [numCauses]atomic.Pointer[prometheus.Counter]
+	closes  [numCloseCodes][3]atomic.Pointer[prometheus.Counter]
+}
+
+// classSeries are a route's series for one status class.
+type classSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // Route returns the handle of the route named name, creating it (and its
@@ -72,15 +80,8 @@ func (r *Registry) Route(name string) *Route {
 		return rt
 	}
 	rt := &Route{name: name, reg: r}
-	for i, c := range classes {
-		rt.requests[i] = r.httpRequests.WithLabelValues(name, c)
-		rt.duration[i] = r.httpDuration.WithLabelValues(name, c)
-	}
 	rt.bytesIn = r.httpBytesIn.WithLabelValues(name)
 	rt.bytesOut = r.httpBytesOut.WithLabelValues(name)
-	for i, l := range causeLabels {
-		rt.errors[i] = r.httpErrors.WithLabelValues(name, l[0], l[1])
-	}
 	rt.wsTotal[0] = r.wsTotal.WithLabelValues(name, "raw")
 	rt.wsTotal[1] = r.wsTotal.WithLabelValues(name, "message")
 	r.routes[name] = rt
@@ -109,8 +110,12 @@ func classIndex(status int) int {
 // and its body bytes in each direction.
 func (rt *Route) Request(status int, d time.Duration, in, out int64) {
 	i := classIndex(status)
-	rt.requests[i].Inc()
-	rt.duration[i].Observe(d.Seconds())
+	cs := rt.byClass[i].Load()
+	if cs == nil {
+		cs = rt.class(i)
+	}
+	cs.requests.Inc()
+	cs.duration.Observe(d.Seconds())
 	if in > 0 {
 		rt.bytesIn.Add(float64(in))
 	}
@@ -119,8 +124,35 @@ func (rt *Route) Request(status int, d time.Duration, in, out int64) {
 	}
 }
 
+// class creates the series of status class i, once.
+func (rt *Route) class(i int) *classSeries {
+	r := rt.reg
+	cs := &classSeries{
+		requests: r.httpRequests.WithLabelValues(rt.name, classes[i]),
+		duration: r.httpDuration.WithLabelValues(rt.name, classes[i]),
+	}
+	rt.byClass[i].CompareAndSwap(nil, cs)
+	return rt.byClass[i].Load()
+}
+
 // ProxyError records an error answer the proxy made itself.
-func (rt *Route) ProxyError(c Cause) { rt.errors[c].Inc() }
+func (rt *Route) ProxyError(c Cause) {
+	lazyInc(&rt.errors[c], func() prometheus.Counter {
+		return rt.reg.httpErrors.WithLabelValues(rt.name, causeLabels[c][0], causeLabels[c][1])
+	})
+}
+
+// lazyInc increments the counter in slot, creating it with mk the first
+// time.
+func lazyInc(slot *atomic.Pointer[prometheus.Counter], mk func() prometheus.Counter) {
+	c := slot.Load()
+	if c == nil {
+		v := mk()
+		slot.CompareAndSwap(nil, &v)
+		c = slot.Load()
+	}
+	(*c).Inc()
+}
 
 // Close codes become one of a fixed set of label values: the codes RFC 6455
 // and the IANA registry define, and one value per range that applications
@@ -168,12 +200,7 @@ func closerIndex(by string) int {
 // wsClose records how a WebSocket session ended.
 func (rt *Route) wsClose(code int, by string) {
 	ci, bi := closeCodeIndex(code), closerIndex(by)
-	slot := &rt.closes[ci][bi]
-	c := slot.Load()
-	if c == nil {
-		v := rt.reg.wsCloses.WithLabelValues(rt.name, closeCodeLabel(ci), closers[bi])
-		slot.CompareAndSwap(nil, &v)
-		c = slot.Load()
-	}
-	(*c).Inc()
+	lazyInc(&rt.closes[ci][bi], func() prometheus.Counter {
+		return rt.reg.wsCloses.WithLabelValues(rt.name, closeCodeLabel(ci), closers[bi])
+	})
 }
