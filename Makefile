@@ -6,7 +6,7 @@ BIN     := bin
 SLUICE  := $(BIN)/sluice
 BACKEND := $(BIN)/demo-backend
 
-.PHONY: all setup build sluice backend filters run test test-go test-sdk test-rust vet bench bench-quick clean
+.PHONY: all setup build sluice backend filters run test test-go test-sdk test-rust test-fuzz vet bench bench-quick clean
 
 all: build
 
@@ -31,18 +31,33 @@ build: sluice backend filters
 run: build
 	@bash scripts/run-demo.sh
 
+STATICCHECK ?= $(shell command -v staticcheck || echo "$$($(GO) env GOPATH)/bin/staticcheck")
+
 vet:
 	$(GO) vet ./...
 	cd sdk/go && $(GO) vet ./...
 	cd examples && $(GO) vet ./...
+	@test -x "$(STATICCHECK)" || { echo "staticcheck is not installed: run scripts/install-tools.sh"; exit 1; }
+	"$(STATICCHECK)" ./...
+	cd sdk/go && "$(STATICCHECK)" ./...
+	cd examples && "$(STATICCHECK)" ./...
 
-test: build vet test-go test-sdk test-rust
+test: build vet test-go test-fuzz test-sdk test-rust
 
 # The examples module's tests include the conformance kit, which runs every
 # language's modules: they are built first (with CI set, a missing one fails).
 test-go: filters
 	$(GO) test -race -count=1 ./...
 	cd examples && $(GO) test -race -count=1 ./...
+
+# test-fuzz runs each fuzz target for a bounded time on top of its committed
+# seed corpus (testdata/fuzz/), which test-go already replays: the upstream
+# response reader and the raw-mode WebSocket frame tracker. FUZZTIME=1m for a
+# longer run.
+FUZZTIME ?= 10s
+test-fuzz:
+	$(GO) test -run XXX -fuzz '^FuzzResponse$$' -fuzztime $(FUZZTIME) ./host/internal/upstream/
+	$(GO) test -run XXX -fuzz '^FuzzFrameTracker$$' -fuzztime $(FUZZTIME) ./host/internal/wsrelay/
 
 test-sdk:
 	cd sdk/go && $(GO) test -count=1 ./...

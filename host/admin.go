@@ -3,8 +3,11 @@ package host
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"mime"
+	"net"
 	"net/http"
-	"sort"
+	"net/url"
+	"strings"
 )
 
 // HandleAdmin adds an endpoint to the admin listener, behind the admin token
@@ -39,6 +42,9 @@ func (p *Proxy) adminHandler() http.Handler {
 				http.Error(w, "host: admin token required", http.StatusUnauthorized)
 				return
 			}
+		} else if msg := browserGuard(r); msg != "" {
+			http.Error(w, msg, http.StatusForbidden)
+			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		mux.ServeHTTP(w, r)
@@ -66,13 +72,8 @@ func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	g := p.gen.Load()
 	ups := make(map[string]upstreamStatus, len(g.pools))
 	anyUp := len(g.pools) == 0
-	names := make([]string, 0, len(g.pools))
-	for name := range g.pools {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		pl := g.pools[name]
+	// A map encodes with its keys sorted: no need to sort the names here.
+	for name, pl := range g.pools {
 		n := pl.availableCount()
 		ups[name] = upstreamStatus{Targets: len(pl.targets), Available: n}
 		anyUp = anyUp || n > 0
@@ -88,4 +89,60 @@ func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 		Serving   bool                      `json:"serving"`
 		Upstreams map[string]upstreamStatus `json:"upstreams"`
 	}{ready, serving, ups})
+}
+
+// browserGuard protects an admin listener without a token, which trusts
+// whoever can reach its loopback address, from the one client that reaches
+// loopback on someone else's behalf: a browser. It returns why r is
+// refused, or "".
+//
+//   - DNS rebinding: a page on evil.example whose name is made to resolve
+//     to 127.0.0.1 sends Host: evil.example. Only a loopback name or
+//     address is accepted as Host.
+//   - Cross-site requests: a browser sends a form POST (or a fetch in
+//     no-cors mode) to any address without asking first. A state-changing
+//     request is refused when the browser says it is cross-site
+//     (Sec-Fetch-Site), when its Origin is not the admin address itself,
+//     or when it carries a body type a form can send, since old browsers
+//     send neither header. curl and scripts send none of these.
+func browserGuard(r *http.Request) string {
+	if !loopbackHost(r.Host) {
+		return "host: admin without a token answers only to a loopback Host"
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return ""
+	}
+	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
+		return "host: cross-site admin request refused"
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return "host: cross-origin admin request refused"
+		}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, _ := mime.ParseMediaType(ct)
+		switch mt {
+		case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+			return "host: admin requests with a form body type are refused (a browser can send them cross-site)"
+		}
+	}
+	return ""
+}
+
+// loopbackHost reports whether a Host header names this machine's
+// loopback: "localhost" (or a name under .localhost), or a loopback IP,
+// with or without a port.
+func loopbackHost(h string) bool {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -18,14 +18,14 @@ func TestApplyReusesUnchangedUpstreams(t *testing.T) {
 	px := pxStart(t, conf(backend, "5s"), nil)
 	pool := func() *pool { return px.gen.Load().pools["u"] }
 	first := pool()
-	if err := px.Apply(mustParse(t, "[server]\nlisten = \"127.0.0.1:0\"\n"+conf(backend, "5s")), nil); err != nil {
+	if _, err := px.Apply(mustParse(t, "[server]\nlisten = \"127.0.0.1:0\"\n"+conf(backend, "5s")), Chains{}); err != nil {
 		t.Fatal(err)
 	}
 	if pool() != first {
 		t.Fatal("an unchanged upstream got a new pool")
 	}
 	other := testkit.NewWSBackend(t).Server.URL
-	if err := px.Apply(mustParse(t, "[server]\nlisten = \"127.0.0.1:0\"\n"+conf(other, "5s")), nil); err != nil {
+	if _, err := px.Apply(mustParse(t, "[server]\nlisten = \"127.0.0.1:0\"\n"+conf(other, "5s")), Chains{}); err != nil {
 		t.Fatal(err)
 	}
 	if pool() == first {

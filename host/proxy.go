@@ -11,9 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
-	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,19 +23,24 @@ import (
 )
 
 // maxBufferedBody bounds a request or response body that the proxy holds in
-// memory because a filter declared HookRequestBody or HookResponseBody. A
-// larger request gets 413, a larger response 502.
+// memory because a filter declared HookRequestBody or HookResponseBody, for
+// a chain that does not set its own bound (filter.BodyLimiter). A larger request
+// gets 413, a larger response 502.
 const maxBufferedBody = 16 << 20
+
+// bodyLimit is the most of a body the proxy buffers for chain.
+func bodyLimit(chain filter.Chain) int64 {
+	if bl, ok := chain.(filter.BodyLimiter); ok {
+		return bl.MaxBufferedBody()
+	}
+	return maxBufferedBody
+}
 
 // Options holds what the proxy needs besides its config.
 type Options struct {
 	// Logger receives access logs (level Info, message "access" and
 	// "websocket") and the proxy's own events. Nil discards them.
 	Logger *slog.Logger
-	// Closer, when set, releases what the chains given to New hold. The
-	// proxy closes it once that first generation is replaced and drained,
-	// or on Close.
-	Closer io.Closer
 	// Metrics receives the proxy's metrics, served on the admin
 	// listener's /metrics. Nil means a registry of the proxy's own.
 	Metrics *metrics.Registry
@@ -70,46 +73,11 @@ type Proxy struct {
 	noRoute *metrics.Route // the metrics of requests no route matched
 }
 
-// wsEntry is one tracked WebSocket session.
-type wsEntry struct {
-	route    string
-	upstream string
-	target   string // the target URL it was dialled on
-	cancel   context.CancelCauseFunc
-	chain    *liveChain
-	timer    *time.Timer // the close a reload scheduled; under wsMu
-}
-
-// generation is everything built from one config: the routing table, the
-// upstream pools with their transports and health checkers, and the chains.
-// Requests hold the generation they started on until they end, so a
-// replaced generation is closed only once drained.
-type generation struct {
-	cfg    *config.Config
-	router *router
-	routes map[string]*route
-	pools  map[string]*pool
-
-	// num counts generations from 1 (the one New builds); loadedAt is when
-	// it was swapped in.
-	num      uint64
-	loadedAt time.Time
-	// closer releases what the chains hold (a plugin set: instances and
-	// runtimes). It is closed once the generation is retired and drained,
-	// never by a finalizer. Nil when the chains hold nothing.
-	closer io.Closer
-
-	inflight  atomic.Int64
-	retired   atomic.Bool
-	drained   chan struct{}
-	drainOnce sync.Once
-}
-
-// New builds a proxy from a validated config. chains holds the filter chain
-// of each route, keyed by route name; a route missing from the map has no
-// filters. New starts the upstreams' health checks; Run serves, and Close
+// New builds a proxy from a validated config and the chains of its routes
+// (the zero Chains: no filters). On error chains.Closer is not touched: the
+// caller still owns it. New starts the upstreams' health checks; Run serves, and Close
 // stops a proxy that was never run.
-func New(cfg *config.Config, chains map[string]filter.Chain, opts Options) (*Proxy, error) {
+func New(cfg *config.Config, chains Chains, opts Options) (*Proxy, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -122,88 +90,19 @@ func New(cfg *config.Config, chains map[string]filter.Chain, opts Options) (*Pro
 		wsSessions: make(map[*wsEntry]struct{}),
 	}
 	p.initMetrics(opts.Metrics)
-	g, err := p.build(cfg, chains, nil)
+	g, err := p.build(cfg, chains.Routes, nil)
 	if err != nil {
 		return nil, err
 	}
 	p.genSeq = 1
-	g.num, g.loadedAt, g.closer = 1, time.Now(), opts.Closer
+	g.num, g.loadedAt, g.closer = 1, time.Now(), chains.Closer
 	p.gen.Store(g)
 	p.m.Generation(g.num, g.loadedAt)
 	return p, nil
 }
 
-// Apply builds a new generation from cfg and chains and swaps it in. It is
-// ApplyWith without resources to release.
-func (p *Proxy) Apply(cfg *config.Config, chains map[string]filter.Chain) error {
-	_, err := p.ApplyWith(cfg, chains, nil)
-	return err
-}
-
-// ApplyWith builds a new generation from cfg and chains and swaps it in,
-// atomically for new requests. It returns the new generation's number.
-//
-// Everything that can fail happens before the swap: the upstream pools are
-// built (an upstream whose definition is unchanged keeps its pool, so its
-// connections and health state carry over), a changed server.listen or
-// admin.listen address is bound, and the TLS certificate is read again. On
-// any error nothing changes and closer is not touched: the caller still
-// owns it.
-//
-// After the swap, requests already running finish on the old generation;
-// once the last of them has, its chains' closer is closed and the pools no
-// other generation uses close their idle connections. WebSockets keep
-// running and take their route's chain from the current generation for
-// each message; a session whose route or upstream target is gone, or which
-// relays raw bytes on a route that now has message hooks, is closed with
-// 1001 after server.reload_grace. A new listen address serves before the
-// old one stops accepting; connections accepted on the old one live on.
-// Server timeouts are fixed when Run starts: changes to them are logged and
-// take effect at the next start.
-//
-// # Errors
-//
-// A build, bind or certificate error, or a closed proxy.
-func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]filter.Chain, closer io.Closer) (uint64, error) {
-	p.applyMu.Lock()
-	defer p.applyMu.Unlock()
-	if p.closed {
-		return 0, errors.New("host: proxy is closed")
-	}
-	old := p.gen.Load()
-	g, err := p.build(cfg, chains, old)
-	if err != nil {
-		return 0, err
-	}
-	lc, err := p.prepareListeners(old.cfg, cfg)
-	if err != nil {
-		p.unrefPools(g)
-		return 0, err
-	}
-	p.genSeq++
-	g.num, g.loadedAt, g.closer = p.genSeq, time.Now(), closer
-	p.gen.Store(g)
-	p.m.Generation(g.num, g.loadedAt)
-	p.commitListeners(lc)
-	if s, o := cfg.Server, old.cfg.Server; s.ReadHeaderTimeout != o.ReadHeaderTimeout || s.ReadTimeout != o.ReadTimeout ||
-		s.WriteTimeout != o.WriteTimeout || s.IdleTimeout != o.IdleTimeout || s.MaxHeaderBytes != o.MaxHeaderBytes {
-		p.log.Warn("host: server timeouts and max_header_bytes take effect at the next start")
-	}
-	p.reconcileSessions(old, g)
-	p.retire(old, g)
-	return g.num, nil
-}
-
-// Generation returns the number of the generation serving now (1 for the
-// one New built) and when it was swapped in.
-func (p *Proxy) Generation() (uint64, time.Time) {
-	g := p.gen.Load()
-	return g.num, g.loadedAt
-}
-
 // Close stops the health checks, closes idle upstream connections and
-// releases the current generation's chains (Options.Closer or the closer
-// given to ApplyWith). Run calls it on its way out; call it yourself for a
+// releases the current generation's chains (their Chains.Closer). Run calls it on its way out; call it yourself for a
 // proxy that was never run. Later calls do nothing.
 func (p *Proxy) Close() error {
 	p.applyMu.Lock()
@@ -225,100 +124,6 @@ func (p *Proxy) Close() error {
 	return nil
 }
 
-// build makes a generation from cfg. An upstream whose definition equals
-// that of prev's pool of the same name reuses the pool: its transport keeps
-// its idle connections and its health checker and target states carry on,
-// so a reload does not cold-start upstreams. Every pool counts the
-// generations that use it and closes when the last one is retired.
-func (p *Proxy) build(cfg *config.Config, chains map[string]filter.Chain, prev *generation) (*generation, error) {
-	g := &generation{
-		cfg:     cfg,
-		routes:  make(map[string]*route),
-		pools:   make(map[string]*pool),
-		drained: make(chan struct{}),
-	}
-	for _, uc := range cfg.Upstreams {
-		if prev != nil {
-			if pl := prev.pools[uc.Name]; pl != nil && reflect.DeepEqual(pl.cfg, uc) {
-				pl.refs.Add(1)
-				g.pools[uc.Name] = pl
-				continue
-			}
-		}
-		pl, err := newPool(uc, p)
-		if err != nil {
-			p.unrefPools(g)
-			return nil, fmt.Errorf("host: upstream %q: %w", uc.Name, err)
-		}
-		pl.refs.Add(1)
-		g.pools[uc.Name] = pl
-	}
-	var rs []*route
-	for _, rc := range cfg.Routes {
-		r := newRoute(rc, g.pools, chains[rc.Name])
-		r.m = p.m.Route(rc.Name)
-		if rc.Upstream != "" && r.pool == nil {
-			p.unrefPools(g)
-			return nil, fmt.Errorf("host: route %q: no upstream named %q", rc.Name, rc.Upstream)
-		}
-		g.routes[rc.Name] = r
-		rs = append(rs, r)
-	}
-	g.router = newRouter(rs)
-	return g, nil
-}
-
-// unrefPools drops g's hold on its pools, closing those no other generation
-// uses.
-func (p *Proxy) unrefPools(g *generation) {
-	for _, pl := range g.pools {
-		pl.unref()
-	}
-}
-
-// acquire returns the current generation, counted as in use.
-func (p *Proxy) acquire() *generation {
-	for {
-		g := p.gen.Load()
-		g.inflight.Add(1)
-		if !g.retired.Load() {
-			return g
-		}
-		// Swapped out between Load and Add: use the new one.
-		p.release(g)
-	}
-}
-
-func (p *Proxy) release(g *generation) {
-	if g.inflight.Add(-1) == 0 && g.retired.Load() {
-		g.drainOnce.Do(func() { close(g.drained) })
-	}
-}
-
-// retire stops the health checks of old's pools that cur does not reuse,
-// and once the requests and sessions that hold old have finished, releases
-// its chains and its hold on its pools. Nothing waits for a finalizer.
-func (p *Proxy) retire(old, cur *generation) {
-	old.retired.Store(true)
-	for name, pl := range old.pools {
-		if cur.pools[name] != pl {
-			pl.stopChecks()
-		}
-	}
-	if old.inflight.Load() == 0 {
-		old.drainOnce.Do(func() { close(old.drained) })
-	}
-	go func() {
-		<-old.drained
-		p.unrefPools(old)
-		if old.closer != nil {
-			if err := old.closer.Close(); err != nil {
-				p.log.Warn("host: releasing a retired generation", "generation", old.num, "err", err)
-			}
-		}
-	}()
-}
-
 // ServeHTTP proxies one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -330,18 +135,55 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	// What net/http resolved silently in the raw head (both lengths, an
+	// authority against Host), then the one normalized path that routes,
+	// filters, logs and the upstream all use (pathnorm.go).
+	hc, perr := checkHead(r)
+	if hc != nil {
+		defer hc.end()
+	}
+	var raw string
+	if perr == nil {
+		raw, perr = rawRequestPath(r)
+	}
+	norm := raw
+	if perr == nil {
+		norm, perr = normalizePath(raw, g.paths)
+	}
+	var rt *route
+	if perr == nil {
+		if norm != raw || r.URL.Host != "" {
+			setPath(r.URL, norm)
+		}
+		rt = g.router.match(r.Host, norm)
+	}
+	// The client's Connection header applies to its own request only:
+	// the headers it names go now, before filters and the proxy add theirs.
+	// Which Upgrade survives depends on the route.
+	up := ""
+	if rt != nil {
+		up = dropConnectionHeaders(r.Header, rt.upgrades)
+	} else {
+		dropConnectionHeaders(r.Header, nil)
+	}
+
 	id := r.Header.Get("X-Request-Id")
 	if id == "" || len(id) > 200 {
 		id = p.newRequestID()
 		r.Header.Set("X-Request-Id", id)
 	}
 	// One allocation for the request's state rather than one per piece.
-	st := &exchangeState{lw: logWriter{ResponseWriter: w}, rec: accessRecord{id: id}}
+	st := &exchangeState{lw: logWriter{ResponseWriter: w, http10: !r.ProtoAtLeast(1, 1)}, rec: accessRecord{id: id}}
 	lw, rec := &st.lw, &st.rec
 	rec.countBody(r)
+	lw.wdl.t = g.cfg.Server.SendTimeout.Duration
 	defer p.logAccess(r, lw, rec, start)
 
-	rt := g.router.match(r.Host, r.URL.Path)
+	if perr != nil {
+		lw.Header().Set("Connection", "close")
+		localError(lw, id, http.StatusBadRequest, perr.Error())
+		return
+	}
 	if rt == nil {
 		localError(lw, id, http.StatusNotFound, "host: no route for this host and path")
 		return
@@ -352,20 +194,35 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt.redirectTo(lw, r)
 		return
 	}
+	trusted := trustedPeer(r.RemoteAddr, g.trusted)
+	if len(r.TransferEncoding) > 0 {
+		// A request framed by Transfer-Encoding may also have carried a
+		// Content-Length that net/http dropped without telling us (RFC
+		// 9112 §6.3 lets it read by the encoding). A front proxy that
+		// framed it by the length would disagree about where the next
+		// request starts, so none is read after it: the connection
+		// closes after the response (RFC 9112 §6.1).
+		lw.Header().Set("Connection", "close")
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		st.body = clientBody{rc: r.Body, lw: lw, dl: idleDeadline{t: g.cfg.Server.ClientBodyTimeout.Duration}}
+		r.Body = &st.body
+	}
 
 	x := &st.x
 	*x = filter.Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
 	hooks := rt.chain.Hooks()
-	upgrade := isWebSocketUpgrade(r)
+	upgrade := up == "websocket"
 	if hooks.Has(filter.HookRequestHeaders) {
 		buffered := hooks.Has(filter.HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
 		if buffered {
-			body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
+			limit := bodyLimit(rt.chain)
+			body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 			if err != nil {
-				localError(lw, id, http.StatusBadRequest, "host: reading the request body failed")
+				clientBodyError(lw, id, err)
 				return
 			}
-			if len(body) > maxBufferedBody {
+			if int64(len(body)) > limit {
 				localError(lw, id, http.StatusRequestEntityTooLarge, "host: request body too large for the route's filters")
 				return
 			}
@@ -387,8 +244,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if upgrade {
 		held = false
-		p.serveUpgrade(w, r, g, rt, x, rec) // releases g
+		p.serveUpgrade(w, r, g, rt, x, rec, raw, trusted) // releases g
 		return
+	}
+	if up != "" && hooks.Has(filter.HookUpgrade) {
+		// Another protocol the route allows by name: its upgrade hook
+		// decides, as for WebSockets.
+		if reply := rt.chain.OnUpgrade(x); reply != nil {
+			rec.filterReply(reply)
+			writeReply(lw, id, reply)
+			return
+		}
 	}
 
 	t := rt.pool.pick()
@@ -402,7 +268,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer t.active.Add(-1)
 
 	call := &st.call
-	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw, sent: monoNow()}
+	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw,
+		upgrade: up, trusted: trusted, norm: norm, sent: monoNow()}
+	if rt.forwardRaw {
+		call.raw = raw
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		call.body = &st.body
+	}
 	rt.pool.rp.ServeHTTP(lw, r.WithContext(context.WithValue(r.Context(), callKey{}, call)))
 }
 
@@ -413,6 +286,7 @@ type exchangeState struct {
 	rec  accessRecord
 	x    filter.Exchange
 	call proxyCall
+	body clientBody
 }
 
 // proxyCall carries one request's state through the ReverseProxy callbacks.
@@ -424,10 +298,34 @@ type proxyCall struct {
 	x      *filter.Exchange
 	rec    *accessRecord
 	lw     *logWriter
+	body   *clientBody   // the client's request body, nil without one
 	sent   time.Duration // when the request left for the target (monoNow)
+
+	upgrade string // the Upgrade the route allows and the client asked for, or ""
+	trusted bool   // the peer is a trusted proxy: its X-Forwarded-* are kept
+	norm    string // the normalized path, escaped
+	raw     string // the path as the client wrote it, when the route forwards it
 }
 
 type callKey struct{}
+
+// bodyWithoutMeaning reports whether r carries content on a method for
+// which content has no generally defined semantics (GET, HEAD, DELETE,
+// OPTIONS, TRACE).
+func bodyWithoutMeaning(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// errUnrequestedSwitch is a 101 from a target to a request that does not
+// upgrade.
+var errUnrequestedSwitch = errors.New("host: the target switched protocols without an allowed Upgrade")
 
 // newReverseProxy builds the pool's HTTP forwarder.
 //
@@ -446,25 +344,37 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		ErrorLog:   slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			call := pr.In.Context().Value(callKey{}).(*proxyCall)
-			pr.SetURL(call.target.url)
-			// Rewrite mode drops the client's X-Forwarded-For; carry it over
-			// so SetXForwarded appends the client's address to the chain.
-			if prior := pr.In.Header["X-Forwarded-For"]; prior != nil {
-				pr.Out.Header["X-Forwarded-For"] = prior
+			if call.raw != "" && pr.Out.URL.EscapedPath() == call.norm {
+				// forward_raw_path, and no filter changed the path: the
+				// upstream gets the bytes the client sent.
+				setPath(pr.Out.URL, call.raw)
 			}
-			pr.SetXForwarded()
+			pr.SetURL(call.target.url)
+			// ReverseProxy removed the hop-by-hop headers; the forwarding
+			// headers are the same as for a WebSocket handshake.
+			upstream.SetForwarded(pr.Out.Header, pr.In, call.trusted)
 			// The upstream sees the Host the client asked for (virtual
 			// hosts, absolute redirects), as Caddy and Traefik do by default.
 			pr.Out.Host = pr.In.Host
-			pr.Out.Header.Add("Via", "1.1 sluice")
 			// max_idle_conns = 0 turns keep-alive off: say so to the target.
-			pr.Out.Close = call.pool.cfg.MaxIdleConns == 0
+			// A body on a method whose content has no defined meaning (RFC
+			// 9110 §9.3) is what a target that ignores it reads as a second
+			// request, whose answer would reach whoever uses the
+			// connection next: such a connection carries no other request.
+			pr.Out.Close = call.pool.cfg.MaxIdleConns == 0 || bodyWithoutMeaning(pr.In)
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			call := resp.Request.Context().Value(callKey{}).(*proxyCall)
+			if resp.StatusCode == http.StatusSwitchingProtocols && call.upgrade == "" {
+				// A switch nobody asked for (or that the route does not
+				// allow) would turn the connection into a tunnel past
+				// routing and filters.
+				resp.Body.Close()
+				return errUnrequestedSwitch
+			}
 			call.pool.connOK(call.target)
 			call.target.m.Exchange(monoNow() - call.sent)
-			resp.Header.Add("Via", "1.1 sluice")
+			resp.Header.Add("Via", upstream.Via)
 			resp.Header.Set("X-Request-Id", call.rec.id)
 			if call.hooks.Has(filter.HookResponseHeaders) {
 				if err := runResponseHooks(call, resp); err != nil {
@@ -475,6 +385,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			// without passing through ReverseProxy's copy buffer.
 			if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
 				upstream.Splice(resp, call.lw, func(r io.Reader) (int64, error) {
+					call.lw.armWrite() // send_timeout, per chunk
 					n, err := rf.ReadFrom(r)
 					call.lw.bytes += n
 					return n, err
@@ -488,6 +399,10 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			call.target.m.Exchange(monoNow() - call.sent)
 			var de *upstream.DialError
 			switch {
+			case call.body != nil && call.body.err != nil:
+				// The client's body failed (malformed chunking, a stall):
+				// the client's fault, not the upstream's.
+				clientBodyError(w, call.rec.id, call.body.err)
 			case r.Context().Err() != nil:
 				// The client went away; nobody reads the answer.
 				call.rec.clientGone = true
@@ -516,12 +431,13 @@ func runResponseHooks(call *proxyCall, resp *http.Response) error {
 	x.ResponseHeader = resp.Header
 	buffered := call.hooks.Has(filter.HookResponseBody)
 	if buffered {
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBufferedBody+1))
+		limit := bodyLimit(call.chain)
+		body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		resp.Body.Close()
 		if err != nil {
 			return fmt.Errorf("host: reading the response body: %w", err)
 		}
-		if len(body) > maxBufferedBody {
+		if int64(len(body)) > limit {
 			return errors.New("host: response body too large for the route's filters")
 		}
 		x.ResponseBody = body
@@ -620,29 +536,20 @@ func (p *Proxy) newRequestID() string {
 // bufferPool lends ReverseProxy its 32 KiB copy buffers.
 type bufferPool struct{}
 
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// copyBufSize is the size of a copy buffer.
+const copyBufSize = 32 << 10
 
-func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
+// copyBuffers holds array pointers: converting the slice back to one costs
+// nothing, where boxing a slice (or a pointer to a new slice header) in
+// Put would allocate every time.
+var copyBuffers = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
 
-// isWebSocketUpgrade reports whether r asks for a WebSocket: Connection has
-// the token "upgrade" and Upgrade is "websocket", both case-insensitive.
-// Upgrade is looked at first: most requests have none.
-func isWebSocketUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Upgrade", "websocket") && headerHasToken(r.Header, "Connection", "upgrade")
-}
+// Get returns a buffer of copyBufSize bytes.
+func (bufferPool) Get() []byte { return copyBuffers.Get().(*[copyBufSize]byte)[:] }
 
-// headerHasToken reports whether a comma-separated list in header name has
-// token, case-insensitive. It does not allocate.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h[name] {
-		for v != "" {
-			t, rest, _ := strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-			v = rest
-		}
+// Put takes a buffer back; one of another size is left to the collector.
+func (bufferPool) Put(b []byte) {
+	if cap(b) >= copyBufSize {
+		copyBuffers.Put((*[copyBufSize]byte)(b[:copyBufSize]))
 	}
-	return false
 }

@@ -35,7 +35,7 @@ func pxStart(t testing.TB, conf string, chains map[string]filter.Chain) *pxProxy
 		t.Fatalf("config: %v", err)
 	}
 	logs := &pxLogBuffer{}
-	p, err := New(cfg, chains, Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	p, err := New(cfg, Chains{Routes: chains}, Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}

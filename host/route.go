@@ -25,6 +25,9 @@ type route struct {
 	redirect string
 	status   int
 	keepPath bool
+
+	upgrades   []string // Upgrade tokens proxied as protocol switches
+	forwardRaw bool     // the upstream gets the path as the client wrote it
 }
 
 // router finds the route of a request. Exact hosts are tried first, then
@@ -124,6 +127,9 @@ func newRoute(rc config.Route, pools map[string]*pool, chain filter.Chain) *rout
 		redirect: rc.Redirect,
 		status:   rc.Status,
 		keepPath: rc.KeepPath,
+
+		upgrades:   rc.Upgrades,
+		forwardRaw: rc.ForwardRawPath,
 	}
 }
 

@@ -133,7 +133,7 @@ func TestApplySwapsRoutes(t *testing.T) {
 	}
 	old := px.gen.Load()
 	cfg := mustParse(t, conf(b.URL))
-	if err := px.Apply(cfg, nil); err != nil {
+	if _, err := px.Apply(cfg, Chains{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, body, _ := testkit.Get(t, c, px.url+"/"); !strings.HasPrefix(body, "b ") {
@@ -170,7 +170,7 @@ func TestApplyDrainsInFlight(t *testing.T) {
 	}()
 	<-entered
 	old := px.gen.Load()
-	if err := px.Apply(mustParse(t, fmt.Sprintf(conf, b.URL)), nil); err != nil {
+	if _, err := px.Apply(mustParse(t, fmt.Sprintf(conf, b.URL)), Chains{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, body, _ := testkit.Get(t, testkit.Client(), px.url+"/"); !strings.HasPrefix(body, "new ") {
@@ -212,7 +212,7 @@ func TestApplyClosesWebSocketsOfRemovedRoutes(t *testing.T) {
 		return c
 	}
 	kept, closed := dial("/keep/ws"), dial("/gone/ws")
-	if err := px.Apply(mustParse(t, fmt.Sprintf(conf, back.URL)), nil); err != nil {
+	if _, err := px.Apply(mustParse(t, fmt.Sprintf(conf, back.URL)), Chains{}); err != nil {
 		t.Fatal(err)
 	}
 	closed.SetReadDeadline(time.Now().Add(5 * time.Second))

@@ -93,10 +93,9 @@ func loadCert(s config.Server) (*tls.Certificate, error) {
 // listenerChange is what a reload does to the listeners, prepared before the
 // swap so that a failure changes nothing.
 type listenerChange struct {
-	ln, adminLn  net.Listener     // newly bound, or nil when unchanged
-	closeAdmin   bool             // admin.listen was removed
-	cert         *tls.Certificate // re-read certificate, or nil
-	needsRestart string           // a change that cannot apply live
+	ln, adminLn net.Listener     // newly bound, or nil when unchanged
+	closeAdmin  bool             // admin.listen was removed
+	cert        *tls.Certificate // re-read certificate, or nil
 }
 
 // prepareListeners binds the addresses that changed between old and cfg and
@@ -186,9 +185,13 @@ func (p *Proxy) serveLocked(srv *http.Server, ln net.Listener, useTLS bool) {
 	errc := p.srv.errc
 	go func() {
 		var err error
-		if useTLS {
+		switch {
+		case useTLS:
 			err = srv.ServeTLS(ln, "", "")
-		} else {
+		case srv == p.srv.main:
+			// Plain HTTP: record request heads (headguard.go).
+			err = srv.Serve(headListener{Listener: ln, max: 2*srv.MaxHeaderBytes + 8192})
+		default:
 			err = srv.Serve(ln)
 		}
 		p.srv.mu.Lock()
@@ -258,8 +261,12 @@ func (p *Proxy) Run(ctx context.Context) error {
 		ReadTimeout:       s.ReadTimeout.Duration,
 		WriteTimeout:      s.WriteTimeout.Duration,
 		IdleTimeout:       s.IdleTimeout.Duration,
-		MaxHeaderBytes:    int(s.MaxHeaderBytes),
+		MaxHeaderBytes:    serverHeaderLimit(s.MaxHeaderBytes),
 		TLSConfig:         p.srv.tlsCfg,
+		// Request heads are checked for what net/http resolves silently
+		// (headguard.go).
+		ConnContext: headConnContext,
+		ConnState:   headConnState,
 		// Client mistakes (bad TLS handshakes, malformed requests) are not
 		// the operator's problem: keep them at debug level.
 		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
@@ -308,6 +315,17 @@ func (p *Proxy) Run(ctx context.Context) error {
 		admin.Close()
 	}
 	return serveErr
+}
+
+// serverHeaderLimit turns max_header_bytes into http.Server's
+// MaxHeaderBytes. The server lets a request head grow to MaxHeaderBytes
+// plus 4096 bytes of slack before it answers 431; taking the slack off
+// makes the configured figure exact: a head of that many bytes (request
+// line, fields and the blank line) is read, one more byte is refused.
+// Config validation keeps the figure above the slack.
+func serverHeaderLimit(n config.Size) int {
+	const slack = 4096 // net/http's initialReadLimitSize
+	return int(n) - slack
 }
 
 func addrString(a net.Addr) string {

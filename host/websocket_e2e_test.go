@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/wsconform"
 	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
@@ -50,13 +51,10 @@ type wsNode struct {
 
 func startWSNode(t *testing.T, args ...string) *wsNode {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed (scripts/install-tools.sh installs it)")
-	}
+	node := testkit.Tool(t, "node")
 	dir := filepath.Join("testdata", "wsclient")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
-		t.Skip("the ws package is not installed in testdata/wsclient (run scripts/install-tools.sh)")
+		testkit.Missing(t, fmt.Errorf("the npm package ws in testdata/wsclient: %w", testkit.ErrMissingTool))
 	}
 	cmd := exec.Command(node, append([]string{filepath.Join(dir, "client.js")}, args...)...)
 	cmd.Stderr = os.Stderr
@@ -271,11 +269,99 @@ func TestWebSocketChainReload(t *testing.T) {
 	}}
 	conf := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"app\"\ntargets = [%q]\n[[route]]\nname = \"ws\"\nupstream = \"app\"\n",
 		up.Server.URL)
-	if err := px.Apply(mustParse(t, conf), map[string]filter.Chain{"ws": next}); err != nil {
+	if _, err := px.Apply(mustParse(t, conf), Chains{Routes: map[string]filter.Chain{"ws": next}}); err != nil {
 		t.Fatal(err)
 	}
 	c.WriteMessage(websocket.TextMessage, []byte("upper:two"))
 	if _, got := testkit.ReadWS(t, c); got != "v2:upper:two" {
 		t.Fatalf("after reload got %q", got)
+	}
+}
+
+// TestWebSocketCompressionWithWSClient is a browser's session: the ws
+// package offers permessage-deflate (with context takeover, as browsers do)
+// and sends compressed, fragmented and large messages through a filter that
+// rewrites them, to an upstream that compresses too. In message mode the
+// relay negotiates with each side, inflates for the filter and deflates
+// after; in raw mode the two ends negotiate with each other.
+func TestWebSocketCompressionWithWSClient(t *testing.T) {
+	up := wsconform.NewUpstream(false, true)
+	t.Cleanup(up.Close)
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			chain := testkit.VerdictChain()
+			chain.Set = mode.Hooks
+			px := wsStartProxy(t, up.URL, chain, "")
+			n := startWSNode(t, "--url", "ws://"+px.Addr().String()+"/x", "--deflate")
+			open := n.expect("open")
+			if ext, _ := open["extensions"].(string); !strings.Contains(ext, "permessage-deflate") {
+				t.Fatalf("extensions %q: compression was not negotiated", ext)
+			}
+			long := strings.Repeat("a long message that compresses well ", 2000)
+			upper := func(s string) string {
+				if mode.Hooks.Has(filter.HookMessage) {
+					return strings.ToUpper(s)
+				}
+				return "upper:" + s
+			}
+			for _, tc := range []struct{ send, want string }{
+				{"upper:short", upper("short")},
+				{"upper:" + long, upper(long)},
+				{"plain " + long, "plain " + long},
+			} {
+				n.send(map[string]any{"op": "send", "text": tc.send})
+				if ev := n.expect("message"); ev["text"] != tc.want {
+					t.Fatalf("sent %.20q: got %.40v", tc.send, ev["text"])
+				}
+			}
+			n.send(map[string]any{"op": "sendFragmented", "text": "upper:" + long, "parts": 4})
+			if ev := n.expect("message"); ev["text"] != upper(long) {
+				t.Fatalf("fragmented: got %.40v", ev["text"])
+			}
+			n.send(map[string]any{"op": "close", "code": 4001, "reason": "done"})
+			if ev := n.expect("close"); ev["code"] != float64(4001) || ev["reason"] != "done" {
+				t.Fatalf("close %v", ev)
+			}
+		})
+	}
+}
+
+// TestWebSocketCompressionKeysWithWSClient checks what the two compression
+// keys make the proxy answer a browser-like client in message mode, and
+// that messages still pass.
+func TestWebSocketCompressionKeysWithWSClient(t *testing.T) {
+	up := wsconform.NewUpstream(false, true)
+	t.Cleanup(up.Close)
+	for _, tc := range []struct {
+		name, conf string
+		want       func(ext string) bool
+	}{
+		{"default", "", func(ext string) bool {
+			return strings.Contains(ext, "permessage-deflate") && !strings.Contains(ext, "client_no_context_takeover")
+		}},
+		{"no context takeover", "[server.websocket]\ncompression_context_takeover = false\n", func(ext string) bool {
+			return strings.Contains(ext, "client_no_context_takeover")
+		}},
+		{"off", "[server.websocket]\ncompression = false\n", func(ext string) bool { return ext == "" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			px := wsStartProxy(t, up.URL, testkit.VerdictChain(), tc.conf)
+			n := startWSNode(t, "--url", "ws://"+px.Addr().String()+"/x", "--deflate")
+			// The answer's header: ws reports only the extension's name.
+			hdr, _ := n.expect("open")["headers"].(map[string]any)
+			ext, _ := hdr["sec-websocket-extensions"].(string)
+			if !tc.want(ext) {
+				t.Fatalf("Sec-WebSocket-Extensions %q", ext)
+			}
+			long := strings.Repeat("compress me ", 500)
+			for range 3 {
+				n.send(map[string]any{"op": "send", "text": "upper:" + long})
+				if ev := n.expect("message"); ev["text"] != strings.ToUpper(long) {
+					t.Fatalf("got %.40v", ev["text"])
+				}
+			}
+			n.send(map[string]any{"op": "close"})
+			n.expect("close")
+		})
 	}
 }

@@ -57,12 +57,23 @@ type callState struct {
 	payload    []byte
 	payloadSet bool
 	inject     []filter.Message
-	closeCode  int
-	closeText  string
+	// hdrBytes is the wire size of the request (0) and response (1)
+	// headers as this call changed them, once hdrKnown (see headerSize).
+	hdrBytes [2]int
+	hdrKnown [2]bool
+	// injectBytes counts the payload bytes of inject, for max_injected_bytes.
+	injectBytes int
+	closeCode   int
+	closeText   string
 
 	// misuse records why a host function trapped the guest, so the failure
 	// is reported as ABI misuse rather than as a plain trap.
 	misuse error
+
+	// initLog is the last warning or error the guest logged while it was
+	// prepared (phaseInit): the reason a refused config gets in the load
+	// error.
+	initLog string
 }
 
 // instance is one instantiated guest, owned by its plugin's pool. It serves
@@ -93,14 +104,20 @@ type instance struct {
 	memSize uint32
 
 	stdout, stderr *lineWriter
+	// memory owns the instance's linear memory, freed by close.
+	memory memoryOwner
 }
 
 func (in *instance) close() {
-	in.p.m.MemoryChanged(in.memSize, 0)
-	in.memSize = 0
+	if in.memSize != 0 {
+		// Only an instance the metrics counted (newInstance) has a size.
+		in.p.m.MemoryChanged(in.memSize, 0)
+		in.memSize = 0
+	}
 	in.ctx.timer.Stop()
 	in.ctx.fire()
 	_ = in.mod.Close(context.Background())
+	in.memory.free()
 	in.stdout.Flush()
 	in.stderr.Flush()
 }

@@ -13,8 +13,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/host/metrics"
@@ -22,11 +22,11 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Defaults for [[plugin]] settings left at zero (the config package fills
-// the same values; these keep a hand-built config.Config working).
+// Defaults for [[plugin]] settings left at zero, as the config package
+// defines them (config.Plugin.WithDefaults).
 const (
-	DefaultTimeout     = 10 * time.Millisecond
-	DefaultMemoryLimit = 16 << 20
+	DefaultTimeout     = config.DefaultPluginTimeout
+	DefaultMemoryLimit = config.DefaultPluginMemoryLimit
 )
 
 // LoaderOptions configures a Loader.
@@ -75,6 +75,7 @@ type Loader struct {
 type moduleKey struct {
 	sum   [sha256.Size]byte
 	pages uint32
+	stack uint32 // stack_limit, which the stack guard compiles in
 }
 
 // module is a compiled module in its own runtime, shared by the plugins of
@@ -85,6 +86,8 @@ type module struct {
 	refs     int
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
+	// stackCheck is the stack guard's counter value past which it traps.
+	stackCheck uint32
 	// problems found when checking the module against the ABI; every plugin
 	// using it reports them.
 	problems []string
@@ -146,8 +149,8 @@ func (l *Loader) Close() error {
 // acquire returns the compiled module for bin under a memory limit,
 // compiling it in a new runtime unless a live Set already holds it. Plugins
 // load in parallel; two that need the same module wait for one compilation.
-func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages uint32) (*module, error) {
-	key := moduleKey{sum: sum, pages: pages}
+func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages, stack uint32) (*module, error) {
+	key := moduleKey{sum: sum, pages: pages, stack: stack}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -167,9 +170,15 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 	l.modules[key] = m
 	l.mu.Unlock()
 
-	m.rt, m.compiled, m.err = compile(ctx, l.cache, bin, pages)
+	guarded, check, err := guardStack(bin, stack)
+	m.stackCheck = check
+	if err != nil {
+		m.err = fmt.Errorf("compile: %w", err)
+	} else {
+		m.rt, m.compiled, m.err = compile(ctx, l.cache, guarded, pages)
+	}
 	if m.err == nil {
-		m.problems = checkModule(m.compiled)
+		m.problems = checkModule(m.compiled, bin)
 	}
 	close(m.ready)
 	if m.err != nil {
@@ -239,6 +248,14 @@ type Set struct {
 //
 //	plugins: plugin "auth" (examples/auth/auth.wasm): built for ABI v2, this host speaks v1
 func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
+	return l.LoadModules(ctx, cfg, nil)
+}
+
+// LoadModules is Load with module bytes the caller already read: modules
+// maps a plugin's name to its module file's contents, so that what the
+// caller fingerprinted is exactly what is pinned, compiled and reported
+// by Set.Modules. A plugin missing from modules has its file read.
+func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules map[string][]byte) (*Set, error) {
 	s := &Set{loader: l, chains: make(map[string]filter.Chain)}
 	// Build the plugins in parallel: distinct modules compile side by side
 	// and Go filters' instances start (milliseconds each) concurrently.
@@ -253,7 +270,7 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			built[i], errs[i] = l.build(ctx, pc)
+			built[i], errs[i] = l.build(ctx, pc, cfg.Server, modules[pc.Name])
 		}()
 	}
 	wg.Wait()
@@ -290,9 +307,10 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 	return s, nil
 }
 
-// build makes one plugin ready: read, pin, compile, check, instantiate,
-// configure, warm its pool.
-func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
+// build makes one plugin ready: read (unless bin holds the module already),
+// pin, compile, check, instantiate, configure, warm its pool.
+func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Server, bin []byte) (*plugin, error) {
+	pc = pc.WithDefaults() // a config.Config built by hand skipped Parse
 	p := &plugin{
 		name:    pc.Name,
 		path:    pc.Module,
@@ -300,25 +318,32 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		timeout: pc.Timeout.Duration,
 		logger:  l.logger.With("plugin", pc.Name),
 		shared:  l.shared,
+		pos:     pc.Pos,
 	}
-	if p.timeout <= 0 {
+	if p.timeout < 0 {
 		p.timeout = DefaultTimeout
 	}
+	p.quotas = quotasOf(pc, server)
+	p.logs = newLogLimiter(p.quotas.logRate)
 	switch pc.OnError {
 	case "", "deny", "allow":
 	default:
 		return nil, p.errf("on_error is %q, want \"deny\" or \"allow\"", pc.OnError)
 	}
 	limit := uint64(pc.MemoryLimit)
-	if limit == 0 {
-		limit = DefaultMemoryLimit
-	}
 	pages := limit / pageSize
+	if limit%pageSize != 0 && pages >= 1 {
+		// Memory grows in whole pages. config.Parse refuses such a limit;
+		// a hand-built one is rounded up, never down, and said so.
+		pages++
+		p.logger.Warn("plugins: memory_limit is not a whole number of 64KiB pages; rounded up",
+			"memory_limit", sizeString(limit), "rounded", sizeString(pages*pageSize))
+	}
 	if pages < 1 || pages > 65536 {
 		return nil, p.errf("memory_limit %s is out of range (64KiB to 4GiB)", sizeString(limit))
 	}
 	size := pc.PoolSize
-	if size <= 0 {
+	if size < 0 {
 		size = 2 * runtime.GOMAXPROCS(0)
 	}
 
@@ -326,9 +351,11 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 	if !filepath.IsAbs(path) && l.baseDir != "" {
 		path = filepath.Join(l.baseDir, path)
 	}
-	bin, err := os.ReadFile(path)
-	if err != nil {
-		return nil, p.errf("%w", err)
+	var err error
+	if bin == nil {
+		if bin, err = os.ReadFile(path); err != nil {
+			return nil, p.errf("%w", err)
+		}
 	}
 	sum := sha256.Sum256(bin)
 	if pin := strings.TrimSpace(pc.SHA256); pin != "" && !strings.EqualFold(pin, hex.EncodeToString(sum[:])) {
@@ -344,7 +371,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		return nil, p.errf("config cannot be written as JSON: %w", err)
 	}
 
-	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages))
+	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages), uint32(p.quotas.stack))
 	if err != nil {
 		return nil, p.errf("%w", err)
 	}
@@ -364,6 +391,16 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		first.close()
 		l.release(p.mod)
 		return nil, err
+	}
+	if body := p.features & (abi.FeatureRequestBody | abi.FeatureResponseBody); body != 0 && p.quotas.bodyBuffer == 0 {
+		// The operator decides whether bodies are held in memory, not the
+		// module: without max_body_buffer, get_body reads -1.
+		p.features &^= body
+		p.logger.Warn("plugins: the module asks for buffered bodies, but the plugin has no max_body_buffer: bodies are not buffered for it",
+			"features", uint32(body))
+	}
+	if lim, ok := l.shared.(Limiter); ok {
+		lim.Limit(p.name, p.quotas.sharedBytes, p.quotas.sharedKeys)
 	}
 	p.initMetrics(l.metrics)
 	p.pool = newPool(p, size)
@@ -390,6 +427,16 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 // route name (config.Route.Name). A route without plugins is absent. The map
 // is shared: do not modify it.
 func (s *Set) Chains() map[string]filter.Chain { return s.chains }
+
+// Modules maps each plugin of the Set to the sha256 (hex) of the module
+// bytes it compiled: the bytes its sha256 pin was checked against.
+func (s *Set) Modules() map[string]string {
+	out := make(map[string]string, len(s.plugins))
+	for _, p := range s.plugins {
+		out[p.name] = hex.EncodeToString(p.mod.key.sum[:])
+	}
+	return out
+}
 
 // Stats returns a snapshot of every plugin's counters, in config order.
 func (s *Set) Stats() []Stats {

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -32,10 +34,20 @@ func TestLoadRefuses(t *testing.T) {
 			[]string{`imports env.abort: a filter may import only from "sluice" and "wasi_snapshot_preview1"`}},
 		{"wrong export signature", plug("auth", "bad_export_sig"),
 			[]string{"exports sluice_on_message with signature () -> i32, want (i32, i32, i32) -> i32"}},
+		{"command module", plug("auth", "command"),
+			[]string{"is a WASI command module (it exports _start, not _initialize)", "-buildmode=c-shared", "-mexec-model=reactor"}},
 		{"no memory export", plug("auth", "no_memory"),
 			[]string{`does not export its memory as "memory"`}},
 		{"configure refuses", plug("auth", "configure_fail"),
 			[]string{"sluice_configure refused its config (returned 7)"}},
+		{"configure refuses, saying why", plug("auth", "configure_why"),
+			[]string{`sluice_configure refused its config (returned 1): config: unknown key "tokenz"`}},
+		{"configure refuses a key of the config file", plug("auth", "configure_why", func(p *config.Plugin) {
+			p.Pos = config.Position{File: "proxy.toml", Line: 20, ConfigLine: 24, ConfigKeys: map[string]int{"tokens": 25, "tokenz": 26}}
+		}), []string{`(`, `configure_why.wasm): proxy.toml:26: sluice_configure refused its config (returned 1): config: unknown key "tokenz"`}},
+		{"configure refuses a config file", plug("auth", "configure_fail", func(p *config.Plugin) {
+			p.Pos = config.Position{File: "proxy.toml", Line: 20, ConfigLine: 24}
+		}), []string{`configure_fail.wasm): proxy.toml:24: sluice_configure refused its config (returned 7)`}},
 		{"memory over the cap", plug("auth", "bigmem"),
 			[]string{"declares a minimum memory of 19200KiB (300 pages), over its memory_limit of 16MiB (256 pages)"}},
 		{"sha256 mismatch", plug("auth", "noop", func(p *config.Plugin) { p.SHA256 = strings.Repeat("ab", 32) }),
@@ -60,8 +72,20 @@ func TestLoadRefuses(t *testing.T) {
 	}
 }
 
+// A memory_limit between two pages (possible only in a hand-built config:
+// config.Parse refuses it) is rounded up, with a warning, never down.
+func TestMemoryLimitRoundsUp(t *testing.T) {
+	e := load(t, plug("a", "noop", func(p *config.Plugin) { p.MemoryLimit = 100 << 10 }))
+	if !strings.Contains(e.logs.String(), "rounded up") || !strings.Contains(e.logs.String(), "rounded=128KiB") {
+		t.Errorf("no warning about rounding in the log:\n%s", e.logs)
+	}
+	if got := e.set.plugins[0].mod.key.pages; got != 2 {
+		t.Errorf("memory limit is %d pages, want 2 (100KiB rounded up)", got)
+	}
+}
+
 func TestLoadSHA256PinMatches(t *testing.T) {
-	bin, err := os.ReadFile(fixture("noop"))
+	bin, err := os.ReadFile(fixture(t, "noop"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +107,39 @@ func TestLoadAllOrNothing(t *testing.T) {
 	e.loader.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("loader still holds %d modules after a failed Load", n)
+	}
+}
+
+// A Go filter built without -buildmode=c-shared is refused at load with the
+// command that builds it right, not left to die with "unreachable" on its
+// first hook call.
+func TestLoadRefusesGoCommandModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go module")
+	}
+	dir := t.TempDir()
+	src := "package main\n\n//go:wasmexport sluice_abi_version\nfunc abiVersion() int32 { return 1 }\n\nfunc main() {}\n"
+	for name, body := range map[string]string{"go.mod": "module cmdfilter\n\ngo 1.24\n", "main.go": src} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "cmd.wasm")
+	build := exec.Command("go", "build", "-o", out, ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	p := plug("gocmd", "noop")
+	p.Module = out
+	_, err := tryLoad(t, p)
+	if err == nil {
+		t.Fatal("Load accepted a Go command module")
+	}
+	want := "is a WASI command module (it exports _start, not _initialize): the proxy calls its exports without running main, so it must be built as a reactor: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared"
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q\ndoes not contain %q", err, want)
 	}
 }
 
@@ -115,7 +172,7 @@ func TestInitializeRunsStartDoesNot(t *testing.T) {
 }
 
 func TestChainHooksAndRoutes(t *testing.T) {
-	e := load(t, plug("h", "hooks"), plug("n", "noop"))
+	e := load(t, plug("h", "hooks", bodies), plug("n", "noop"))
 	if _, ok := e.set.Chains()["bare"]; ok {
 		t.Error("a route without plugins has a chain")
 	}
@@ -134,7 +191,9 @@ func TestChainHooksAndRoutes(t *testing.T) {
 // keeps it for the new one.
 func TestReloadReusesCompiledModule(t *testing.T) {
 	e := load(t, plug("a", "noop"), plug("b", "noop"))
-	cfg := &config.Config{Plugins: []config.Plugin{plug("a", "noop")}, Routes: []config.Route{{Name: "r", Plugins: []string{"a"}}}}
+	a := plug("a", "noop")
+	a.Module = fixture(t, "noop")
+	cfg := &config.Config{Plugins: []config.Plugin{a}, Routes: []config.Route{{Name: "r", Plugins: []string{"a"}}}}
 	old := e.set
 	e.loader.mu.Lock()
 	var before *module
@@ -166,7 +225,7 @@ func TestReloadReusesCompiledModule(t *testing.T) {
 
 func TestMinMemoryPages(t *testing.T) {
 	for name, want := range map[string]uint64{"noop": 1, "bigmem": 300} {
-		bin, err := os.ReadFile(fixture(name))
+		bin, err := os.ReadFile(fixture(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,5 +247,49 @@ func TestStatsOrder(t *testing.T) {
 	}
 	if !sort.IsSorted(sort.Reverse(sort.StringSlice(names))) || len(names) != 2 {
 		t.Fatalf("Stats() plugins = %v, want config order [b a]", names)
+	}
+}
+
+// LoadModules compiles the bytes it is given, not the file the config
+// names, checks the pin against them, and Set.Modules reports their sha256.
+func TestLoadModulesUsesTheBytesGiven(t *testing.T) {
+	bin, err := os.ReadFile(fixture(t, "noop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(bin)
+	want := hex.EncodeToString(sum[:])
+	l := NewLoader(LoaderOptions{})
+	defer l.Close()
+	for _, tc := range []struct {
+		name, pin string
+		ok        bool
+	}{
+		{"no pin", "", true},
+		{"pin of the bytes", want, true},
+		{"pin of other bytes", strings.Repeat("0", 64), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{
+				// The file does not exist: only the bytes given can load.
+				Plugins: []config.Plugin{{Name: "a", Module: filepath.Join(t.TempDir(), "gone.wasm"), SHA256: tc.pin}},
+				Routes:  []config.Route{{Name: "r", PathPrefix: "/", Plugins: []string{"a"}}},
+			}
+			set, err := l.LoadModules(context.Background(), cfg, map[string][]byte{"a": bin})
+			if !tc.ok {
+				if err == nil || !strings.Contains(err.Error(), "pins") {
+					set.Close()
+					t.Fatalf("LoadModules: %v, want a pin mismatch", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer set.Close()
+			if got := set.Modules()["a"]; got != want {
+				t.Fatalf("Modules reports %s, want %s", got, want)
+			}
+		})
 	}
 }

@@ -17,12 +17,17 @@ const wasiModule = "wasi_snapshot_preview1"
 // pageSize is the size of a WebAssembly memory page.
 const pageSize = 65536
 
-// checkModule verifies a compiled guest against the ABI: its imports come
-// from abi.HostModule (known names, exact signatures) or WASI only, it
-// exports its memory and the ABI version, and every known export has the
-// signature in abi.Exports. It returns every problem found, each phrased to
-// follow "plugin "x" (file): ".
-func checkModule(c wazero.CompiledModule) []string {
+// checkModule verifies a compiled guest against the ABI: it is a reactor,
+// not a command; its imports come from abi.HostModule (known names, exact
+// signatures) or WASI only; it exports its memory and the ABI version; and
+// every known export has the signature in abi.Exports. bin is the module's
+// binary, read for hints about the toolchain that built it. It returns every
+// problem found, each phrased to follow "plugin "x" (file): ".
+func checkModule(c wazero.CompiledModule, bin []byte) []string {
+	if p := commandModule(c, bin); p != "" {
+		// Nothing else is worth reporting: the fix is a rebuild.
+		return []string{p}
+	}
 	var bad []string
 	for _, def := range c.ImportedFunctions() {
 		mod, name, _ := def.Import()
@@ -70,6 +75,74 @@ func checkModule(c wazero.CompiledModule) []string {
 		}
 	}
 	return bad
+}
+
+// commandModule explains, when c is a WASI command (it exports _start and no
+// _initialize), why the host cannot run it and how to build a reactor. The
+// host never calls _start: it would run main and exit. A Go command's runtime
+// is then never initialised, and its first exported call dies with
+// "unreachable"; the loader refuses such a module up front instead.
+func commandModule(c wazero.CompiledModule, bin []byte) string {
+	exports := c.ExportedFunctions()
+	if _, ok := exports["_start"]; !ok {
+		return ""
+	}
+	if _, ok := exports["_initialize"]; ok {
+		return ""
+	}
+	const head = "is a WASI command module (it exports _start, not _initialize): the proxy calls its exports without running main, so it must be built as a reactor"
+	switch builtBy(bin) {
+	case "go":
+		return head + ": GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o filter.wasm ."
+	case "tinygo":
+		return head + ": tinygo build -target=wasip1 -buildmode=c-shared -scheduler=none -o filter.wasm ."
+	}
+	return head + " (Go: go build -buildmode=c-shared; TinyGo: tinygo build -buildmode=c-shared; C: clang -mexec-model=reactor; Rust: crate-type = [\"cdylib\"])"
+}
+
+// builtBy names the toolchain that wrote bin, from the custom sections Go
+// ("go:buildid") and TinyGo (its "producers" entry) leave; "" when unknown.
+func builtBy(bin []byte) string {
+	var by string
+	walkSections(bin, func(id byte, body []byte) bool {
+		if id != 0 {
+			return true
+		}
+		n, k := uleb(body)
+		if k == 0 || uint64(len(body)-k) < n {
+			return false
+		}
+		name, rest := string(body[k:k+int(n)]), body[k+int(n):]
+		switch {
+		case name == "go:buildid":
+			by = "go"
+		case name == "producers" && bytes.Contains(rest, []byte("TinyGo")):
+			by = "tinygo"
+		}
+		return by == ""
+	})
+	return by
+}
+
+// walkSections calls f with the id and body of each section of a WebAssembly
+// binary, in order, until f returns false or the binary ends or is malformed.
+func walkSections(bin []byte, f func(id byte, body []byte) bool) {
+	if len(bin) < 8 || !bytes.Equal(bin[:4], []byte("\x00asm")) {
+		return
+	}
+	p := bin[8:]
+	for len(p) > 0 {
+		id := p[0]
+		size, n := uleb(p[1:])
+		if n == 0 || uint64(len(p)-1-n) < size {
+			return
+		}
+		body := p[1+n : 1+n+int(size)]
+		p = p[1+n+int(size):]
+		if !f(id, body) {
+			return
+		}
+	}
 }
 
 func sigOf(def api.FunctionDefinition) abi.Signature {
@@ -122,51 +195,47 @@ func sigString(s abi.Signature) string {
 // it in its own words. ok is false when the binary has no memory section or
 // cannot be read (then wazero reports what is wrong).
 func minMemoryPages(bin []byte) (pages uint64, ok bool) {
-	if len(bin) < 8 || !bytes.Equal(bin[:4], []byte("\x00asm")) {
+	walkSections(bin, func(id byte, body []byte) bool {
+		if id != 5 { // the memory section
+			return true
+		}
+		pages, ok = memoryMinimum(body)
+		return false
+	})
+	return pages, ok
+}
+
+// memoryMinimum reads the largest minimum of the memories in a memory
+// section's body.
+func memoryMinimum(body []byte) (pages uint64, ok bool) {
+	count, n := uleb(body)
+	if n == 0 {
 		return 0, false
 	}
-	p := bin[8:]
-	for len(p) > 0 {
-		id := p[0]
-		size, n := uleb(p[1:])
-		if n == 0 || uint64(len(p)-1-n) < size {
+	body = body[n:]
+	for i := uint64(0); i < count; i++ {
+		if len(body) == 0 {
 			return 0, false
 		}
-		body := p[1+n : 1+n+int(size)]
-		p = p[1+n+int(size):]
-		if id != 5 { // the memory section
-			continue
-		}
-		count, n := uleb(body)
+		flags := body[0]
+		min, n := uleb(body[1:])
 		if n == 0 {
 			return 0, false
 		}
-		body = body[n:]
-		for i := uint64(0); i < count; i++ {
-			if len(body) == 0 {
-				return 0, false
-			}
-			flags := body[0]
-			min, n := uleb(body[1:])
+		body = body[1+n:]
+		if flags&1 != 0 { // a maximum follows
+			_, n = uleb(body)
 			if n == 0 {
 				return 0, false
 			}
-			body = body[1+n:]
-			if flags&1 != 0 { // a maximum follows
-				_, n = uleb(body)
-				if n == 0 {
-					return 0, false
-				}
-				body = body[n:]
-			}
-			if min > pages {
-				pages = min
-			}
-			ok = true
+			body = body[n:]
 		}
-		return pages, ok
+		if min > pages {
+			pages = min
+		}
+		ok = true
 	}
-	return 0, false
+	return pages, ok
 }
 
 // uleb decodes an unsigned LEB128 number; n is 0 when it is malformed.

@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluiceproxy/sluice/abi"
+	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/host/metrics"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -56,6 +59,8 @@ type Stats struct {
 	Discarded uint64
 	// Instances is the number of live instances now.
 	Instances int64
+	// LogDropped counts guest log lines dropped over log_rate.
+	LogDropped uint64
 }
 
 type counters struct {
@@ -75,6 +80,9 @@ type plugin struct {
 	timeout time.Duration
 	logger  *slog.Logger
 	shared  SharedStore
+	pos     config.Position // where the config file declares it
+	quotas  quotas
+	logs    logLimiter
 
 	// Filled from the first instance at load.
 	features abi.Features
@@ -100,6 +108,39 @@ func (p *plugin) errf(format string, args ...any) error {
 	return fmt.Errorf("plugins: plugin %q (%s): "+format, append([]any{p.name, p.path}, args...)...)
 }
 
+// configErr is the load error of a filter that refused its config: msg,
+// then the reason the filter logged, placed at the line of the config file
+// that the reason names (a quoted key of [plugin.config]) or at the config
+// table itself.
+func (p *plugin) configErr(msg, reason string) error {
+	if reason != "" {
+		msg += ": " + reason
+	}
+	line := p.pos.ConfigLine
+	if line == 0 {
+		line = p.pos.Line
+	}
+	for rest := reason; ; {
+		i := strings.IndexByte(rest, '"')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i+1:], '"')
+		if j < 0 {
+			break
+		}
+		if l, ok := p.pos.ConfigKeys[rest[i+1:i+1+j]]; ok {
+			line = l
+			break
+		}
+		rest = rest[i+1+j+1:]
+	}
+	if p.pos.File == "" || line == 0 {
+		return p.errf("%s", msg)
+	}
+	return p.errf("%s:%d: %s", p.pos.File, line, msg)
+}
+
 func (p *plugin) snapshot() Stats {
 	return Stats{
 		Plugin:       p.name,
@@ -112,6 +153,7 @@ func (p *plugin) snapshot() Stats {
 		PoolTimeouts: p.stats.poolTimeouts.Load(),
 		Discarded:    p.stats.discarded.Load(),
 		Instances:    p.stats.instances.Load(),
+		LogDropped:   p.logs.dropped.Load(),
 	}
 }
 
@@ -132,18 +174,35 @@ func (p *plugin) baseModuleConfig() wazero.ModuleConfig {
 // _initialize (never _start), checks the ABI version and runs
 // sluice_configure. The returned instance is idle.
 func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
+	in, _, err := p.instantiate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.configure(in); err != nil {
+		in.close()
+		return nil, err
+	}
+	in.memSize = in.mem.Size()
+	p.m.InstanceCreated(in.memSize)
+	return in, nil
+}
+
+// instantiate instantiates the module, runs _initialize and checks the ABI
+// version, which it returns (also when it is not the host's).
+func (p *plugin) instantiate(ctx context.Context) (*instance, int32, error) {
 	in := &instance{
 		p:      p,
-		stdout: newLineWriter(p.logger, "stdout", slog.LevelInfo),
-		stderr: newLineWriter(p.logger, "stderr", slog.LevelWarn),
+		stdout: newLineWriter(p.logger, &p.logs, "stdout", slog.LevelInfo),
+		stderr: newLineWriter(p.logger, &p.logs, "stderr", slog.LevelWarn),
 	}
 	in.ctx = newCallCtx(in)
-	ictx, cancel := context.WithTimeout(ctx, initTimeout)
+	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, &in.memory), initTimeout)
 	defer cancel()
 	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
 		p.modCfg.WithStdout(in.stdout).WithStderr(in.stderr))
 	if err != nil {
-		return nil, p.errf("instantiate: %w", err)
+		in.memory.free()
+		return nil, 0, p.errf("instantiate: %w", err)
 	}
 	in.mod = mod
 	in.mem = mod.ExportedMemory(abi.MemoryExport)
@@ -161,30 +220,37 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 
 	if f := mod.ExportedFunction("_initialize"); f != nil {
 		if _, err := in.initCall(f); err != nil {
-			return nil, p.errf("_initialize: %w", err)
+			return nil, 0, p.errf("_initialize: %w", err)
 		}
 	}
 	v, err := in.initCall(mod.ExportedFunction(abi.FuncABIVersion))
 	if err != nil {
-		return nil, p.errf("%s: %w", abi.FuncABIVersion, err)
+		return nil, 0, p.errf("%s: %w", abi.FuncABIVersion, err)
 	}
 	if int32(v) != abi.Version {
-		return nil, p.errf("built for ABI v%d, this host speaks v%d", int32(v), abi.Version)
-	}
-	if f := mod.ExportedFunction(abi.FuncConfigure); f != nil {
-		in.stack[0] = uint64(len(p.config))
-		rc, err := in.initCall(f)
-		if err != nil {
-			return nil, p.errf("%s: %w", abi.FuncConfigure, err)
-		}
-		if rc != 0 {
-			return nil, p.errf("%s refused its config (returned %d)", abi.FuncConfigure, int32(rc))
-		}
+		return nil, int32(v), p.errf("built for ABI v%d, this host speaks v%d", int32(v), abi.Version)
 	}
 	ok = true
-	in.memSize = in.mem.Size()
-	p.m.InstanceCreated(in.memSize)
-	return in, nil
+	return in, int32(v), nil
+}
+
+// configure runs sluice_configure on an instantiated instance.
+func (p *plugin) configure(in *instance) error {
+	f := in.mod.ExportedFunction(abi.FuncConfigure)
+	if f == nil {
+		return nil
+	}
+	in.st = callState{phase: phaseInit}
+	defer func() { in.st = callState{} }()
+	in.stack[0] = uint64(len(p.config))
+	rc, err := in.initCall(f)
+	if err != nil {
+		return p.errf("%s: %w", abi.FuncConfigure, err)
+	}
+	if rc != 0 {
+		return p.configErr(fmt.Sprintf("%s refused its config (returned %d)", abi.FuncConfigure, int32(rc)), in.st.initLog)
+	}
+	return nil
 }
 
 // initCall makes one preparation call with its arguments already on the
@@ -267,22 +333,37 @@ func (e *callError) Unwrap() error { return e.err }
 // acquire takes an instance from the pool for one hook call and arms its
 // deadline. The time spent waiting for a free instance counts against the
 // deadline: the hook's budget is one budget.
-func (p *plugin) acquire() (*instance, *callError) {
+func (p *plugin) acquire() (*instance, *callError) { return p.acquireFor(p.timeout) }
+
+// messageBudgetUnit is how much of a message one timeout pays for: a
+// message hook gets the plugin's timeout once per started 64 KiB of its
+// message, since what a filter does with a message grows with its size.
+// With the default max_message_size of 1 MiB and timeout of 10ms, a
+// message hook call is stopped after 160ms at the most.
+const messageBudgetUnit = 64 << 10
+
+// messageBudget is the deadline of a message hook call on n bytes.
+func (p *plugin) messageBudget(n int) time.Duration {
+	return p.timeout * time.Duration(1+max(n-1, 0)/messageBudgetUnit)
+}
+
+// acquireFor is acquire with a deadline of budget.
+func (p *plugin) acquireFor(budget time.Duration) (*instance, *callError) {
 	select {
 	case in := <-p.pool.idle:
-		in.ctx.arm(p.timeout)
+		in.ctx.arm(budget)
 		return in, nil
 	default:
 	}
 	start := time.Now()
-	in, err := p.pool.getSlow(p.timeout)
+	in, err := p.pool.getSlow(budget)
 	if err != nil {
 		if errors.Is(err, errPoolTimeout) {
 			p.stats.poolTimeouts.Add(1)
 		}
 		return nil, &callError{kind: failNoInstance, err: err}
 	}
-	in.ctx.arm(max(p.timeout-time.Since(start), time.Microsecond))
+	in.ctx.arm(max(budget-time.Since(start), time.Microsecond))
 	return in, nil
 }
 
@@ -305,8 +386,17 @@ func (p *plugin) invoke(in *instance, h hook) (action uint32, ce *callError) {
 		return 0, &callError{kind: failMisuse, err: in.st.misuse}
 	case !alive || isDeadline(err):
 		return 0, &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s", p.timeout)}
+	case in.stackOverflow():
+		return 0, &callError{kind: failTrap, err: fmt.Errorf("stack overflow: the call stack passed the plugin's stack_limit of %s", sizeString(p.quotas.stack))}
 	}
 	return 0, &callError{kind: failTrap, err: err}
+}
+
+// stackOverflow reports whether the stack guard's counter is over the
+// plugin's stack_limit: the trap that ended the call was the guard's.
+func (in *instance) stackOverflow() bool {
+	g := in.mod.ExportedGlobal(stackGlobalExport)
+	return g != nil && uint32(g.Get()) > in.p.mod.stackCheck
 }
 
 // misuse is the failure of a hook that returned something the ABI does

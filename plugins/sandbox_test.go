@@ -139,3 +139,22 @@ func TestCloseStopsRunningCalls(t *testing.T) {
 		t.Fatal("Close did not return")
 	}
 }
+
+// TestMessageBudget checks that a message hook's deadline grows with the
+// message: one timeout per started 64 KiB.
+func TestMessageBudget(t *testing.T) {
+	p := &plugin{timeout: 10 * time.Millisecond}
+	for _, tt := range []struct {
+		n    int
+		want time.Duration
+	}{
+		{0, 10 * time.Millisecond},
+		{64 << 10, 10 * time.Millisecond},
+		{64<<10 + 1, 20 * time.Millisecond},
+		{1 << 20, 160 * time.Millisecond},
+	} {
+		if got := p.messageBudget(tt.n); got != tt.want {
+			t.Errorf("messageBudget(%d) = %v, want %v", tt.n, got, tt.want)
+		}
+	}
+}

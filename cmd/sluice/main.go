@@ -2,6 +2,7 @@
 //
 //	sluice -config proxy.toml [-watch=true] [-log-format text|json] [-log-level info]
 //	sluice check proxy.toml
+//	sluice filter inspect|run|test|new ...
 //	sluice version | help
 //
 // The first form serves until SIGINT or SIGTERM, then shuts down gracefully.
@@ -9,7 +10,9 @@
 // POST /reload to the admin listener and, unless -watch=false, when
 // proxy.toml or a module it names changes on disk. The second form
 // validates a config file, prints OK or every problem found, and exits 0
-// or 1.
+// or 1. The third inspects, runs or tests a filter module, or writes a new
+// filter project (see filter.go). The last prints the build's version, or
+// the usage text.
 package main
 
 import (
@@ -38,6 +41,9 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "check" {
 		return check(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "filter" {
+		return filterCmd(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -134,7 +140,23 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	closer.Close()
 	fmt.Fprintln(stdout, "OK")
+	printBudgets(stdout, plugins.Budgets(cfg))
 	return 0
+}
+
+// printBudgets prints the worst-case memory of the configured filters, one
+// line per plugin and the total, so an operator can size the machine (or a
+// container's memory limit) before a filter ever runs.
+func printBudgets(w io.Writer, budgets []plugins.Budget) {
+	if len(budgets) == 0 {
+		return
+	}
+	var total uint64
+	for _, b := range budgets {
+		fmt.Fprintln(w, "memory:", b)
+		total += b.Total()
+	}
+	fmt.Fprintf(w, "memory: filters hold at most %d bytes in the worst case\n", total)
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

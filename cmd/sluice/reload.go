@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
-	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/host/metrics"
 	"github.com/sluiceproxy/sluice/host/reload"
 	"github.com/sluiceproxy/sluice/plugins"
@@ -68,15 +66,15 @@ func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error
 	return err
 }
 
-// loaderBuilder builds each generation's chains with loader. The Set it
-// returns as the Closer is closed by the proxy once that generation is
-// retired and drained.
+// loaderBuilder builds each generation's chains with loader, from the
+// module bytes the Reloader read. The Set it returns as the Closer is
+// closed by the proxy once that generation is retired and drained.
 func loaderBuilder(loader *plugins.Loader) reload.Builder {
-	return func(cfg *config.Config) (map[string]filter.Chain, io.Closer, error) {
-		set, err := loader.Load(context.Background(), cfg)
+	return func(cfg *config.Config, modules map[string][]byte) (reload.Built, error) {
+		set, err := loader.LoadModules(context.Background(), cfg, modules)
 		if err != nil {
-			return nil, nil, err
+			return reload.Built{}, err
 		}
-		return set.Chains(), set, nil
+		return reload.Built{Chains: host.Chains{Routes: set.Chains(), Closer: set}, Modules: set.Modules()}, nil
 	}
 }

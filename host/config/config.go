@@ -7,7 +7,10 @@
 // line.
 package config
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 // Config is a whole proxy.toml.
 type Config struct {
@@ -39,8 +42,32 @@ type Server struct {
 	// IdleTimeout closes a keep-alive connection that waits this long for
 	// its next request. Default 120s.
 	IdleTimeout Duration `toml:"idle_timeout"`
-	// MaxHeaderBytes bounds the request line and headers. Default 64KiB.
+	// MaxHeaderBytes bounds the request line and headers together, exactly:
+	// a request head of this many bytes is served, one byte more gets 431.
+	// Default 64KiB, at least 8KiB.
 	MaxHeaderBytes Size `toml:"max_header_bytes"`
+	// ClientBodyTimeout bounds the idle time between two reads of a
+	// request body: a client that stops sending its body for this long is
+	// cut off (408 when no response has started) and its upstream
+	// connection is closed. Default 60s; "0s" off.
+	ClientBodyTimeout Duration `toml:"client_body_timeout"`
+	// SendTimeout bounds the idle time between two writes of a response to
+	// the client: a client that stops reading for this long is cut off and
+	// its upstream connection is closed. Default 60s; "0s" off.
+	SendTimeout Duration `toml:"send_timeout"`
+	// TrustedProxies lists the peers (CIDRs or addresses) whose
+	// X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded
+	// headers are kept and extended; from any other peer they are replaced.
+	// Default none.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// EscapedSlashes is what a request path with an encoded slash or a
+	// backslash (%2F, %5C, a literal \) gets: "reject" (default, 400), "keep"
+	// (forwarded encoded; routing treats it as data, not a separator) or
+	// "decode" (turned into "/" before normalization).
+	EscapedSlashes string `toml:"escaped_slashes"`
+	// MergeSlashes merges runs of "/" in request paths into one. Default
+	// true.
+	MergeSlashes bool `toml:"merge_slashes"`
 	// ShutdownGrace bounds a graceful shutdown: in-flight requests get this
 	// long to finish, and WebSockets are closed with 1001. Default 10s.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
@@ -68,6 +95,19 @@ type WebSocket struct {
 	// HandshakeTimeout bounds dialling the upstream and its handshake.
 	// Default 10s.
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	// WriteTimeout bounds how long a write to a peer may wait for the peer
+	// to read: a peer that stops reading for this long is cut off and the
+	// other side gets 1001. Default 10s; it cannot be turned off.
+	WriteTimeout Duration `toml:"write_timeout"`
+	// WriteBuffer caps the kernel send buffer of each WebSocket connection:
+	// what a peer that does not read can hold in the proxy. Default 256KiB.
+	WriteBuffer Size `toml:"write_buffer"`
+	// Compression enables permessage-deflate. Default true.
+	Compression bool `toml:"compression"`
+	// CompressionContextTakeover lets peers keep their compression context
+	// between messages in message mode, at 32 KiB per such peer. Default
+	// true; false asks them to reset it for every message.
+	CompressionContextTakeover bool `toml:"compression_context_takeover"`
 }
 
 // Admin is the [admin] table: health, readiness, metrics and reload.
@@ -97,6 +137,14 @@ type Upstream struct {
 	// MaxIdleConns is the number of idle keep-alive connections kept per
 	// target. Default 256.
 	MaxIdleConns int `toml:"max_idle_conns"`
+	// ReadTimeout bounds the idle time between two reads of a response
+	// body: a target that stalls for this long ends the client's response
+	// as an error (never as a clean short body). Default 60s.
+	ReadTimeout Duration `toml:"read_timeout"`
+	// SendTimeout bounds the idle time between two writes of a request
+	// (headers and body) to a target: past it the client gets 504 and the
+	// connection is closed. Default 60s.
+	SendTimeout Duration `toml:"send_timeout"`
 	// Health configures active health checks ([upstream.health]).
 	Health Health `toml:"health"`
 	// PassiveFailures takes a target out after this many consecutive
@@ -147,6 +195,13 @@ type Route struct {
 	KeepPath bool `toml:"keep_path"`
 	// Plugins names the [[plugin]]s that filter this route, in chain order.
 	Plugins []string `toml:"plugins"`
+	// Upgrades lists the Upgrade tokens the route proxies as protocol
+	// switches, lower case. Default ["websocket"]; an empty list allows
+	// none. Any other token is removed from the forwarded request.
+	Upgrades []string `toml:"upgrades"`
+	// ForwardRawPath sends the upstream the path as the client wrote it,
+	// while routing and filters still use the normalized path.
+	ForwardRawPath bool `toml:"forward_raw_path"`
 }
 
 // Plugin is one [[plugin]]: a WebAssembly filter module and its settings.
@@ -166,8 +221,63 @@ type Plugin struct {
 	// PoolSize is the number of instances kept ready. Default (0):
 	// GOMAXPROCS*2, filled in by Parse.
 	PoolSize int `toml:"pool_size"`
+
+	// The quotas below bound what the host keeps for the plugin's guests;
+	// a guest that exceeds one misuses the ABI and on_error applies (except
+	// LogRate, whose extra lines are dropped and counted).
+
+	// StackLimit caps each instance's call stack; a guest that recurses
+	// deeper traps. Default 1MiB.
+	StackLimit Size `toml:"stack_limit"`
+	// StateMaxBytes caps the keys and values of one request's or one
+	// WebSocket connection's state (state_set). Default 64KiB.
+	StateMaxBytes Size `toml:"state_max_bytes"`
+	// StateMaxKeys caps the keys of one request's or connection's state.
+	// Default 64.
+	StateMaxKeys int `toml:"state_max_keys"`
+	// SharedMaxBytes caps the keys and values the plugin keeps in the
+	// shared store (shared_set, shared_add). Default 4MiB.
+	SharedMaxBytes Size `toml:"shared_max_bytes"`
+	// SharedMaxKeys caps the plugin's keys in the shared store. Default
+	// 16384.
+	SharedMaxKeys int `toml:"shared_max_keys"`
+	// LogRate is how many log lines a second the plugin's guests may write
+	// (log and WASI stdout/stderr together, with a burst of as many); the
+	// rest are dropped and counted. Default 100.
+	LogRate int `toml:"log_rate"`
+	// MaxInjectedMessages caps the messages one on_message call may inject.
+	// Default 16.
+	MaxInjectedMessages int `toml:"max_injected_messages"`
+	// MaxInjectedBytes caps the payload bytes one on_message call may
+	// inject. Default 1MiB.
+	MaxInjectedBytes Size `toml:"max_injected_bytes"`
+	// MaxLocalResponse caps the body of a local response (send_response).
+	// Default 1MiB.
+	MaxLocalResponse Size `toml:"max_local_response"`
+	// MaxBodyBuffer is the largest request or response body the proxy holds
+	// in memory for the plugin when its module asks for buffered bodies.
+	// Default 0: bodies are never buffered for it (get_body reads -1), so a
+	// module cannot make the proxy buffer bodies unless the operator allows
+	// it here. A larger request body gets 413, a larger response 502.
+	MaxBodyBuffer Size `toml:"max_body_buffer"`
 	// Config is handed to the filter as JSON.
 	Config map[string]any `toml:"config"`
+	// Pos is where the plugin is written, so that an error the filter
+	// reports about its config can name the line. Parse fills it; a
+	// hand-built Config may leave it zero.
+	Pos Position `toml:"-"`
+}
+
+// Position locates a [[plugin]] and its config table in a config file.
+type Position struct {
+	// File is the config file's name as given to Parse.
+	File string
+	// Line is the line of the [[plugin]] header; ConfigLine that of its
+	// config table (0 when it has none).
+	Line, ConfigLine int
+	// ConfigKeys maps each key written in the config table, dotted from
+	// the table ("tokens", "limits.burst"), to its line.
+	ConfigKeys map[string]int
 }
 
 // Duration is a time.Duration written as a Go duration string ("2s").
@@ -175,3 +285,31 @@ type Duration struct{ time.Duration }
 
 // Size is a byte count written as an integer or with a unit ("16MiB", "64KiB").
 type Size int64
+
+// Defaults of a [[plugin]]'s settings left at zero. This package is their
+// one owner: Parse fills them in, and the plugins loader applies
+// WithDefaults to a config built by hand.
+const (
+	DefaultPluginTimeout     = 10 * time.Millisecond
+	DefaultPluginMemoryLimit = 16 << 20
+)
+
+// WithDefaults returns p with the settings left at zero set to their
+// defaults: on_error "deny", memory_limit 16MiB, timeout 10ms,
+// pool_size GOMAXPROCS*2, and the quotas' defaults (quota.go).
+func (p Plugin) WithDefaults() Plugin {
+	if p.OnError == "" {
+		p.OnError = "deny"
+	}
+	if p.MemoryLimit == 0 {
+		p.MemoryLimit = DefaultPluginMemoryLimit
+	}
+	if p.Timeout.Duration == 0 {
+		p.Timeout.Duration = DefaultPluginTimeout
+	}
+	if p.PoolSize == 0 {
+		p.PoolSize = runtime.GOMAXPROCS(0) * 2
+	}
+	pluginQuotaDefaults(&p)
+	return p
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,8 @@ redirect = "https://new.example.com/"
 		s.ShutdownGrace.Duration != 10*time.Second || s.ReadTimeout.Duration != 0 {
 		t.Errorf("server defaults: %+v", s)
 	}
-	if ws := s.WebSocket; ws.MaxMessageSize != 1<<20 || ws.PingInterval.Duration != 30*time.Second || ws.IdleTimeout.Duration != 0 {
+	if ws := s.WebSocket; ws.MaxMessageSize != 1<<20 || ws.PingInterval.Duration != 30*time.Second || ws.IdleTimeout.Duration != 0 ||
+		ws.WriteTimeout.Duration != 10*time.Second || ws.WriteBuffer != 256<<10 || !ws.Compression || !ws.CompressionContextTakeover {
 		t.Errorf("websocket defaults: %+v", ws)
 	}
 	u := c.Upstreams[0]
@@ -94,8 +96,8 @@ func TestSize(t *testing.T) {
 			t.Errorf("Size(%q) = %d, want an error", in, s)
 		}
 	}
-	c, err := Parse([]byte("[server]\nmax_header_bytes = 4096\n"), "p.toml")
-	if err != nil || c.Server.MaxHeaderBytes != 4096 {
+	c, err := Parse([]byte("[server]\nmax_header_bytes = 9000\n"), "p.toml")
+	if err != nil || c.Server.MaxHeaderBytes != 9000 {
 		t.Errorf("integer size: %v %v", c, err)
 	}
 }
@@ -158,6 +160,10 @@ func TestBadConfigs(t *testing.T) {
 			[]string{`p.toml:10: route[0].host: bad host`}},
 		{"bad path prefix", base + "[[route]]\npath_prefix = \"api\"\nupstream = \"app\"\n",
 			[]string{`p.toml:10: route[0].path_prefix: must start with "/"`}},
+		{"memory_limit below a page", base + route + "[[plugin]]\nname = \"b\"\nmodule = \"b.wasm\"\nmemory_limit = \"1KiB\"\n",
+			[]string{`p.toml:15: plugin[1].memory_limit: must be at least 64KiB (one Wasm page), got 1KiB`}},
+		{"memory_limit between pages", base + route + "[[plugin]]\nname = \"b\"\nmodule = \"b.wasm\"\nmemory_limit = \"100KiB\"\n",
+			[]string{`p.toml:15: plugin[1].memory_limit: 100KiB is not a whole number of 64KiB Wasm pages: use 64KiB or 128KiB`}},
 		{"bad sha256", base + route + "[[plugin]]\nname = \"b\"\nmodule = \"b.wasm\"\nsha256 = \"abc\"\n",
 			[]string{`p.toml:15: plugin[1].sha256: want 64 hex digits`}},
 		{"several at once", base + "[[route]]\nupstream = \"nope\"\n[[route]]\npath_prefix = \"/b\"\n[server]\nlisten = \"x\"\n",
@@ -185,6 +191,24 @@ func TestBadConfigs(t *testing.T) {
 	}
 }
 
+// Parse records where each plugin and each key of its config table is, so
+// that a filter's complaint about its config can name the line.
+func TestPluginPosition(t *testing.T) {
+	doc := base + "\n[[route]]\nupstream = \"app\"\n" + "[[plugin]]\nname = \"b\"\nmodule = \"b.wasm\"\n  [plugin.config]\n  tokens = [\"x\"]\n  limits.burst = 3\n"
+	cfg, err := Parse([]byte(doc), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Plugins[1].Pos
+	want := Position{File: "p.toml", Line: 12, ConfigLine: 15, ConfigKeys: map[string]int{"tokens": 16, "limits": 17, "limits.burst": 17}}
+	if got.File != want.File || got.Line != want.Line || got.ConfigLine != want.ConfigLine || fmt.Sprint(got.ConfigKeys) != fmt.Sprint(want.ConfigKeys) {
+		t.Fatalf("Pos = %+v, want %+v", got, want)
+	}
+	if p := cfg.Plugins[0].Pos; p.ConfigLine != 0 || p.Line == 0 {
+		t.Errorf("plugin without config: Pos = %+v", p)
+	}
+}
+
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "proxy.toml")
@@ -197,5 +221,61 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing.toml")); err == nil || !strings.HasPrefix(err.Error(), "config: ") {
 		t.Fatalf("Load of a missing file = %v", err)
+	}
+}
+
+// The edge keys: defaults, and each bad value named by key and line.
+func TestEdgeKeys(t *testing.T) {
+	c, err := Parse([]byte("[[upstream]]\nname = \"u\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\nupstream = \"u\"\n"), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, u, r := c.Server, c.Upstreams[0], c.Routes[0]
+	if s.ClientBodyTimeout.Duration != 60*time.Second || s.SendTimeout.Duration != 60*time.Second ||
+		s.EscapedSlashes != "reject" || !s.MergeSlashes || len(s.TrustedProxies) != 0 {
+		t.Errorf("server defaults: %+v", s)
+	}
+	if u.ReadTimeout.Duration != 60*time.Second || u.SendTimeout.Duration != 60*time.Second {
+		t.Errorf("upstream defaults: %+v", u)
+	}
+	if len(r.Upgrades) != 1 || r.Upgrades[0] != "websocket" || r.ForwardRawPath {
+		t.Errorf("route defaults: %+v", r)
+	}
+	c, err = Parse([]byte("[server]\nclient_body_timeout = \"0s\"\nmerge_slashes = false\n[[upstream]]\nname = \"u\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\nupstream = \"u\"\nupgrades = []\n"), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.ClientBodyTimeout.Duration != 0 || c.Server.MergeSlashes || len(c.Routes[0].Upgrades) != 0 {
+		t.Errorf("explicit zero values not kept: %+v %+v", c.Server, c.Routes[0])
+	}
+	for _, tc := range []struct{ conf, want string }{
+		{"[server]\nescaped_slashes = \"drop\"\n", "p.toml:2: server.escaped_slashes"},
+		{"[server]\ntrusted_proxies = [\"nope\"]\n", "p.toml:2: server.trusted_proxies[0]"},
+		{"[server]\nsend_timeout = \"-1s\"\n", "p.toml:2: server.send_timeout"},
+		{"[[upstream]]\nname = \"u\"\ntargets = [\"http://127.0.0.1:1\"]\nread_timeout = \"-1s\"\n", "p.toml:4: upstream[0].read_timeout"},
+		{"[[upstream]]\nname = \"u\"\ntargets = [\"http://127.0.0.1:1\"]\n[[route]]\nupstream = \"u\"\nupgrades = [\"web socket\"]\n", "p.toml:6: route[0].upgrades[0]"},
+	} {
+		_, err := Parse([]byte(tc.conf), "p.toml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.conf, err, tc.want)
+		}
+	}
+}
+
+// TestWebSocketCompressionOff checks that the compression keys turn off
+// what is on by default, and that write_timeout and write_buffer parse.
+func TestWebSocketCompressionOff(t *testing.T) {
+	c, err := Parse([]byte(`[server.websocket]
+compression = false
+compression_context_takeover = false
+write_timeout = "3s"
+write_buffer = "1MiB"
+`), "p.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := c.Server.WebSocket
+	if ws.Compression || ws.CompressionContextTakeover || ws.WriteTimeout.Duration != 3*time.Second || ws.WriteBuffer != 1<<20 {
+		t.Errorf("websocket: %+v", ws)
 	}
 }

@@ -1,14 +1,12 @@
 package config
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,7 +127,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	reported := map[string]bool{}
 	for _, k := range p.keys.keys {
-		if undecoded[k.plain] && !undecoded[parentPlain(k.plain)] && !reported[k.path] {
+		if undecoded[k.plain] && !undecoded[parentPlain(k.plain)] && !reported[k.path] && !bad[sectionOf(k.path)] {
 			reported[k.path], reported[k.plain] = true, true
 			p.errAt(k.path, k.line, "unknown key %q", lastPiece(k.plain))
 		}
@@ -142,12 +140,15 @@ func Parse(data []byte, name string) (*Config, error) {
 			continue
 		}
 		for _, parent := range p.keys.keys {
-			if parent.plain == parentPlain(plain) && hasKey(parent.path, lastPiece(plain), data) {
+			if parent.plain == parentPlain(plain) && !bad[sectionOf(parent.path)] && hasKey(parent.path, lastPiece(plain), data) {
 				p.errAt(parent.path+"."+lastPiece(plain), parent.line, "unknown key %q", lastPiece(plain))
 			}
 		}
 	}
 
+	for i := range cfg.Plugins {
+		cfg.Plugins[i].Pos = p.pluginPos(i)
+	}
 	p.defaults(cfg)
 	p.validate(cfg, bad)
 	if len(p.errs) > 0 {
@@ -162,6 +163,27 @@ type parser struct {
 	md   *toml.MetaData
 	keys *keyIndex
 	errs Errors
+}
+
+// pluginPos locates plugin[i] and the keys of its config table.
+func (p *parser) pluginPos(i int) Position {
+	k := fmt.Sprintf("plugin[%d]", i)
+	pos := Position{File: p.file, Line: p.keys.line(k)}
+	if p.keys.defined(k + ".config") {
+		pos.ConfigLine = p.keys.line(k + ".config")
+	}
+	prefix := k + ".config."
+	for _, key := range p.keys.keys {
+		if rest, ok := strings.CutPrefix(key.path, prefix); ok {
+			if pos.ConfigKeys == nil {
+				pos.ConfigKeys = make(map[string]int)
+			}
+			if _, seen := pos.ConfigKeys[rest]; !seen {
+				pos.ConfigKeys[rest] = key.line
+			}
+		}
+	}
+	return pos
 }
 
 func (p *parser) errf(key, format string, args ...any) {
@@ -204,6 +226,23 @@ func (p *parser) decode(path string, prim toml.Primitive, v any, bad map[string]
 		key = path + lastKey[len(table):]
 	}
 	p.errf(key, "%s", msg)
+}
+
+// sectionOf is the section an indexed key path belongs to, as decode names
+// it in bad: "route[1]" for "route[1].match[0].header", "server" for
+// "server.websocket.idle_timeout". A section that failed to decode was
+// decoded only in part (the toml package stops at the first wrong value,
+// in no set order), so its undecoded keys are not reported as unknown.
+func sectionOf(path string) string {
+	if i := strings.IndexAny(path, ".["); i >= 0 {
+		if path[i] == '[' {
+			if j := strings.IndexByte(path, ']'); j > i {
+				return path[:j+1]
+			}
+		}
+		return path[:i]
+	}
+	return path
 }
 
 func cleanTOMLError(err error) string {
@@ -279,12 +318,30 @@ func (p *parser) defaults(c *Config) {
 	if s.MaxHeaderBytes == 0 {
 		s.MaxHeaderBytes = 64 << 10
 	}
+	durDefault(&s.ClientBodyTimeout, 60*time.Second, set("server.client_body_timeout"))
+	durDefault(&s.SendTimeout, 60*time.Second, set("server.send_timeout"))
+	if s.EscapedSlashes == "" {
+		s.EscapedSlashes = "reject"
+	}
+	if !set("server.merge_slashes") {
+		s.MergeSlashes = true
+	}
 	ws := &s.WebSocket
 	if ws.MaxMessageSize == 0 {
 		ws.MaxMessageSize = 1 << 20
 	}
 	durDefault(&ws.PingInterval, 30*time.Second, set("server.websocket.ping_interval"))
 	durDefault(&ws.HandshakeTimeout, 10*time.Second, false)
+	durDefault(&ws.WriteTimeout, 10*time.Second, false)
+	if ws.WriteBuffer == 0 {
+		ws.WriteBuffer = 256 << 10
+	}
+	if !set("server.websocket.compression") {
+		ws.Compression = true
+	}
+	if !set("server.websocket.compression_context_takeover") {
+		ws.CompressionContextTakeover = true
+	}
 
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
@@ -294,6 +351,8 @@ func (p *parser) defaults(c *Config) {
 		}
 		durDefault(&u.ConnectTimeout, 5*time.Second, false)
 		durDefault(&u.ResponseTimeout, 30*time.Second, false)
+		durDefault(&u.ReadTimeout, 60*time.Second, false)
+		durDefault(&u.SendTimeout, 60*time.Second, false)
 		if u.MaxIdleConns == 0 && !set(k+"max_idle_conns") {
 			u.MaxIdleConns = 256
 		}
@@ -327,19 +386,15 @@ func (p *parser) defaults(c *Config) {
 		if r.Redirect != "" && r.Status == 0 {
 			r.Status = 302
 		}
+		if r.Upgrades == nil && !set(fmt.Sprintf("route[%d].upgrades", i)) {
+			r.Upgrades = []string{"websocket"}
+		}
+		for j, u := range r.Upgrades {
+			r.Upgrades[j] = strings.ToLower(strings.TrimSpace(u))
+		}
 	}
 	for i := range c.Plugins {
-		pl := &c.Plugins[i]
-		if pl.OnError == "" {
-			pl.OnError = "deny"
-		}
-		if pl.MemoryLimit == 0 {
-			pl.MemoryLimit = 16 << 20
-		}
-		durDefault(&pl.Timeout, 10*time.Millisecond, false)
-		if pl.PoolSize == 0 {
-			pl.PoolSize = runtime.GOMAXPROCS(0) * 2
-		}
+		c.Plugins[i] = c.Plugins[i].WithDefaults()
 	}
 }
 
@@ -348,187 +403,6 @@ func (p *parser) defaults(c *Config) {
 func durDefault(d *Duration, def time.Duration, explicit bool) {
 	if d.Duration == 0 && !explicit {
 		d.Duration = def
-	}
-}
-
-func (p *parser) validate(c *Config, bad map[string]bool) {
-	if !bad["server"] {
-		s := c.Server
-		p.checkAddr("server.listen", s.Listen)
-		if (s.TLSCert == "") != (s.TLSKey == "") {
-			if s.TLSCert == "" {
-				p.errf("server.tls_key", "tls_key is set without tls_cert")
-			} else {
-				p.errf("server.tls_cert", "tls_cert is set without tls_key")
-			}
-		}
-		if s.MaxHeaderBytes < 1024 {
-			p.errf("server.max_header_bytes", "must be at least 1KiB, got %s", s.MaxHeaderBytes)
-		}
-		if s.WebSocket.MaxMessageSize < 125 {
-			p.errf("server.websocket.max_message_size", "must be at least 125 bytes, got %s", s.WebSocket.MaxMessageSize)
-		}
-	}
-	if !bad["admin"] && c.Admin.Listen != "" {
-		if p.checkAddr("admin.listen", c.Admin.Listen) && c.Admin.Token == "" && !isLoopback(c.Admin.Listen) {
-			p.errf("admin.listen", "%q is not a loopback address: set admin.token to expose the admin API", c.Admin.Listen)
-		}
-	}
-
-	upstreams := map[string]bool{}
-	for i, u := range c.Upstreams {
-		k := fmt.Sprintf("upstream[%d]", i)
-		if bad[k] {
-			upstreams[u.Name] = true
-			continue
-		}
-		switch {
-		case u.Name == "":
-			p.errf(k+".name", "missing: every upstream needs a name")
-		case upstreams[u.Name]:
-			p.errf(k+".name", "duplicate upstream name %q", u.Name)
-		}
-		upstreams[u.Name] = true
-		if len(u.Targets) == 0 {
-			p.errf(k+".targets", "missing: at least one target URL is needed")
-		}
-		for j, t := range u.Targets {
-			if err := checkTarget(t); err != "" {
-				p.errf(fmt.Sprintf("%s.targets[%d]", k, j), "bad target %q: %s", t, err)
-			}
-		}
-		if u.Balance != "round_robin" && u.Balance != "least_conn" {
-			p.errf(k+".balance", "unknown balance %q: want \"round_robin\" or \"least_conn\"", u.Balance)
-		}
-		for _, d := range []struct {
-			key string
-			v   Duration
-		}{{"connect_timeout", u.ConnectTimeout}, {"response_timeout", u.ResponseTimeout}, {"passive_eject_for", u.PassiveEjectFor}} {
-			if d.v.Duration <= 0 {
-				p.errf(k+"."+d.key, "must be positive")
-			}
-		}
-		if u.MaxIdleConns < 0 {
-			p.errf(k+".max_idle_conns", "must not be negative")
-		}
-		if u.PassiveFailures < 0 {
-			p.errf(k+".passive_failures", "must not be negative (0 turns passive ejection off)")
-		}
-		h := u.Health
-		if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
-			p.errf(k+".health.path", "must start with \"/\", got %q", h.Path)
-		}
-		if h.Interval.Duration <= 0 {
-			p.errf(k+".health.interval", "must be positive")
-		}
-		if h.Timeout.Duration <= 0 {
-			p.errf(k+".health.timeout", "must be positive")
-		}
-		if h.HealthyThreshold < 0 {
-			p.errf(k+".health.healthy_threshold", "must be positive")
-		}
-		if h.UnhealthyThreshold < 0 {
-			p.errf(k+".health.unhealthy_threshold", "must be positive")
-		}
-	}
-
-	plugins := map[string]bool{}
-	for i, pl := range c.Plugins {
-		k := fmt.Sprintf("plugin[%d]", i)
-		if bad[k] {
-			plugins[pl.Name] = true
-			continue
-		}
-		switch {
-		case pl.Name == "":
-			p.errf(k+".name", "missing: every plugin needs a name")
-		case plugins[pl.Name]:
-			p.errf(k+".name", "duplicate plugin name %q", pl.Name)
-		}
-		plugins[pl.Name] = true
-		if pl.Module == "" {
-			p.errf(k+".module", "missing: the path of the .wasm module")
-		}
-		if pl.SHA256 != "" {
-			if b, err := hex.DecodeString(pl.SHA256); err != nil || len(b) != 32 {
-				p.errf(k+".sha256", "want 64 hex digits, got %q", pl.SHA256)
-			}
-		}
-		if pl.OnError != "deny" && pl.OnError != "allow" {
-			p.errf(k+".on_error", "unknown on_error %q: want \"deny\" or \"allow\"", pl.OnError)
-		}
-		if pl.Timeout.Duration <= 0 {
-			p.errf(k+".timeout", "must be positive")
-		}
-		if pl.MemoryLimit < 64<<10 {
-			p.errf(k+".memory_limit", "must be at least 64KiB (one Wasm page), got %s", pl.MemoryLimit)
-		}
-		if pl.PoolSize < 0 {
-			p.errf(k+".pool_size", "must not be negative")
-		}
-	}
-
-	names := map[string]bool{}
-	matches := map[string]string{}
-	for i, r := range c.Routes {
-		k := fmt.Sprintf("route[%d]", i)
-		if bad[k] {
-			continue
-		}
-		if names[r.Name] {
-			p.errf(k+".name", "duplicate route name %q", r.Name)
-		}
-		names[r.Name] = true
-		if err := checkHost(r.Host); err != "" {
-			p.errf(k+".host", "bad host %q: %s", r.Host, err)
-		}
-		if !strings.HasPrefix(r.PathPrefix, "/") {
-			p.errf(k+".path_prefix", "must start with \"/\", got %q", r.PathPrefix)
-		}
-		m := r.Host + " " + r.PathPrefix
-		if r.Host == "*" {
-			m = " " + r.PathPrefix
-		}
-		if other, ok := matches[m]; ok {
-			p.errf(k, "matches the same host and path_prefix as %s", other)
-		}
-		matches[m] = k
-		switch {
-		case r.Upstream != "" && r.Redirect != "":
-			p.errf(k, "has both upstream and redirect: set exactly one")
-		case r.Upstream == "" && r.Redirect == "":
-			p.errf(k, "has neither upstream nor redirect: set exactly one")
-		case r.Upstream != "" && !upstreams[r.Upstream]:
-			p.errf(k+".upstream", "no [[upstream]] is named %q", r.Upstream)
-		}
-		if r.Redirect != "" {
-			if u, err := url.Parse(r.Redirect); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				p.errf(k+".redirect", "want an absolute http(s) URL, got %q", r.Redirect)
-			}
-			switch r.Status {
-			case 301, 302, 303, 307, 308:
-			default:
-				p.errf(k+".status", "redirect status must be 301, 302, 303, 307 or 308, got %d", r.Status)
-			}
-		} else {
-			if r.Status != 0 {
-				p.errf(k+".status", "status is only for redirect routes")
-			}
-			if r.KeepPath {
-				p.errf(k+".keep_path", "keep_path is only for redirect routes")
-			}
-		}
-		seen := map[string]bool{}
-		for j, name := range r.Plugins {
-			pk := fmt.Sprintf("%s.plugins[%d]", k, j)
-			switch {
-			case !plugins[name]:
-				p.errf(pk, "no [[plugin]] is named %q", name)
-			case seen[name]:
-				p.errf(pk, "plugin %q is listed twice", name)
-			}
-			seen[name] = true
-		}
 	}
 }
 

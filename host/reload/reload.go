@@ -17,18 +17,32 @@ import (
 
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
-	"github.com/sluiceproxy/sluice/host/filter"
 )
 
-// Builder builds the filter chains of one generation from its config: the
-// chain of each route, keyed by route name, and a Closer that releases what
-// they hold (compiled modules, instances, runtimes). It runs off the
-// request path while the previous generation serves, and must be all or
-// nothing: on error it has released whatever it built.
+// Builder builds the filter chains of one generation from its config. It
+// runs off the request path while the previous generation serves, and must
+// be all or nothing: on error it has released whatever it built.
+//
+// modules maps each [[plugin]]'s name to the bytes of its module file as
+// the Reloader read and fingerprinted them; a Builder compiles those bytes
+// rather than reading the file again, so that what is pinned, compiled and
+// reported is one read.
 //
 // The host knows nothing about how filters run; the command that wires the
 // proxy passes a Builder backed by the WebAssembly loader.
-type Builder func(cfg *config.Config) (map[string]filter.Chain, io.Closer, error)
+type Builder func(cfg *config.Config, modules map[string][]byte) (Built, error)
+
+// Built is what a Builder made for one generation.
+type Built struct {
+	// Chains are the chains of the routes and what releases them
+	// (compiled modules, instances, runtimes) once the generation is
+	// retired and drained.
+	Chains host.Chains
+	// Modules maps each plugin to the sha256 (hex) of the module bytes it
+	// compiled, for Status. Nil means the Reloader reports its own sums of
+	// the bytes it passed.
+	Modules map[string]string
+}
 
 // Reloader owns a Proxy and replaces its generation when proxy.toml or a
 // file it references changes: on Reload (SIGHUP, the admin endpoint POST
@@ -40,7 +54,7 @@ type Builder func(cfg *config.Config) (map[string]filter.Chain, io.Closer, error
 // attempt re-reports that failure without building again (pass force to
 // build anyway, for failures outside the files, such as a port that was
 // busy). Otherwise it parses and validates the config, calls the Builder
-// and ApplyWith; only when all succeed does the proxy switch. Any failure
+// and Proxy.Apply; only when all succeed does the proxy switch. Any failure
 // keeps the old generation serving, is logged with the file and line or
 // the plugin and module, and shows in Status until a reload succeeds.
 type Reloader struct {
@@ -110,7 +124,7 @@ const (
 // proxy.
 func New(path string, build Builder, opts host.Options) (*Reloader, error) {
 	if build == nil {
-		build = func(*config.Config) (map[string]filter.Chain, io.Closer, error) { return nil, nil, nil }
+		build = func(*config.Config, map[string][]byte) (Built, error) { return Built{}, nil }
 	}
 	r := &Reloader{path: path, build: build, log: opts.Logger}
 	if r.log == nil {
@@ -120,19 +134,22 @@ func New(path string, build Builder, opts host.Options) (*Reloader, error) {
 	if err != nil {
 		return nil, err
 	}
-	chains, closer, err := build(in.cfg)
+	b, err := build(in.cfg, in.moduleBytes)
+	in.moduleBytes = nil
 	if err != nil {
 		return nil, err
 	}
-	opts.Closer = closer
-	p, err := host.New(in.cfg, chains, opts)
+	p, err := host.New(in.cfg, b.Chains, opts)
 	if err != nil {
-		if closer != nil {
-			closer.Close()
+		if b.Chains.Closer != nil {
+			b.Chains.Closer.Close()
 		}
 		return nil, err
 	}
-	r.proxy, r.fp, r.files, r.filters = p, in.fp, in.files, closer
+	if b.Modules != nil {
+		in.modules = b.Modules
+	}
+	r.proxy, r.fp, r.files, r.filters = p, in.fp, in.files, b.Chains.Closer
 	num, at := p.Generation()
 	r.st = Status{Config: path, Generation: num, LoadedAt: at, Modules: in.modules}
 	p.HandleAdmin("GET /reload", http.HandlerFunc(r.serveStatus))
@@ -229,22 +246,26 @@ func (r *Reloader) reloadLocked(force bool) (string, map[string]string, error) {
 		}
 		return Failed, nil, err
 	}
-	chains, closer, err := r.build(in.cfg)
+	b, err := r.build(in.cfg, in.moduleBytes)
+	in.moduleBytes = nil
 	if err != nil {
 		r.failedFP = in.fp
 		return Failed, nil, err
 	}
-	if _, err := r.proxy.ApplyWith(in.cfg, chains, closer); err != nil {
-		if closer != nil {
-			closer.Close()
+	if _, err := r.proxy.Apply(in.cfg, b.Chains); err != nil {
+		if b.Chains.Closer != nil {
+			b.Chains.Closer.Close()
 		}
 		r.failedFP = in.fp
 		return Failed, nil, err
 	}
 	r.fp, r.failedFP = in.fp, ""
 	r.stMu.Lock()
-	r.filters = closer
+	r.filters = b.Chains.Closer
 	r.stMu.Unlock()
+	if b.Modules != nil {
+		return Loaded, b.Modules, nil
+	}
 	return Loaded, in.modules, nil
 }
 
@@ -254,6 +275,9 @@ type reloadInput struct {
 	fp      string         // fingerprint of every file's bytes
 	files   []string       // the files the config depends on
 	modules map[string]string
+	// moduleBytes holds each plugin's module as read for the fingerprint,
+	// handed to the Builder so the module is read once.
+	moduleBytes map[string][]byte
 }
 
 // read reads and parses the config and fingerprints it with the files it
@@ -278,8 +302,9 @@ func (r *Reloader) read() (*reloadInput, error) {
 	}
 	in.cfg = cfg
 	in.modules = make(map[string]string, len(cfg.Plugins))
+	in.moduleBytes = make(map[string][]byte, len(cfg.Plugins))
 	var firstErr error
-	add := func(what, path string) string {
+	add := func(what, path string) ([]byte, string) {
 		in.files = append(in.files, path)
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -287,11 +312,11 @@ func (r *Reloader) read() (*reloadInput, error) {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("reload: %s: %w", what, err)
 			}
-			return ""
+			return nil, ""
 		}
 		sum := sha256.Sum256(b)
 		fmt.Fprintf(h, "\x00%s\x00%x", path, sum)
-		return hex.EncodeToString(sum[:])
+		return b, hex.EncodeToString(sum[:])
 	}
 	dir := filepath.Dir(r.path)
 	for _, pc := range cfg.Plugins {
@@ -299,7 +324,11 @@ func (r *Reloader) read() (*reloadInput, error) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
 		}
-		in.modules[pc.Name] = add(fmt.Sprintf("plugin %q", pc.Name), path)
+		b, sum := add(fmt.Sprintf("plugin %q", pc.Name), path)
+		in.modules[pc.Name] = sum
+		if b != nil {
+			in.moduleBytes[pc.Name] = b
+		}
 	}
 	if s := cfg.Server; s.TLSCert != "" {
 		add("server.tls_cert", s.TLSCert)

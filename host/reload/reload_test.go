@@ -56,7 +56,7 @@ type stampBuilder struct {
 	builds, closes atomic.Int64
 }
 
-func (b *stampBuilder) build(cfg *config.Config) (map[string]filter.Chain, io.Closer, error) {
+func (b *stampBuilder) build(cfg *config.Config, _ map[string][]byte) (Built, error) {
 	b.builds.Add(1)
 	chains := map[string]filter.Chain{}
 	for _, r := range cfg.Routes {
@@ -66,7 +66,7 @@ func (b *stampBuilder) build(cfg *config.Config) (map[string]filter.Chain, io.Cl
 					continue
 				}
 				if msg, _ := pc.Config["fail"].(string); msg != "" {
-					return nil, nil, fmt.Errorf("stamp: plugin %q (%s): %s", pc.Name, pc.Module, msg)
+					return Built{}, fmt.Errorf("stamp: plugin %q (%s): %s", pc.Name, pc.Module, msg)
 				}
 				c := &stampChain{hooks: filter.HookResponseHeaders | filter.HookMessage}
 				c.value, _ = pc.Config["value"].(string)
@@ -77,7 +77,7 @@ func (b *stampBuilder) build(cfg *config.Config) (map[string]filter.Chain, io.Cl
 			}
 		}
 	}
-	return chains, closerFunc(func() error { b.closes.Add(1); return nil }), nil
+	return Built{Chains: host.Chains{Routes: chains, Closer: closerFunc(func() error { b.closes.Add(1); return nil })}}, nil
 }
 
 type closerFunc func() error

@@ -46,6 +46,12 @@ func (b *respBody) pumpTo(w io.Writer, readFrom func(io.Reader) (int64, error)) 
 	b.sink, b.sinkRF = w, readFrom
 }
 
+// pumpChunk is how much of a pumped body moves under one deadline: each
+// chunk must arrive from the target within read_timeout (and, in the
+// caller's readFrom, reach the client within its send_timeout). splice(2)
+// gives no hook between its reads, so progress is checked per chunk.
+const pumpChunk = 256 << 10
+
 // pump delivers the body to the sink; see pumpTo.
 func (b *respBody) pump() error {
 	pc := b.pc
@@ -58,13 +64,19 @@ func (b *respBody) pump() error {
 		_, _ = pc.br.Discard(n)
 	}
 	rest := b.length - int64(n)
-	pc.clearReadDeadline()
-	lr := &io.LimitedReader{R: pc.conn, N: rest}
-	if _, err := b.sinkRF(lr); err != nil {
-		return err
-	}
-	if lr.N != 0 {
-		return io.ErrUnexpectedEOF
+	lr := &io.LimitedReader{R: pc.conn}
+	for rest > 0 {
+		lr.N = min(rest, pumpChunk)
+		want := lr.N
+		pc.armRead(pc.hp.c.readTimeout)
+		_, err := b.sinkRF(lr)
+		rest -= want - lr.N
+		if err != nil {
+			return err
+		}
+		if lr.N != 0 {
+			return io.ErrUnexpectedEOF // the target ended the stream early
+		}
 	}
 	return nil
 }
@@ -88,9 +100,8 @@ func (b *respBody) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	if b.pc.br.Buffered() == 0 {
-		// This read goes to the socket: response_timeout bounds the wait
-		// for headers only.
-		b.pc.clearReadDeadline()
+		// This read goes to the socket: read_timeout bounds it.
+		b.pc.armRead(b.pc.hp.c.readTimeout)
 	}
 	n, err := b.body.Read(p)
 	if err != nil {

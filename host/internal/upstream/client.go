@@ -17,12 +17,6 @@ import (
 // not been used for this long, as http.Transport's IdleConnTimeout did.
 const defaultIdleTimeout = 90 * time.Second
 
-// StaleCheckAfter is how long a connection may sit idle before it is probed
-// (a non-blocking peek, one syscall) on its way out of the pool. Targets
-// close idle connections after seconds, not milliseconds, so a busy proxy
-// never pays for the probe.
-const StaleCheckAfter = time.Second
-
 // bufSize is the size of a connection's read and write buffers,
 // borrowed from pools only while a request uses the connection.
 const bufSize = 32 << 10
@@ -36,9 +30,11 @@ const bufSize = 32 << 10
 // the bytes. https:// targets go through an http.Transport (see
 // RATIONALE.md, "HTTP path").
 type Client struct {
-	dialer      net.Dialer
+	dialer      *Dialer
 	maxIdle     int           // idle connections kept per target; 0 disables keep-alive
 	respTimeout time.Duration // bounds waiting for response headers; 0 means no bound
+	readTimeout time.Duration // bounds each read of a response body; 0 means no bound
+	sendTimeout time.Duration // bounds each write of a request; 0 means no bound
 	idleTimeout time.Duration
 
 	hosts map[string]*hostPool // by host:port; fixed at construction
@@ -55,9 +51,11 @@ var _ http.RoundTripper = (*Client)(nil)
 // targets.
 func New(cfg config.Upstream, targets []*url.URL) *Client {
 	c := &Client{
-		dialer:      net.Dialer{Timeout: cfg.ConnectTimeout.Duration, KeepAlive: 30 * time.Second},
+		dialer:      NewDialer(cfg),
 		maxIdle:     cfg.MaxIdleConns,
 		respTimeout: cfg.ResponseTimeout.Duration,
+		readTimeout: cfg.ReadTimeout.Duration,
+		sendTimeout: cfg.SendTimeout.Duration,
 		idleTimeout: defaultIdleTimeout,
 		hosts:       make(map[string]*hostPool),
 	}
@@ -81,6 +79,10 @@ func New(cfg config.Upstream, targets []*url.URL) *Client {
 	}
 	return c
 }
+
+// Dialer returns the dialer of the upstream's targets, which the WebSocket
+// relay uses too.
+func (c *Client) Dialer() *Dialer { return c.dialer }
 
 // canonicalAddr is u's host:port, with the scheme's default port.
 func canonicalAddr(u *url.URL) string {
@@ -159,10 +161,13 @@ func (c *Client) IdleConns() int {
 // response. The response body must be read to EOF (or closed): that is
 // when the connection goes back to the pool.
 //
-// A request that fails on a reused connection before any byte of the
-// response arrived is sent again once on a new connection when it is safe
-// to repeat: an idempotent method and no body. The target probably closed
-// the idle connection while the request was on its way.
+// A request is sent again, once and on a new connection, only when the
+// target provably never saw it: it failed on a reused connection before
+// any byte of it was written (not by a timeout), and it is safe to repeat
+// anyway (an idempotent method and no body). A connection found closed
+// before use is not used at all. A request that was written and then met
+// a timeout, a reset or the end of the stream is never repeated: the
+// target may have acted on it.
 func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch req.URL.Scheme {
 	case "http":
@@ -216,8 +221,8 @@ func canRetry(req *http.Request) bool {
 	return k1 || k2
 }
 
-// staleConnError is a failure on a reused connection before anything of the
-// response was read: the request may be retried.
+// staleConnError is a failure on a reused connection before any byte of
+// the request was written: the request may be retried.
 type staleConnError struct{ err error }
 
 func (e *staleConnError) Error() string { return e.err.Error() }

@@ -7,27 +7,47 @@ import (
 	"syscall"
 )
 
-// connAlive reports whether an idle connection to a target is still usable:
-// a non-blocking peek finds neither the end of the stream (the target
-// closed it) nor unexpected bytes (a response nobody asked for). It costs
-// one syscall, so the pool calls it only for connections idle for a while.
-func connAlive(c net.Conn) bool {
+// prober checks an idle connection before reuse. It is built once per
+// connection, so the probe allocates nothing: a closure passed to
+// RawConn.Read would escape on every call.
+type prober struct {
+	rc    syscall.RawConn
+	empty bool
+	check func(fd uintptr) bool // p.peek, bound once
+}
+
+func newProber(c net.Conn) *prober {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return true
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	p := &prober{rc: rc}
+	p.check = p.peek
+	return p
+}
+
+func (p *prober) peek(fd uintptr) bool {
+	p.empty = peekEmpty(fd)
+	return true // done: never wait for readability here
+}
+
+// quiet reports whether an idle connection to a target may carry a new
+// request: a non-blocking peek finds neither the end of the stream (the
+// target closed it) nor any byte (a response nobody asked for, a late
+// body: whatever it is, it would be read as the next request's answer).
+// It costs one recv(2) with MSG_PEEK|MSG_DONTWAIT, and is made before every
+// reuse; this is the check nginx's keepalive module makes with a read
+// event on the idle connection, and net/http's Transport with a read loop
+// per connection.
+func quiet(p *prober) bool {
+	if p == nil {
 		return false
 	}
-	alive := true
-	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		// Only "nothing to read yet" means alive: 0 bytes is the end of
-		// the stream, any byte is one the target should not have sent.
-		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		alive = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
-		return true // done: never wait for readability here
-	})
-	return alive && err == nil
+	p.empty = false
+	err := p.rc.Read(p.check)
+	return p.empty && err == nil
 }

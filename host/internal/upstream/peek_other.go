@@ -4,6 +4,11 @@ package upstream
 
 import "net"
 
-// connAlive cannot peek on this platform; a stale connection is caught by
-// the retry of idempotent requests instead.
-func connAlive(net.Conn) bool { return true }
+// prober has nothing to probe with on this platform.
+type prober struct{}
+
+func newProber(net.Conn) *prober { return nil }
+
+// quiet cannot peek on this platform, so it cannot tell a quiet idle
+// connection from one holding a stray response: no connection is reused.
+func quiet(*prober) bool { return false }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -41,8 +40,9 @@ func (hp *hostPool) get(ctx context.Context, fresh bool) (*poolConn, error) {
 			hp.idle[n-1] = nil
 			hp.idle = hp.idle[:n-1]
 			hp.mu.Unlock()
-			idle := time.Since(pc.idleAt)
-			if idle > hp.c.idleTimeout || (idle > StaleCheckAfter && !connAlive(pc.conn)) {
+			// Every reuse is probed: a byte that arrived while the
+			// connection was idle, or its end, closes it.
+			if time.Since(pc.idleAt) > hp.c.idleTimeout || !quiet(pc.probe) {
 				pc.conn.Close()
 				continue
 			}
@@ -55,11 +55,9 @@ func (hp *hostPool) get(ctx context.Context, fresh bool) (*poolConn, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("upstream: connect to target: %w", context.Cause(ctx))
 		}
-		// Marked so the proxy answers 502 and counts it for passive
-		// ejection; a cancelled client is not the target's fault.
-		return nil, &DialError{err}
+		return nil, err // a *DialError
 	}
-	pc := &poolConn{hp: hp, conn: conn}
+	pc := &poolConn{hp: hp, conn: conn, probe: newProber(conn)}
 	pc.hr = headerReader{pc}
 	return pc, nil
 }
@@ -132,20 +130,60 @@ func (hp *hostPool) close() {
 type poolConn struct {
 	hp     *hostPool
 	conn   net.Conn
+	probe  *prober       // the check before reuse; nil when conn cannot be probed
 	hr     headerReader  // what br reads from: conn, with a bound while headers arrive
 	hleft  int           // bytes of response head still allowed; 0 when unbounded
 	br     *bufio.Reader // while a response is read
 	reused bool          // taken from the pool rather than dialled for this request
 	idleAt time.Time
 	rdl    time.Time // the read deadline in force; zero for none
+	wdl    time.Time // the write deadline in force; zero for none
 }
 
-// clearReadDeadline lifts the response timeout before a read that may wait
-// on the socket for as long as the body takes.
-func (pc *poolConn) clearReadDeadline() {
-	if !pc.rdl.IsZero() {
-		pc.rdl = time.Time{}
-		_ = pc.conn.SetReadDeadline(time.Time{})
+// nextDeadline returns the deadline to set for a wait bounded by t, given
+// the one in force, or the zero time when the one in force will do.
+//
+// Re-arming a deadline costs timer work, so it is set t+t/8 ahead and kept
+// while between t and t+t/8 is left: a busy connection pays for it about
+// once every t/8 rather than once per read or write, and every wait is cut
+// off after between t and 1.125t. A deadline further away than t+t/8 was
+// set for a longer bound (the body's, before the next request's headers)
+// and is moved in.
+func nextDeadline(cur time.Time, t time.Duration) time.Time {
+	now := time.Now()
+	if !cur.IsZero() {
+		if left := cur.Sub(now); left >= t && left <= t+t/8 {
+			return time.Time{}
+		}
+	}
+	return now.Add(t + t/8)
+}
+
+// armRead bounds the next read on the connection by t; 0 lifts the bound.
+func (pc *poolConn) armRead(t time.Duration) {
+	if t <= 0 {
+		if !pc.rdl.IsZero() {
+			pc.rdl = time.Time{}
+			_ = pc.conn.SetReadDeadline(time.Time{})
+		}
+		return
+	}
+	if d := nextDeadline(pc.rdl, t); !d.IsZero() {
+		pc.rdl = d
+		_ = pc.conn.SetReadDeadline(d)
+	}
+}
+
+// armWrite bounds the next write on the connection by the upstream's
+// send_timeout.
+func (pc *poolConn) armWrite() {
+	t := pc.hp.c.sendTimeout
+	if t <= 0 {
+		return
+	}
+	if d := nextDeadline(pc.wdl, t); !d.IsZero() {
+		pc.wdl = d
+		_ = pc.conn.SetWriteDeadline(d)
 	}
 }
 
@@ -184,10 +222,26 @@ func (r *headerReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// writerOnly hides the connection's ReadFrom, so that a request body is
-// copied through the pooled write buffer instead of a fresh buffer per
-// request.
-type writerOnly struct{ io.Writer }
+// connWriter is what a request is written through: it bounds each write
+// by send_timeout, counts the bytes that reached the socket (a request of
+// which none did can safely be sent again elsewhere), and hides the
+// connection's ReadFrom, so that a request body is copied through the
+// pooled write buffer instead of a fresh buffer per request.
+type connWriter struct {
+	pc      *poolConn
+	written int64
+	err     error // the connection's write error, if any
+}
+
+func (w *connWriter) Write(p []byte) (int, error) {
+	w.pc.armWrite()
+	n, err := w.pc.conn.Write(p)
+	w.written += int64(n)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
 
 // aLongTimeAgo is a deadline in the past: setting it wakes up any blocked
 // read or write on the connection.
@@ -195,6 +249,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // roundTrip writes req on pc and reads the response headers. On success
 // the response body owns pc; on failure pc is closed.
+//
+// Its complexity (26) is the exchange read as one sequence: write, arm the
+// response timeout, skip or relay 1xx responses, hand over an upgraded
+// connection, decide reuse; each failure says whether a retry is safe,
+// which only this sequence knows.
 func (pc *poolConn) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	var stop func() bool
@@ -202,20 +261,21 @@ func (pc *poolConn) roundTrip(req *http.Request) (*http.Response, error) {
 		conn := pc.conn
 		stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
 	}
-	fail := func(err error, stale bool) (*http.Response, error) {
+	fail := func(err error, unsent bool) (*http.Response, error) {
 		if stop != nil {
 			stop()
 		}
 		pc.releaseReader()
 		pc.conn.Close()
-		if stale && pc.reused {
+		if unsent && pc.reused {
 			return nil, &staleConnError{err}
 		}
 		return nil, err
 	}
 
+	cw := connWriter{pc: pc}
 	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(writerOnly{pc.conn})
+	bw.Reset(&cw)
 	err := req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
@@ -223,23 +283,24 @@ func (pc *poolConn) roundTrip(req *http.Request) (*http.Response, error) {
 	bw.Reset(nil)
 	writers.Put(bw)
 	if err != nil {
-		// Without a body, a failed write is the connection's fault. (With
-		// one, it may be the client's body; that request is not retried.)
-		return fail(fmt.Errorf("upstream: writing the request to the target: %w", err), true)
+		if cw.err != nil {
+			// Request.Write reports any failure while copying the body
+			// as the body's, hiding a write timeout; the connection's own
+			// error says what happened.
+			err = cw.err
+		}
+		// Only a request of which no byte reached the target, failing on
+		// a reused connection for a reason other than a timeout, can be
+		// sent again: the target cannot have seen it. (With a body, the
+		// failure may be the client's; RoundTrip does not retry those.)
+		unsent := cw.written == 0 && !IsTimeout(err)
+		return fail(fmt.Errorf("upstream: writing the request to the target: %w", err), unsent)
 	}
 
-	if t := pc.hp.c.respTimeout; t > 0 {
-		// The deadline is armed t+t/8 ahead and re-armed only once less
-		// than t is left, so a busy connection pays for it about once
-		// every t/8 rather than twice per request; the wait for headers
-		// is bounded by t to 1.125t. Reads of the body clear it before
-		// they wait on the socket (respBody.Read).
-		now := time.Now()
-		if pc.rdl.IsZero() || pc.rdl.Sub(now) < t {
-			pc.rdl = now.Add(t + t/8)
-			_ = pc.conn.SetReadDeadline(pc.rdl)
-		}
-	}
+	// response_timeout bounds the wait for the response headers (between t
+	// and 1.125t, see nextDeadline); read_timeout then bounds each read of
+	// the body (respBody.Read).
+	pc.armRead(pc.hp.c.respTimeout)
 	pc.br = readers.Get().(*bufio.Reader)
 	pc.br.Reset(&pc.hr)
 	pc.hleft = MaxResponseHeaderBytes
@@ -250,9 +311,9 @@ func (pc *poolConn) roundTrip(req *http.Request) (*http.Response, error) {
 	var resp *http.Response
 	for n1xx := 0; ; n1xx++ {
 		if _, err := pc.br.Peek(1); err != nil {
-			// Nothing of the response arrived: on a reused connection the
-			// target most likely closed it while it was idle.
-			return fail(fmt.Errorf("upstream: reading the response from the target: %w", err), n1xx == 0)
+			// The request was sent: the target may have acted on it, so
+			// it is never sent again, whatever the failure.
+			return fail(fmt.Errorf("upstream: reading the response from the target: %w", err), false)
 		}
 		resp, err = http.ReadResponse(pc.br, req)
 		if err != nil {
@@ -279,7 +340,11 @@ func (pc *poolConn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	pc.hleft = 0
 	if resp.StatusCode == http.StatusSwitchingProtocols {
-		pc.clearReadDeadline()
+		pc.armRead(0)
+		if !pc.wdl.IsZero() {
+			pc.wdl = time.Time{}
+			_ = pc.conn.SetWriteDeadline(time.Time{})
+		}
 		// The connection now belongs to whatever protocol was agreed on;
 		// ReverseProxy relays it through the body, which must be writable.
 		if stop != nil {

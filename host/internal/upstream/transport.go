@@ -14,20 +14,12 @@ import (
 // own so its timeouts and connection limits apply to it alone, and so a
 // reload can close one upstream's connections without touching others.
 func NewTransport(cfg config.Upstream) *http.Transport {
-	d := &net.Dialer{Timeout: cfg.ConnectTimeout.Duration, KeepAlive: 30 * time.Second}
+	d := NewDialer(cfg)
 	return &http.Transport{
 		// No environment proxy: the targets are where the user said.
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil && ctx.Err() == nil {
-				// Marked so the proxy answers 502 and counts it for passive
-				// ejection; a cancelled client is not the target's fault.
-				return nil, &DialError{err}
-			}
-			return c, err
-		},
-		TLSHandshakeTimeout: cfg.ConnectTimeout.Duration,
+		Proxy:          nil,
+		DialContext:    d.DialContext,
+		DialTLSContext: d.DialTLSContext,
 		// The default of 2 idle connections per host makes a busy proxy
 		// open and close connections constantly; keep what the config says.
 		MaxIdleConnsPerHost:   cfg.MaxIdleConns,

@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -14,47 +15,78 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
+	"github.com/sluiceproxy/sluice/host/internal/wsproto"
 )
+
+// The opening handshakes are the relay's own (package wsproto), not a
+// library's: it must pass the client's extension offers to the upstream
+// and the answer back untouched in raw mode, and negotiate
+// permessage-deflate with each side on its own terms in message mode.
 
 // handshakes is what the two handshakes leave for the relay.
 type handshakes struct {
-	client, up         *websocket.Conn
 	clientSock, upSock *sock
-	leftover           []byte // bytes the upstream sent right behind its 101, which gorilla's reader took
+	leftover           []byte // bytes the upstream sent right behind its 101
+	// inflate is, in message mode, what each side compresses (nil: it
+	// does not, or the session runs without compression).
+	inflate [2]*wsproto.Inflater
 }
 
-// hijackWriter hands gorilla's Upgrade the hijacked connection wrapped in
-// a sock.
-type hijackWriter struct {
-	http.ResponseWriter
-	sock *sock
-}
+// errRefused says the upstream answered the handshake with another status
+// than 101.
+var errRefused = errors.New("wsrelay: upstream refused the handshake")
 
-// Hijack hijacks the underlying connection.
-func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	h.sock = newSock(c)
-	return h.sock, brw, nil
-}
+// errExtensions says the upstream accepted extensions it was not offered,
+// or permessage-deflate parameters the offer did not allow.
+var errExtensions = errors.New("wsrelay: upstream answered with extensions it was not offered")
 
 // handshake dials the upstream, then upgrades the client. When either
-// fails it answers the client, fills st and returns no client.
-func handshake(w http.ResponseWriter, r *http.Request, p *Params, st *Stats) handshakes {
+// fails it answers the client, fills st and returns no client socket.
+func handshake(w http.ResponseWriter, r *http.Request, p *Params, st *Stats, message bool) handshakes {
 	target, opt, log := p.Target, p.Options, p.Log
-	up, resp, hs, err := dialUpstream(p.Context, r, target, p.Header, opt)
+	offers := r.Header["Sec-Websocket-Extensions"]
+	var upOffer, clientAnswer string
+	var out handshakes
+	if opt.Compression {
+		if message {
+			var ok bool
+			if clientAnswer, out.inflate[sideClient], ok = wsproto.AcceptDeflate(offers, opt.ContextTakeover); !ok {
+				clientAnswer = ""
+			}
+			upOffer = wsproto.OfferDeflate(opt.ContextTakeover)
+		} else {
+			// Raw mode: the two sides negotiate end to end.
+			upOffer = strings.Join(offers, ", ")
+		}
+	}
+	up, err := dialUpstream(r, p, upOffer)
+	if err == nil {
+		answer := up.resp.Header["Sec-Websocket-Extensions"]
+		switch {
+		case upOffer == "" && len(answer) > 0:
+			err = errExtensions
+		case message && upOffer != "":
+			var ok bool
+			if out.inflate[sideUpstream], ok = wsproto.AcceptedDeflate(answer, opt.ContextTakeover); !ok {
+				err = errExtensions
+			}
+		case !message:
+			clientAnswer = strings.Join(answer, ", ")
+		}
+		if err != nil {
+			up.sock.Close()
+		}
+	}
 	if err != nil {
-		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && errors.Is(err, websocket.ErrBadHandshake) {
+		if errors.Is(err, errRefused) {
 			// The upstream answered, and said no: relay its answer.
-			st.Status = relayRefusal(w, resp, hs, opt)
+			st.Status = relayRefusal(w, up, opt)
 			return handshakes{}
 		}
 		st.DialErr = err
 		st.Status = http.StatusBadGateway
-		if isTimeout(err) {
+		if upstream.IsTimeout(err) {
 			st.Status = http.StatusGatewayTimeout
 		}
 		log.Debug("wsrelay: websocket upstream unreachable", "target", target.Host, "err", err)
@@ -62,51 +94,69 @@ func handshake(w http.ResponseWriter, r *http.Request, p *Params, st *Stats) han
 		return handshakes{}
 	}
 
-	u := clientUpgrader
-	u.Error = func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-		st.Status = status
-		w.Header().Set("Sec-Websocket-Version", "13")
-		http.Error(w, http.StatusText(status), status)
-	}
-	hw := &hijackWriter{ResponseWriter: w}
-	client, err := u.Upgrade(hw, r, responseHeader(resp.Header))
+	cs, err := acceptClient(w, r, clientAnswer, responseHeader(up.resp.Header))
 	if err != nil {
-		if st.Status == 0 {
-			st.Status = http.StatusBadRequest // hijacked, then refused by gorilla
-		}
-		up.Close()
+		st.Status = http.StatusBadRequest // or 500 when the connection could not be hijacked
+		up.sock.Close()
 		log.Debug("wsrelay: websocket client upgrade failed", "err", err)
 		return handshakes{}
 	}
 	st.Status = http.StatusSwitchingProtocols
-	out := handshakes{client: client, up: up, clientSock: hw.sock, upSock: hs, leftover: hs.leftover()}
-	hs.stopRecording()
+	out.clientSock, out.upSock, out.leftover = cs, up.sock, up.leftover
 	return out
 }
 
-// leftover returns the bytes gorilla read from the upstream after the end of
-// its 101 response: frames the upstream sent right after the handshake.
-// (Bytes the socket read but gorilla did not take stay in the sock.)
-func (s *sock) leftover() []byte {
-	rd := bytes.NewReader(s.hs.rec)
-	br := bufio.NewReader(rd)
-	if _, err := http.ReadResponse(br, nil); err != nil {
-		return nil
-	}
-	n := rd.Len() + br.Buffered()
-	if n == 0 {
-		return nil
-	}
-	return append([]byte(nil), s.hs.rec[len(s.hs.rec)-n:]...)
+// validKey reports whether a Sec-WebSocket-Key is 16 bytes in base64.
+func validKey(k string) bool {
+	b, err := base64.StdEncoding.DecodeString(k)
+	return err == nil && len(b) == 16
 }
 
-// dialUpstream dials the upstream and runs its handshake. On success it
-// returns gorilla's Conn, the 101 response and the socket, still recording.
-// On a refusal it returns the response with websocket.ErrBadHandshake, and
-// the socket (still open) from which the whole response can be read again.
-func dialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHeader http.Header, opt Options) (*websocket.Conn, *http.Response, *sock, error) {
-	u := targetURL(target, r.URL)
-	hdr, protos := upstreamHeader(upHeader)
+// acceptClient hijacks the client's connection and writes the 101 answer:
+// the chosen extensions, and the upstream's headers the client should see
+// (the subprotocol, cookies, custom headers).
+func acceptClient(w http.ResponseWriter, r *http.Request, extensions string, hdr http.Header) (*sock, error) {
+	c, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// Not an HTTP/1.1 connection: nothing was written yet.
+		http.Error(w, "wsrelay: the connection cannot be upgraded", http.StatusInternalServerError)
+		return nil, err
+	}
+	if brw.Reader.Buffered() > 0 {
+		// RFC 6455 4.1: a client waits for the answer before it sends.
+		c.Write([]byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"))
+		c.Close()
+		return nil, errors.New("wsrelay: client sent data before the handshake completed")
+	}
+	b := wsproto.AppendSwitching(nil, r.Header.Get("Sec-Websocket-Key"), extensions, hdr)
+	c.SetWriteDeadline(time.Now().Add(writeWait))
+	if _, err := c.Write(b); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.SetWriteDeadline(time.Time{})
+	return newSock(c), nil
+}
+
+// maxAnswerHead bounds the status line and headers of the upstream's
+// answer to the handshake.
+const maxAnswerHead = 64 << 10
+
+// upstreamConn is an upstream connection after its handshake: the socket,
+// the answer, and the bytes read past it.
+type upstreamConn struct {
+	sock     *sock
+	resp     *http.Response
+	leftover []byte
+}
+
+// dialUpstream dials the upstream and runs its handshake, offering
+// extensions when not empty. A refusal returns errRefused with the
+// response, whose body is still to be read from the open socket.
+func dialUpstream(r *http.Request, p *Params, extensions string) (upstreamConn, error) {
+	ctx, opt := p.Context, p.Options
+	u := targetURL(p.Target, r.URL)
+	hdr, protos := upstreamHeader(p.Header)
 
 	// The dial stops when the client's request or the proxy's context ends.
 	dctx, cancel := context.WithCancel(r.Context())
@@ -119,82 +169,109 @@ func dialUpstream(ctx context.Context, r *http.Request, target *url.URL, upHeade
 		defer cancelT()
 	}
 
-	var hs *sock
-	wrap := func(c net.Conn) net.Conn {
-		hs = newSock(c)
-		hs.hs = &recording{recording: true, holdClose: true}
-		return hs
-	}
-	d := upstreamDialer
-	d.Subprotocols = protos
-	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var nd net.Dialer
-		c, err := nd.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "wss" {
+			port = "443"
 		}
-		return wrap(c), nil
+		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	d.NetDialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var nd net.Dialer
-		c, err := nd.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		host, _, _ := net.SplitHostPort(addr)
-		tc := tls.Client(c, &tls.Config{ServerName: host, NextProtos: []string{"http/1.1"}})
-		if err := tc.HandshakeContext(ctx); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return wrap(tc), nil
+	// The upstream's own dialer: its connect_timeout, keep-alive and TLS
+	// settings, as for HTTP requests.
+	dial := p.Dialer
+	if dial == nil {
+		dial = new(upstream.Dialer) // the zero Dialer has no connect timeout
 	}
-
-	conn, resp, err := d.DialContext(dctx, u.String(), hdr)
+	var c net.Conn
+	var err error
+	if u.Scheme == "wss" {
+		c, err = dial.DialTLSContext(dctx, "tcp", addr)
+	} else {
+		c, err = dial.DialContext(dctx, "tcp", addr)
+	}
 	if err != nil {
-		if hs != nil && !(resp != nil && errors.Is(err, websocket.ErrBadHandshake)) {
-			hs.stopRecording()
-			hs.Close()
-			hs.release()
-			hs = nil
-		}
-		return nil, resp, hs, err
+		return upstreamConn{}, err
 	}
-	return conn, resp, hs, nil
+	// The handshake's reads and writes end with dctx.
+	if dl, ok := dctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	unblock := context.AfterFunc(dctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer unblock()
+
+	key := wsproto.NewKey()
+	host := u.Host
+	if h := hdr.Get("Host"); h != "" {
+		host = h
+		hdr.Del("Host")
+	}
+	var req bytes.Buffer
+	req.WriteString("GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + host +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n")
+	if len(protos) > 0 {
+		req.WriteString("Sec-WebSocket-Protocol: " + strings.Join(protos, ", ") + "\r\n")
+	}
+	if extensions != "" {
+		req.WriteString("Sec-WebSocket-Extensions: " + extensions + "\r\n")
+	}
+	hdr.Write(&req)
+	req.WriteString("\r\n")
+	fail := func(err error) (upstreamConn, error) {
+		c.Close()
+		if dctx.Err() != nil {
+			return upstreamConn{}, dctx.Err()
+		}
+		return upstreamConn{}, err
+	}
+	if _, err := c.Write(req.Bytes()); err != nil {
+		return fail(err)
+	}
+	// The answer's head is bounded like a request's headers: a hostile
+	// upstream cannot grow it without end within the handshake timeout.
+	lr := &io.LimitedReader{R: c, N: maxAnswerHead}
+	br := bufio.NewReader(lr)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil {
+		return fail(err)
+	}
+	lr.N = math.MaxInt64 // a refusal's body is bounded by time (relayRefusal)
+	s := newSock(c)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// The body is read by relayRefusal, under its own deadline.
+		return upstreamConn{sock: s, resp: resp}, errRefused
+	}
+	if err := wsproto.CheckAnswer(resp, key); err != nil {
+		return fail(err)
+	}
+	c.SetDeadline(time.Time{})
+	out := upstreamConn{sock: s, resp: resp}
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		out.leftover = append([]byte(nil), b...)
+	}
+	return out, nil
 }
 
 // relayRefusal sends the upstream's refusal of the handshake to the client:
 // status, headers and the whole body. It returns the status sent.
-func relayRefusal(w http.ResponseWriter, gresp *http.Response, hs *sock, opt Options) int {
-	resp := gresp
-	if hs != nil {
-		defer func() {
-			hs.stopRecording()
-			hs.Close()
-			hs.release()
-		}()
-		limit := opt.HandshakeTimeout
-		if limit <= 0 {
-			limit = replyLimit
-		}
-		hs.SetReadDeadline(time.Now().Add(limit))
-		// Read the response again from its first byte: what gorilla read,
-		// then the rest of the socket (what the sock holds first).
-		hs.hs.recording = false
-		br := bufio.NewReader(io.MultiReader(bytes.NewReader(hs.hs.rec), hs))
-		if again, err := http.ReadResponse(br, nil); err == nil {
-			resp = again
-		}
+func relayRefusal(w http.ResponseWriter, up upstreamConn, opt Options) int {
+	defer up.sock.Close()
+	limit := opt.HandshakeTimeout
+	if limit <= 0 {
+		limit = replyLimit
 	}
+	up.sock.SetDeadline(time.Now().Add(limit))
+	resp := up.resp
 	defer resp.Body.Close()
 	h := w.Header()
 	for k, vs := range resp.Header {
-		if hopHeader(k) {
+		if upstream.IsHopByHop(k) {
 			continue
 		}
 		h[k] = append([]string(nil), vs...)
 	}
-	for _, k := range connectionTokens(resp.Header) {
+	for _, k := range upstream.ConnectionTokens(resp.Header) {
 		h.Del(k)
 	}
 	if resp.ContentLength >= 0 && resp.Header.Get("Content-Length") != "" {
@@ -249,7 +326,7 @@ func joinPath(a, b string) string {
 }
 
 // upstreamHeader returns the headers to send upstream with canonical keys,
-// without the ones gorilla sets itself (and refuses twice), and the
+// without the handshake's own (which dialUpstream writes), and the
 // subprotocols the client offered, in order.
 func upstreamHeader(in http.Header) (http.Header, []string) {
 	out := make(http.Header, len(in))
@@ -277,12 +354,12 @@ func upstreamHeader(in http.Header) (http.Header, []string) {
 
 // responseHeader picks the headers of the upstream's 101 response that the
 // client should see too (Set-Cookie, the chosen subprotocol, custom headers);
-// gorilla writes the handshake headers itself.
+// acceptClient writes the handshake headers itself.
 func responseHeader(in http.Header) http.Header {
 	out := make(http.Header, len(in))
-	conn := connectionTokens(in)
+	conn := upstream.ConnectionTokens(in)
 	for k, vs := range in {
-		if hopHeader(k) {
+		if upstream.IsHopByHop(k) {
 			continue
 		}
 		switch k {
@@ -300,48 +377,4 @@ func responseHeader(in http.Header) http.Header {
 		}
 	}
 	return out
-}
-
-// hopHeader reports whether k (canonical) is a hop-by-hop header.
-func hopHeader(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
-}
-
-// connectionTokens returns the header names listed in Connection, which
-// are hop-by-hop too.
-func connectionTokens(h http.Header) []string {
-	var out []string
-	for _, v := range h["Connection"] {
-		for _, t := range strings.Split(v, ",") {
-			if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "upgrade") {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
-}
-
-func headerHasToken(h http.Header, key, token string) bool {
-	for _, v := range h[key] {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// isTimeout reports whether a dial error is a timeout (answered with 504).
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

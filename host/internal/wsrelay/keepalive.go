@@ -1,7 +1,9 @@
 package wsrelay
 
 import (
+	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,8 @@ type relayState struct {
 	log *slog.Logger
 
 	*Counters // msgs, bytes
+	// stalled marks a side a write to which timed out: it stopped reading.
+	stalled [2]atomic.Bool
 	// heard is when anything (any frame, any byte) last came from a side,
 	// in Unix nanoseconds: the liveness that keep-alive pings probe.
 	heard [2]atomic.Int64
@@ -42,12 +46,6 @@ func (rs *relayState) record(by string, code int) bool {
 	}
 	rs.closed, rs.closeBy, rs.closeCode = true, by, code
 	return true
-}
-
-func (rs *relayState) isClosed() bool {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return rs.closed
 }
 
 func (rs *relayState) fill(st *Stats) {
@@ -173,4 +171,20 @@ func (rs *relayState) tick(k pinger) {
 		rs.timer.Reset(rs.nextDue(time.Now().UnixNano()))
 	}
 	rs.mu.Unlock()
+}
+
+// noteWriteError marks side as stalled when err is a write timeout.
+func (rs *relayState) noteWriteError(side int, err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		rs.stalled[side].Store(true)
+	}
+}
+
+// goneReason is what the other side is told when side ended without a
+// close frame.
+func (rs *relayState) goneReason(side int) string {
+	if rs.stalled[side].Load() {
+		return sideName[side] + " stopped reading"
+	}
+	return sideName[side] + " went away"
 }

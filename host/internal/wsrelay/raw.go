@@ -136,6 +136,7 @@ func (x *rawRelay) copy(d int) (parked bool, _ error) {
 		}
 		switch {
 		case werr != nil:
+			x.rs.noteWriteError(1-d, werr)
 			return false, errWrite
 		case err != nil:
 			return false, err
@@ -174,7 +175,7 @@ func (x *rawRelay) forward(d int, p []byte) (end bool, err error) {
 	dir.mu.Unlock()
 
 	if ev.tooBig && x.rs.record("proxy", websocket.CloseMessageTooBig) {
-		// The offender gets 1009, as gorilla does in message mode; first,
+		// The offender gets 1009, as in message mode; first,
 		// so that the other side's answer to its own close cannot overtake
 		// it. The other side did nothing wrong: it hears that its peer went
 		// away, and why.
@@ -212,7 +213,11 @@ func (x *rawRelay) forward(d int, p []byte) (end bool, err error) {
 func (x *rawRelay) ended(d int, err error) {
 	switch {
 	case errors.Is(err, errWrite):
-		x.sideGone(1 - d)
+		// The other side stopped reading or hung up. It is not declared
+		// gone here: what it sent before (often its close frame, written
+		// just before it hung up) is still on its way through the other
+		// direction, which decides how the session ends when it has read
+		// to the end, within the grace period.
 	case err != nil && !x.dirs[d].sawClose.Load():
 		// Side d went away without a close frame (or the relay's grace
 		// deadline ended the wait for it).
@@ -233,7 +238,7 @@ func (x *rawRelay) sideGone(g int) {
 	if !x.rs.record(sideName[g], websocket.CloseAbnormalClosure) {
 		return
 	}
-	x.closeTo(1-g, websocket.CloseGoingAway, sideName[g]+" went away")
+	x.closeTo(1-g, websocket.CloseGoingAway, x.rs.goneReason(g))
 	x.conns[g].Close()
 	x.conns[1-g].SetReadDeadline(time.Now().Add(closeGrace))
 }
@@ -338,7 +343,9 @@ type frameTracker struct {
 	hdrCarried bool  // the current header began in an earlier chunk
 }
 
-// frameEvents is what one chunk of bytes contained.
+// frameEvents is what one chunk of bytes contained, up to the cut when a
+// message outgrew the limit: nothing after it is looked at, since nothing
+// after it is forwarded.
 type frameEvents struct {
 	msgs   int64 // data messages completed (final frames)
 	data   bool  // a data frame started
@@ -372,8 +379,13 @@ func frameHeaderLen(b1 byte) int {
 }
 
 func (t *frameTracker) feed(p []byte) (ev frameEvents) {
+	if t.hdrN > 0 {
+		// A header carried over from the last chunk: if its frame is cut,
+		// the cut is where this chunk begins.
+		t.hdrAt = 0
+	}
 	off := 0
-	for off < len(p) {
+	for off < len(p) && !ev.tooBig {
 		if !t.inPay {
 			if t.hdrN == 0 {
 				t.hdrAt, t.hdrCarried = off, false

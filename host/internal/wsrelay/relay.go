@@ -5,12 +5,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // Options tunes one proxied WebSocket session.
@@ -19,6 +19,19 @@ type Options struct {
 	IdleTimeout      time.Duration
 	PingInterval     time.Duration
 	HandshakeTimeout time.Duration // dial + upstream handshake
+	// WriteTimeout bounds how long a write to a peer may wait for the
+	// peer to read; 0 means writeWait.
+	WriteTimeout time.Duration
+	// WriteBuffer caps the kernel's send buffer of each socket, so a peer
+	// that does not read holds at most that much; 0 leaves the kernel's.
+	WriteBuffer int
+	// Compression enables permessage-deflate: negotiated end to end in raw
+	// mode, with each side in message mode.
+	Compression bool
+	// ContextTakeover lets peers keep their compression context between
+	// messages in message mode (a 32 KiB window per such peer); off, the
+	// relay asks them to reset it for every message.
+	ContextTakeover bool
 }
 
 // Stats is what Serve reports about one session, for logs and metrics.
@@ -60,43 +73,6 @@ const (
 	pingPayload = "sluice-keepalive"
 )
 
-// gorillaReadBuf is the size of gorilla's own read buffer on each side in
-// message mode. It only parses frame headers and control frames out of what
-// sock hands it (which reads into pooled 16 KiB buffers; payloads larger
-// than this buffer are read past it), so it can be small: it is what an
-// idle message-mode session keeps per side. gorilla needs at least 125
-// bytes (a whole control frame payload).
-const gorillaReadBuf = 128
-
-// writePool lends gorilla its write buffers only while a message is being
-// written, so an idle session holds none.
-var writePool sync.Pool
-
-// upstreamDialer is the shared, tuned dialer for upstream WebSockets: small read
-// buffer, pooled write buffer as large as the relay's batches (so that
-// messages up to that size go out as one frame), no compression (frames stay
-// readable to filters and to the raw-mode frame tracker), no proxy from the
-// environment. Serve copies it per session to add the per-session
-// dial hooks.
-var upstreamDialer = websocket.Dialer{
-	ReadBufferSize:  gorillaReadBuf,
-	WriteBufferSize: relayBufSize,
-	WriteBufferPool: &writePool,
-}
-
-// clientUpgrader upgrades the client. Its buffers are sized like the dialer's:
-// gorilla then keeps neither of the 4 KiB buffers net/http allocated for the
-// connection, which are released with the handler once the relay runs.
-//
-// CheckOrigin accepts every origin: the proxy forwards Origin to the
-// upstream, and the upstream decides.
-var clientUpgrader = websocket.Upgrader{
-	ReadBufferSize:  gorillaReadBuf,
-	WriteBufferSize: relayBufSize,
-	WriteBufferPool: &writePool,
-	CheckOrigin:     func(*http.Request) bool { return true },
-}
-
 // Params is what Serve needs to relay one session.
 type Params struct {
 	// Context ends the session when cancelled: both sides get 1001. A
@@ -117,6 +93,10 @@ type Params struct {
 	Session *filter.Session
 	// Options are the session's limits and keep-alive.
 	Options Options
+	// Dialer connects to the target: the upstream's own, so that its
+	// connect_timeout, TLS settings and TCP keep-alive apply to WebSocket
+	// handshakes as to requests. Nil dials without a connect timeout.
+	Dialer *upstream.Dialer
 	// Log receives the relay's own events; nil discards them.
 	Log *slog.Logger
 	// Counters, when set, receive the session's traffic as it is relayed,
@@ -153,8 +133,9 @@ func Serve(w http.ResponseWriter, r *http.Request, p Params) (st Stats, running 
 	}
 
 	// Refuse a malformed handshake before dialling anything.
-	if r.Method != http.MethodGet || !websocket.IsWebSocketUpgrade(r) ||
-		!headerHasToken(r.Header, "Sec-Websocket-Version", "13") || r.Header.Get("Sec-Websocket-Key") == "" {
+	if r.Method != http.MethodGet || !upstream.HasToken(r.Header, "Connection", "upgrade") ||
+		!upstream.HasToken(r.Header, "Upgrade", "websocket") ||
+		!upstream.HasToken(r.Header, "Sec-Websocket-Version", "13") || !validKey(r.Header.Get("Sec-Websocket-Key")) {
 		w.Header().Set("Sec-Websocket-Version", "13")
 		http.Error(w, "host: not a valid WebSocket handshake", http.StatusBadRequest)
 		st.Status = http.StatusBadRequest
@@ -169,8 +150,9 @@ func Serve(w http.ResponseWriter, r *http.Request, p Params) (st Stats, running 
 
 	// The handshakes run on the handler's goroutine, which ends with them:
 	// the stack they grew goes with it.
-	hs := handshake(w, r, &p, &st)
-	if hs.client == nil {
+	message := hooks.Has(filter.HookMessage)
+	hs := handshake(w, r, &p, &st, message)
+	if hs.clientSock == nil {
 		st.Duration = time.Since(start)
 		return st, false
 	}
@@ -191,10 +173,18 @@ func Serve(w http.ResponseWriter, r *http.Request, p Params) (st Stats, running 
 			p.OnEnd(st)
 		}
 	}
-	if hooks.Has(filter.HookMessage) {
-		startMessages(p.Context, rs, hs, chain, s, done)
+	for _, c := range []*sock{hs.clientSock, hs.upSock} {
+		c.writeWait = writeWait
+		if p.Options.WriteTimeout > 0 {
+			c.writeWait = p.Options.WriteTimeout
+		}
+		if p.Options.WriteBuffer > 0 {
+			setWriteBuffer(c.Conn, p.Options.WriteBuffer)
+		}
+	}
+	if message {
+		startMessages(p.Context, rs, [2]*sock{hs.clientSock, hs.upSock}, msgConfig{leftover: hs.leftover, inflate: hs.inflate}, chain, s, done)
 	} else {
-		// The gorilla Conns are dropped: raw mode owns the sockets.
 		startRaw(p.Context, rs, hs.clientSock, hs.upSock, hs.leftover, done)
 	}
 	return st, true

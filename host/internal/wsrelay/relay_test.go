@@ -33,7 +33,7 @@ type testProxy struct {
 // cancel ends every session as a shutdown does.
 func (p *testProxy) cancel() { p.ctx.Cancel(nil) }
 
-func newTestProxy(t *testing.T, target string, chain filter.Chain, opt Options) *testProxy {
+func newTestProxy(t testing.TB, target string, chain filter.Chain, opt Options) *testProxy {
 	t.Helper()
 	ctx := NewSessionContext()
 	tu, err := url.Parse(target)

@@ -27,15 +27,12 @@ func putBuf(b *[]byte) { bufPool.Put(b) }
 //     it back and lets the runtime park the goroutine on the poller. One
 //     system call per read, no buffer while idle. Other connections (TLS)
 //     hold a buffer while they wait.
-//   - In message mode, writes are batched: frames gorilla writes are
+//   - In message mode, writes are batched: frames written to it are
 //     appended to a pooled buffer, and the buffer goes out when the reader
 //     feeding this side is about to read again (flushPeer, called before
 //     every read of the other side), when it fills up, or at once for
 //     control frames and for writes that do not come from that reader. A
 //     burst of messages read in one system call leaves in one.
-//   - During the upstream handshake it records what gorilla reads, so that
-//     the relay can find the bytes that followed the 101 response, or read a
-//     refused response again whole; and it can hold off gorilla's Close.
 type sock struct {
 	net.Conn
 	rc syscall.RawConn // nil when reads cannot wait without a buffer
@@ -58,6 +55,9 @@ type sock struct {
 	wn    int
 	werr  error
 	wdl   int64 // the write deadline last set on the socket, in Unix nanoseconds
+	// writeWait is Options.WriteTimeout: a write that cannot finish within
+	// it fails, and the peer that stopped reading is cut off.
+	writeWait time.Duration
 
 	// Idle parking (raw mode): resume, set before the relay starts, starts
 	// a goroutine that goes on reading this socket; the fields under dmu
@@ -73,15 +73,6 @@ type sock struct {
 	parkKey  uint64 // idleParker's key, 0 before the first park
 	inEpoll  bool   // registered in idleParker's epoll set
 
-	// hs is set during the upstream handshake only.
-	hs *recording
-}
-
-// recording is what the upstream socket keeps during the handshake.
-type recording struct {
-	rec       []byte
-	recording bool
-	holdClose bool
 }
 
 // readOp is the state of one read through the RawConn callback.
@@ -158,7 +149,7 @@ func (s *sock) next() (bp *[]byte, b []byte, err error) {
 	return bp, b, err
 }
 
-// Read serves gorilla (message mode, and the handshakes): from what is left
+// Read serves the frame reader (message mode): from what is left
 // of the last read, or else, after flushing the peer, from one new read.
 func (s *sock) Read(p []byte) (n int, err error) {
 	switch {
@@ -190,16 +181,13 @@ func (s *sock) Read(p []byte) (n int, err error) {
 			}
 		}
 	}
-	if s.hs != nil && s.hs.recording {
-		s.hs.rec = append(s.hs.rec, p[:n]...)
-	}
 	return n, err
 }
 
 // awaitBytes waits until the socket has bytes to read, and keeps them for
 // the next Read; an error is left for that Read to meet again. Message mode
 // calls it before a side's first message, while nothing is buffered in
-// gorilla: a session that stays idle from the start then waits on a short
+// its frame reader: a session that stays idle from the start then waits on a short
 // stack, and since the runtime sizes new goroutines' stacks by the average
 // it finds, idle sessions keep new readers at the smallest stack size.
 func (s *sock) awaitBytes() {
@@ -292,16 +280,19 @@ func (s *sock) writeDirect(p []byte) (int, error) {
 // Callers serialise writes.
 func (s *sock) refreshWriteDeadline() {
 	now := time.Now()
-	if time.Duration(s.wdl-now.UnixNano()) < writeWait-time.Second {
-		d := now.Add(writeWait)
+	wait := s.writeWait
+	if wait <= 0 {
+		wait = writeWait
+	}
+	if time.Duration(s.wdl-now.UnixNano()) < wait-wait/10 {
+		d := now.Add(wait)
 		s.wdl = d.UnixNano()
 		s.Conn.SetWriteDeadline(d)
 	}
 }
 
-// SetWriteDeadline is ignored in batch mode: gorilla sets a deadline for
-// each frame it hands over, but the bytes go out later, in flush, which keeps
-// the socket's own deadline.
+// SetWriteDeadline is ignored in batch mode: the bytes go out later, in
+// flush, which keeps the socket's own deadline (write_timeout).
 func (s *sock) SetWriteDeadline(t time.Time) error {
 	if s.batch {
 		return nil
@@ -318,12 +309,9 @@ func (s *sock) SetDeadline(t time.Time) error {
 	return s.Conn.SetDeadline(t)
 }
 
-// Close closes the socket, unless the handshake holds it. A parked read
+// Close closes the socket. A parked read
 // side resumes, to see the socket closed as a waiting read would.
 func (s *sock) Close() error {
-	if s.hs != nil && s.hs.holdClose {
-		return nil
-	}
 	err := s.Conn.Close()
 	if s.resume != nil {
 		s.dmu.Lock()
@@ -415,4 +403,14 @@ func (s *sock) CloseWrite() error {
 	return s.Conn.Close()
 }
 
-func (s *sock) stopRecording() { s.hs = nil }
+// setWriteBuffer caps the kernel's send buffer of c, when it is a TCP
+// socket (under TLS too): what a peer that stops reading can hold in the
+// proxy's kernel.
+func setWriteBuffer(c net.Conn, n int) {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(n)
+	}
+}

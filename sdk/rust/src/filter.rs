@@ -8,8 +8,11 @@ use crate::{Message, Request, Response};
 /// Rust cannot tell which default methods a type overrides, so a filter names
 /// its hooks in [`HOOKS`](Filter::HOOKS). The host calls only those (and, when
 /// no filter of a route has [`Hooks::MESSAGE`], relays that route's WebSockets
-/// without parsing frames). A hook overridden but not declared is never
-/// called.
+/// without parsing frames). A hook overridden but not declared would never be
+/// called, and a hook declared but not overridden would cost a call for
+/// nothing: [`testing::configure`](crate::testing::configure), which every
+/// `cargo test` of a filter starts with, checks that `HOOKS` names exactly
+/// the hooks the filter implements and fails the test otherwise.
 ///
 /// Hooks take `&self`: the filter's fields are its configuration. Anything a
 /// filter learns during a request or connection goes in [`crate::state`].
@@ -45,6 +48,8 @@ pub trait Filter: Sized + 'static {
     /// method, path, query, headers and (with [`Features::REQUEST_BODY`])
     /// body, or answer locally with [`Action::Respond`].
     fn on_request_headers(&self, _req: &mut Request) -> Action {
+        #[cfg(not(target_arch = "wasm32"))]
+        crate::testing::default_hook_ran(Hooks::REQUEST_HEADERS);
         Action::Continue
     }
 
@@ -53,6 +58,8 @@ pub trait Filter: Sized + 'static {
     /// upstream is dialled. [`Action::Respond`] refuses the upgrade. State set
     /// here carries over to the connection's message hooks.
     fn on_upgrade(&self, _req: &mut Request) -> Action {
+        #[cfg(not(target_arch = "wasm32"))]
+        crate::testing::default_hook_ran(Hooks::UPGRADE);
         Action::Continue
     }
 
@@ -60,17 +67,24 @@ pub trait Filter: Sized + 'static {
     /// status, headers and (with [`Features::RESPONSE_BODY`]) body, or
     /// replace the response with [`Action::Respond`].
     fn on_response_headers(&self, _resp: &mut Response) -> Action {
+        #[cfg(not(target_arch = "wasm32"))]
+        crate::testing::default_hook_ran(Hooks::RESPONSE_HEADERS);
         Action::Continue
     }
 
     /// Runs for each whole WebSocket message (fragments reassembled), in
     /// either direction.
     fn on_message(&self, _msg: &mut Message) -> MessageAction {
+        #[cfg(not(target_arch = "wasm32"))]
+        crate::testing::default_hook_ran(Hooks::MESSAGE);
         MessageAction::Pass
     }
 
     /// Runs once when a WebSocket session ends, whichever side ended it.
-    fn on_close(&self) {}
+    fn on_close(&self) {
+        #[cfg(not(target_arch = "wasm32"))]
+        crate::testing::default_hook_ran(Hooks::CLOSE);
+    }
 }
 
 /// A set of hooks, declared in [`Filter::HOOKS`].

@@ -318,10 +318,101 @@ pub fn reset() {
 /// # Errors
 ///
 /// The filter's configuration error.
+///
+/// # Panics
+///
+/// When [`Filter::HOOKS`] does not name exactly the hooks the filter
+/// implements: an implemented hook left out of `HOOKS` is never called by
+/// the proxy, and a declared hook left at its default costs a call for
+/// nothing (and, for [`Hooks::MESSAGE`](crate::Hooks::MESSAGE), makes the
+/// proxy parse every WebSocket frame). The check calls each hook once on
+/// an empty request or message, then resets the host.
 pub fn configure<F: Filter>(config: &str) -> Result<F, Error> {
-    reset();
-    with(|h| h.config = config.as_bytes().to_vec());
-    in_phase(Phase::Configure, || F::configure(&crate::config()))
+    let setup = || {
+        reset();
+        with(|h| h.config = config.as_bytes().to_vec());
+        in_phase(Phase::Configure, || F::configure(&crate::config()))
+    };
+    let f = setup()?;
+    check_declared_hooks(&f);
+    setup()
+}
+
+thread_local! {
+    static DEFAULT_RAN: std::cell::Cell<u32> = std::cell::Cell::new(0);
+}
+
+/// Called by the default body of each hook: the filter does not implement
+/// it. Only native builds (tests) have it.
+#[doc(hidden)]
+pub fn default_hook_ran(h: crate::Hooks) {
+    DEFAULT_RAN.with(|d| d.set(d.get() | h.bits()));
+}
+
+/// Panics when `F::HOOKS` differs from the hooks `f` implements.
+fn check_declared_hooks<F: Filter>(f: &F) {
+    use crate::Hooks;
+    let hooks = [
+        (Hooks::REQUEST_HEADERS, "REQUEST_HEADERS", "on_request_headers"),
+        (Hooks::UPGRADE, "UPGRADE", "on_upgrade"),
+        (Hooks::RESPONSE_HEADERS, "RESPONSE_HEADERS", "on_response_headers"),
+        (Hooks::MESSAGE, "MESSAGE", "on_message"),
+        (Hooks::CLOSE, "CLOSE", "on_close"),
+    ];
+    let mut problems = Vec::new();
+    for (hook, name, method) in hooks.iter() {
+        DEFAULT_RAN.with(|d| d.set(0));
+        // Calls the method directly, not through hooks(): this is the check
+        // of what the filter implements, whatever it declares.
+        let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe_hook(f, *hook)));
+        let implemented = probe.is_err() || DEFAULT_RAN.with(|d| d.get()) & hook.bits() == 0;
+        let declared = F::HOOKS.contains(*hook);
+        if implemented && !declared {
+            problems.push(format!(
+                "implements {} but HOOKS lacks Hooks::{}: the proxy would never call it",
+                method, name
+            ));
+        } else if declared && !implemented {
+            problems.push(format!(
+                "declares Hooks::{} in HOOKS but does not implement {}",
+                name, method
+            ));
+        }
+    }
+    DEFAULT_RAN.with(|d| d.set(0));
+    if !problems.is_empty() {
+        panic!("sluice: {}: {}", std::any::type_name::<F>(), problems.join("; "));
+    }
+}
+
+/// Calls one hook method of `f` on an empty request, response or message.
+fn probe_hook<F: Filter>(f: &F, hook: crate::Hooks) {
+    use crate::{Hooks, Message, Request, Response};
+    with(|h| h.next_call());
+    if hook == Hooks::REQUEST_HEADERS {
+        in_phase(Phase::Request, || drop(f.on_request_headers(&mut Request::new())));
+    } else if hook == Hooks::UPGRADE {
+        in_phase(Phase::Upgrade, || drop(f.on_upgrade(&mut Request::new())));
+    } else if hook == Hooks::RESPONSE_HEADERS {
+        with(|h| h.status = 200);
+        in_phase(Phase::Response, || drop(f.on_response_headers(&mut Response::new())));
+    } else if hook == Hooks::MESSAGE {
+        with(|h| h.message = Some(Vec::new()));
+        in_phase(Phase::Message, || drop(f.on_message(&mut Message::new(0, 0, 0))));
+    } else {
+        in_phase(Phase::Close, || f.on_close());
+    }
+}
+
+/// Panics when the proxy would not call `hook` on `f`: it is not in what
+/// `sluice_hooks` returns (see [`Filter::hooks`]).
+fn expect_called<F: Filter>(f: &F, hook: crate::Hooks, method: &str) {
+    if !hooks(f).contains(hook) {
+        panic!(
+            "sluice: the proxy would not call {} on this filter: its hooks() leave it out",
+            method
+        );
+    }
 }
 
 /// Runs `f` with the host in `phase`, back to [`Phase::None`] afterwards.
@@ -351,6 +442,7 @@ pub fn hooks<F: Filter>(f: &F) -> crate::Hooks {
 /// Runs [`Filter::on_request_headers`] through the export glue and returns
 /// the raw action (`sluice::abi::ACTION_*`).
 pub fn on_request_headers<F: Filter>(f: &F) -> i32 {
+    expect_called(f, crate::Hooks::REQUEST_HEADERS, "on_request_headers");
     with(|h| h.status = 0);
     in_phase(Phase::Request, || crate::__private::on_request_headers(f))
 }
@@ -358,6 +450,7 @@ pub fn on_request_headers<F: Filter>(f: &F) -> i32 {
 /// Runs [`Filter::on_upgrade`] through the export glue and returns the raw
 /// action.
 pub fn on_upgrade<F: Filter>(f: &F) -> i32 {
+    expect_called(f, crate::Hooks::UPGRADE, "on_upgrade");
     with(|h| h.status = 0);
     in_phase(Phase::Upgrade, || crate::__private::on_upgrade(f))
 }
@@ -365,6 +458,7 @@ pub fn on_upgrade<F: Filter>(f: &F) -> i32 {
 /// Runs [`Filter::on_response_headers`] through the export glue and returns
 /// the raw action. Set [`Host::status`] first (200 if it is 0).
 pub fn on_response_headers<F: Filter>(f: &F) -> i32 {
+    expect_called(f, crate::Hooks::RESPONSE_HEADERS, "on_response_headers");
     with(|h| {
         if h.status == 0 {
             h.status = 200
@@ -377,6 +471,7 @@ pub fn on_response_headers<F: Filter>(f: &F) -> i32 {
 /// returns the raw action. The payload as the filter left it stays in
 /// [`Host::message`].
 pub fn on_message<F: Filter>(f: &F, direction: Direction, kind: MessageKind, payload: &[u8]) -> i32 {
+    expect_called(f, crate::Hooks::MESSAGE, "on_message");
     with(|h| h.message = Some(payload.to_vec()));
     in_phase(Phase::Message, || {
         crate::__private::on_message(f, direction.id(), kind.id(), payload.len() as i32)
@@ -385,6 +480,7 @@ pub fn on_message<F: Filter>(f: &F, direction: Direction, kind: MessageKind, pay
 
 /// Runs [`Filter::on_close`] through the export glue.
 pub fn on_close<F: Filter>(f: &F) {
+    expect_called(f, crate::Hooks::CLOSE, "on_close");
     with(|h| h.message = None);
     in_phase(Phase::Close, || crate::__private::on_close(f))
 }

@@ -413,3 +413,82 @@ fn request_body() {
     // abi.FeatureRequestBody.
     assert_eq!(Body::FEATURES.bits(), 1);
 }
+
+// HOOKS must name exactly the hooks a filter implements: the proxy calls
+// only the declared ones, so a forgotten declaration is a hook that never
+// runs. testing::configure, where every filter test starts, catches it.
+
+struct ForgotMessage;
+
+impl Filter for ForgotMessage {
+    const HOOKS: Hooks = Hooks::REQUEST_HEADERS;
+    fn configure(_: &[u8]) -> Result<Self, Error> {
+        Ok(ForgotMessage)
+    }
+    fn on_request_headers(&self, _req: &mut sluice::Request) -> sluice::Action {
+        sluice::Action::Continue
+    }
+    fn on_message(&self, _msg: &mut sluice::Message) -> sluice::MessageAction {
+        sluice::MessageAction::Drop
+    }
+}
+
+#[test]
+#[should_panic(expected = "implements on_message but HOOKS lacks Hooks::MESSAGE: the proxy would never call it")]
+fn an_implemented_hook_missing_from_hooks_fails() {
+    let _: Result<ForgotMessage, _> = testing::configure("{}");
+}
+
+struct DeclaresClose;
+
+impl Filter for DeclaresClose {
+    const HOOKS: Hooks = Hooks::CLOSE;
+    fn configure(_: &[u8]) -> Result<Self, Error> {
+        Ok(DeclaresClose)
+    }
+}
+
+#[test]
+#[should_panic(expected = "declares Hooks::CLOSE in HOOKS but does not implement on_close")]
+fn a_declared_hook_not_implemented_fails() {
+    let _: Result<DeclaresClose, _> = testing::configure("{}");
+}
+
+/// Declares both header hooks and drops the response hook when its config
+/// says so, as Filter::hooks allows.
+struct Narrowing {
+    responses: bool,
+}
+
+impl Filter for Narrowing {
+    const HOOKS: Hooks = Hooks::REQUEST_HEADERS.union(Hooks::RESPONSE_HEADERS);
+    fn configure(config: &[u8]) -> Result<Self, Error> {
+        Ok(Narrowing { responses: config != b"{}" })
+    }
+    fn hooks(&self) -> Hooks {
+        if self.responses {
+            Self::HOOKS
+        } else {
+            Hooks::REQUEST_HEADERS
+        }
+    }
+    fn on_request_headers(&self, _req: &mut sluice::Request) -> sluice::Action {
+        sluice::Action::Continue
+    }
+    fn on_response_headers(&self, _resp: &mut sluice::Response) -> sluice::Action {
+        sluice::Action::Continue
+    }
+}
+
+#[test]
+fn the_stub_calls_the_hooks_the_proxy_calls() {
+    let f: Narrowing = testing::configure(r#"{"responses":true}"#).unwrap();
+    assert_eq!(testing::on_response_headers(&f), sluice::abi::ACTION_CONTINUE);
+}
+
+#[test]
+#[should_panic(expected = "the proxy would not call on_response_headers on this filter")]
+fn the_stub_refuses_a_hook_the_proxy_would_not_call() {
+    let f: Narrowing = testing::configure("{}").unwrap();
+    testing::on_response_headers(&f);
+}

@@ -1,0 +1,5 @@
+;; Returns "respond" without calling send_response: ABI misuse.
+(module
+  (memory (export "memory") 1)
+  (func (export "sluice_abi_version") (result i32) (i32.const 1))
+  (func (export "sluice_on_request_headers") (result i32) (i32.const 1)))
