@@ -109,6 +109,9 @@ func failCause(ce *callError) metrics.FailCause {
 	case failTimeout:
 		return metrics.FailTimeout
 	case failMisuse:
+		if _, ok := ce.err.(*quotaExceeded); ok {
+			return metrics.FailQuota
+		}
 		return metrics.FailABIMisuse
 	case failNoInstance:
 		return metrics.FailNoInstance

@@ -207,6 +207,7 @@ name = "gate"
 module = "gate.wasm"
 timeout = "50ms"
 pool_size = 2
+max_local_response = 8
 `, backend, dead, extra)
 }
 
@@ -257,7 +258,8 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 	}
 	resp.Body.Close()
 	// Through the filter: 3 continue, 2 deliberate 403s, a trap, a
-	// timeout and an ABI misuse (503 each).
+	// timeout, an ABI misuse and a local response over its quota (503
+	// each).
 	for range 3 {
 		want("/g/ok", 200)
 	}
@@ -266,6 +268,7 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 	trapAnswer := want("/g/t", 503)
 	want("/g/l", 503)
 	want("/g/m", 503)
+	want("/g/q", 503)
 	want("/nowhere", 404)
 	// The dead upstream: two connection errors eject its only target, the
 	// third request finds none.
@@ -363,26 +366,27 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 		{"sluice_http_response_body_bytes_total", L("route", "plain"), 30},
 		{"sluice_http_requests_total", L("route", "gated", "class", "2xx"), 3},
 		{"sluice_http_requests_total", L("route", "gated", "class", "4xx"), 2},
-		{"sluice_http_requests_total", L("route", "gated", "class", "5xx"), 3},
+		{"sluice_http_requests_total", L("route", "gated", "class", "5xx"), 4},
 		{"sluice_http_requests_total", L("route", "(none)", "class", "4xx"), 1},
 		{"sluice_http_requests_total", L("route", "raw", "class", "1xx"), 1},
 		{"sluice_http_requests_total", L("route", "msg", "class", "1xx"), 2},
-		{"sluice_http_proxy_errors_total", L("route", "gated", "code", "503", "cause", "filter_failure"), 3},
+		{"sluice_http_proxy_errors_total", L("route", "gated", "code", "503", "cause", "filter_failure"), 4},
 		{"sluice_http_proxy_errors_total", L("route", "dead", "code", "502", "cause", "upstream_unreachable"), 2},
 		{"sluice_http_proxy_errors_total", L("route", "dead", "code", "503", "cause", "no_healthy_target"), 1},
 		{"sluice_upstream_ejections_total", L("upstream", "dead"), 1},
 		{"sluice_upstream_target_up", L("upstream", "app"), 1},
 		{"sluice_upstream_target_up", L("upstream", "dead"), 0},
 		{"sluice_upstream_request_duration_seconds", L("upstream", "app"), 9}, // 6 plain + 3 gated
-		// request_headers ran for 10 requests: 8 on /g/ and 2 upgrades on /msg.
-		{"sluice_filter_hook_calls_total", L("plugin", "gate", "hook", "request_headers"), 10},
-		{"sluice_filter_hook_duration_seconds", L("plugin", "gate", "hook", "request_headers"), 10},
+		// request_headers ran for 11 requests: 9 on /g/ and 2 upgrades on /msg.
+		{"sluice_filter_hook_calls_total", L("plugin", "gate", "hook", "request_headers"), 11},
+		{"sluice_filter_hook_duration_seconds", L("plugin", "gate", "hook", "request_headers"), 11},
 		{"sluice_filter_hook_outcomes_total", L("plugin", "gate", "hook", "request_headers", "outcome", "continue"), 5},
 		{"sluice_filter_hook_outcomes_total", L("plugin", "gate", "hook", "request_headers", "outcome", "respond"), 2},
-		{"sluice_filter_hook_outcomes_total", L("plugin", "gate", "hook", "request_headers", "outcome", "failure"), 3},
+		{"sluice_filter_hook_outcomes_total", L("plugin", "gate", "hook", "request_headers", "outcome", "failure"), 4},
 		{"sluice_filter_failures_total", L("plugin", "gate", "hook", "request_headers", "cause", "trap"), 1},
 		{"sluice_filter_failures_total", L("plugin", "gate", "hook", "request_headers", "cause", "timeout"), 1},
 		{"sluice_filter_failures_total", L("plugin", "gate", "hook", "request_headers", "cause", "abi_misuse"), 1},
+		{"sluice_filter_failures_total", L("plugin", "gate", "hook", "request_headers", "cause", "quota"), 1},
 		// Messages both ways: pass, drop, close, trap and the echo of pass.
 		{"sluice_filter_hook_calls_total", L("plugin", "gate", "hook", "message"), 5},
 		{"sluice_filter_hook_outcomes_total", L("plugin", "gate", "hook", "message", "outcome", "continue"), 2},
@@ -453,7 +457,7 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 	if got := strings.Join(replies, " "); got != "/g/d /g/d" {
 		t.Errorf("access records with filter_reply: %q", got)
 	}
-	if got := strings.Join(failures, " "); got != "/g/t=trap /g/l=timeout /g/m=abi_misuse" {
+	if got := strings.Join(failures, " "); got != "/g/t=trap /g/l=timeout /g/m=abi_misuse /g/q=quota" {
 		t.Errorf("access records with filter_error: %q", got)
 	}
 
@@ -504,6 +508,7 @@ func TestFailureLogRecords(t *testing.T) {
 		{"/msg", "trap", "message", true, false},
 		{"/g/l", "timeout", "request_headers", false, false},
 		{"/g/m", "abi_misuse", "request_headers", false, false},
+		{"/g/q", "quota", "request_headers", false, false},
 		{"/g/t", "trap", "request_headers", true, true},
 	} {
 		t.Run(c.cause+"_"+c.hook, func(t *testing.T) {
@@ -556,6 +561,9 @@ func TestFailureLogRecords(t *testing.T) {
 			}
 			if e, _ := rec["error"].(string); e == "" || strings.Contains(e, "\n") {
 				t.Errorf("error = %q, want one line", e)
+			}
+			if e, _ := rec["error"].(string); c.cause == "quota" && !strings.Contains(e, "max_local_response") {
+				t.Errorf("error = %q, want it to name the quota's key", e)
 			}
 			if _, ok := rec["dropped_since_last"].(float64); !ok {
 				t.Errorf("no dropped_since_last count: %v", rec)

@@ -5,6 +5,8 @@
 ;;   l  loop until the deadline stops it
 ;;   d  answer 403 locally
 ;;   m  return the unknown action 7 (ABI misuse)
+;;   q  answer 403 with a 64-byte body, over the max_local_response of 8
+;;      the tests' config sets (a quota)
 ;;   anything else: continue
 ;; On messages, by the first byte of the payload:
 ;;   d  drop;  c  close with 4001;  t  trap;  anything else: pass
@@ -30,6 +32,10 @@
         (call $send (i32.const 403) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 7))
         (return (i32.const 1))))
     (if (i32.eq (local.get $c) (i32.const 0x6d)) (then (return (i32.const 7))))
+    (if (i32.eq (local.get $c) (i32.const 0x71))
+      (then
+        (call $send (i32.const 403) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 64))
+        (return (i32.const 1))))
     (i32.const 0))
   (func (export "sluice_on_message") (param $dir i32) (param $kind i32) (param $len i32) (result i32)
     (local $c i32)
