@@ -15,6 +15,7 @@ import (
 var subcommands = []struct{ usage, what string }{
 	{"sluice [flags]", "serve with the config file (-config), until SIGINT or SIGTERM"},
 	{"sluice check proxy.toml", "validate a config and load its filters; exit 0 or 1"},
+	{"sluice filter inspect|run|test|new", "inspect, run or test a filter module, or write a new filter project (sluice filter: their flags)"},
 	{"sluice version", "print the version, commit, Go and wazero versions (also -version)"},
 	{"sluice help", "print this text (also -h)"},
 }
@@ -24,8 +25,12 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "Sluice is a reverse proxy for HTTP and WebSocket traffic, programmed with WebAssembly filters.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Usage:")
+	width := 0
 	for _, c := range subcommands {
-		fmt.Fprintf(w, "  %-26s %s\n", c.usage, c.what)
+		width = max(width, len(c.usage))
+	}
+	for _, c := range subcommands {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.usage, c.what)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Flags:")

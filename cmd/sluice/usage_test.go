@@ -20,7 +20,7 @@ func TestHelpAndVersion(t *testing.T) {
 		stdout []string // each must appear
 		stderr []string
 	}{
-		{"-h", []string{"-h"}, 0, []string{"sluice check proxy.toml", "sluice version", "-config", "-log-level", "-watch", "-version"}, nil},
+		{"-h", []string{"-h"}, 0, []string{"sluice check proxy.toml", "sluice filter inspect|run|test|new", "sluice version", "-config", "-log-level", "-watch", "-version"}, nil},
 		{"-help", []string{"-help"}, 0, []string{"sluice help", "-log-format"}, nil},
 		{"help", []string{"help"}, 0, []string{"sluice check proxy.toml", "-config"}, nil},
 		{"version", []string{"version"}, 0, []string{"sluice ", runtime.Version(), "wazero v"}, nil},
