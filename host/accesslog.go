@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/host/internal/wsrelay"
+	"github.com/sluiceproxy/sluice/host/metrics"
 )
 
 // accessRecord collects what the access log line says about one request.
@@ -16,7 +17,12 @@ type accessRecord struct {
 	id         string
 	route      string
 	target     string
-	replied    bool // a filter answered
+	replied    bool   // a filter answered
+	filterErr  string // a filter failed and the policy answered: the cause
+	cause      int8   // the proxy answered itself: metrics.Cause + 1, or 0
+	rm         *metrics.Route
+	took       time.Duration // as recorded in the metrics
+	body       countingBody  // the request body, counted as it is read
 	websocket  bool
 	clientGone bool
 	err        error
@@ -127,6 +133,7 @@ func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // A WebSocket session that outlives its handler is logged when it ends:
 // here, the handler only hands the request over.
 func (p *Proxy) logAccess(r *http.Request, lw *logWriter, rec *accessRecord, start time.Time) {
+	p.recordRequest(lw, rec, start)
 	if wl := rec.wsLog; wl != nil {
 		// A copy: the handler's state, rec included, is released now.
 		wl.rec, wl.start = *rec, start
@@ -154,12 +161,15 @@ func (p *Proxy) writeAccess(ctx context.Context, r *http.Request, status int, si
 		slog.String("upstream", rec.target),
 		slog.Int("status", status),
 		slog.Int64("bytes", size),
-		slog.Duration("duration", time.Since(start)),
+		slog.Duration("duration", rec.elapsed(start)),
 		slog.String("request_id", rec.id),
 		slog.String("client", r.RemoteAddr),
 	)
 	if rec.replied {
 		attrs = append(attrs, slog.Bool("filter_reply", true))
+	}
+	if rec.filterErr != "" {
+		attrs = append(attrs, slog.String("filter_error", rec.filterErr))
 	}
 	if rec.err != nil {
 		attrs = append(attrs, slog.String("error", rec.err.Error()))

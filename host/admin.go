@@ -23,6 +23,7 @@ func (p *Proxy) adminMux() *http.ServeMux {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /healthz", p.healthz)
 		mux.HandleFunc("GET /readyz", p.readyz)
+		mux.Handle("GET /metrics", p.m.Handler())
 		p.srv.admin = mux
 	}
 	return p.srv.admin

@@ -98,6 +98,7 @@ func (p *Proxy) Apply(cfg *config.Config, chains Chains) (uint64, error) {
 	p.genSeq++
 	g.num, g.loadedAt, g.closer = p.genSeq, time.Now(), chains.Closer
 	p.gen.Store(g)
+	p.m.Generation(g.num, g.loadedAt)
 	p.commitListeners(lc)
 	if s, o := cfg.Server, old.cfg.Server; s.ReadHeaderTimeout != o.ReadHeaderTimeout || s.ReadTimeout != o.ReadTimeout ||
 		s.WriteTimeout != o.WriteTimeout || s.IdleTimeout != o.IdleTimeout || s.MaxHeaderBytes != o.MaxHeaderBytes {
@@ -154,6 +155,7 @@ func (p *Proxy) build(cfg *config.Config, chains map[string]filter.Chain, prev *
 	var rs []*route
 	for _, rc := range cfg.Routes {
 		r := newRoute(rc, g.pools, chains[rc.Name])
+		r.m = p.m.Route(rc.Name)
 		if rc.Upstream != "" && r.pool == nil {
 			p.unrefPools(g)
 			return nil, fmt.Errorf("host: route %q: no upstream named %q", rc.Name, rc.Upstream)

@@ -48,6 +48,7 @@ func startHealthChecks(pl *pool) *healthChecker {
 				if ctx.Err() != nil {
 					return
 				}
+				t.m.HealthCheck(healthy)
 				if healthy {
 					ok, bad = ok+1, 0
 					if ok == h.HealthyThreshold && !t.healthy.Load() {

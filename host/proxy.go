@@ -19,6 +19,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/host/internal/upstream"
+	"github.com/sluiceproxy/sluice/host/metrics"
 )
 
 // maxBufferedBody bounds a request or response body that the proxy holds in
@@ -40,6 +41,9 @@ type Options struct {
 	// Logger receives access logs (level Info, message "access" and
 	// "websocket") and the proxy's own events. Nil discards them.
 	Logger *slog.Logger
+	// Metrics receives the proxy's metrics, served on the admin
+	// listener's /metrics. Nil means a registry of the proxy's own.
+	Metrics *metrics.Registry
 }
 
 // Proxy is the reverse proxy: it routes each request to an upstream or a
@@ -64,6 +68,9 @@ type Proxy struct {
 	wsClosing  bool
 
 	srv srvState
+
+	m       *metrics.Registry
+	noRoute *metrics.Route // the metrics of requests no route matched
 }
 
 // New builds a proxy from a validated config and the chains of its routes
@@ -82,6 +89,7 @@ func New(cfg *config.Config, chains Chains, opts Options) (*Proxy, error) {
 		idPrefix:   hex.EncodeToString(b[:]) + "-",
 		wsSessions: make(map[*wsEntry]struct{}),
 	}
+	p.initMetrics(opts.Metrics)
 	g, err := p.build(cfg, chains.Routes, nil)
 	if err != nil {
 		return nil, err
@@ -89,6 +97,7 @@ func New(cfg *config.Config, chains Chains, opts Options) (*Proxy, error) {
 	p.genSeq = 1
 	g.num, g.loadedAt, g.closer = 1, time.Now(), chains.Closer
 	p.gen.Store(g)
+	p.m.Generation(g.num, g.loadedAt)
 	return p, nil
 }
 
@@ -166,6 +175,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// One allocation for the request's state rather than one per piece.
 	st := &exchangeState{lw: logWriter{ResponseWriter: w, http10: !r.ProtoAtLeast(1, 1)}, rec: accessRecord{id: id}}
 	lw, rec := &st.lw, &st.rec
+	rec.countBody(r)
 	lw.wdl.t = g.cfg.Server.SendTimeout.Duration
 	defer p.logAccess(r, lw, rec, start)
 
@@ -178,7 +188,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		localError(lw, id, http.StatusNotFound, "host: no route for this host and path")
 		return
 	}
-	rec.route = rt.name
+	rec.route, rec.rm = rt.name, rt.m
 	if rt.pool == nil {
 		lw.Header().Set("X-Request-Id", id)
 		rt.redirectTo(lw, r)
@@ -219,7 +229,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.RequestBody = body
 		}
 		if reply := rt.chain.OnRequestHeaders(x); reply != nil {
-			rec.replied = true
+			rec.filterReply(reply)
 			writeReply(lw, id, reply)
 			return
 		}
@@ -241,7 +251,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Another protocol the route allows by name: its upgrade hook
 		// decides, as for WebSockets.
 		if reply := rt.chain.OnUpgrade(x); reply != nil {
-			rec.replied = true
+			rec.filterReply(reply)
 			writeReply(lw, id, reply)
 			return
 		}
@@ -249,6 +259,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	t := rt.pool.pick()
 	if t == nil {
+		rec.proxyError(metrics.CauseNoHealthyTarget)
 		localError(lw, id, http.StatusServiceUnavailable, "host: no healthy target")
 		return
 	}
@@ -258,7 +269,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	call := &st.call
 	*call = proxyCall{target: t, pool: rt.pool, chain: rt.chain, hooks: hooks, x: x, rec: rec, lw: lw,
-		upgrade: up, trusted: trusted, norm: norm}
+		upgrade: up, trusted: trusted, norm: norm, sent: monoNow()}
 	if rt.forwardRaw {
 		call.raw = raw
 	}
@@ -287,7 +298,8 @@ type proxyCall struct {
 	x      *filter.Exchange
 	rec    *accessRecord
 	lw     *logWriter
-	body   *clientBody // the client's request body, nil without one
+	body   *clientBody   // the client's request body, nil without one
+	sent   time.Duration // when the request left for the target (monoNow)
 
 	upgrade string // the Upgrade the route allows and the client asked for, or ""
 	trusted bool   // the peer is a trusted proxy: its X-Forwarded-* are kept
@@ -361,6 +373,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 				return errUnrequestedSwitch
 			}
 			call.pool.connOK(call.target)
+			call.target.m.Exchange(monoNow() - call.sent)
 			resp.Header.Add("Via", upstream.Via)
 			resp.Header.Set("X-Request-Id", call.rec.id)
 			if call.hooks.Has(filter.HookResponseHeaders) {
@@ -383,6 +396,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			call := r.Context().Value(callKey{}).(*proxyCall)
 			call.rec.err = err
+			call.target.m.Exchange(monoNow() - call.sent)
 			var de *upstream.DialError
 			switch {
 			case call.body != nil && call.body.err != nil:
@@ -396,10 +410,13 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 				return
 			case errors.As(err, &de):
 				call.pool.connFailed(call.target)
+				call.rec.proxyError(metrics.CauseUnreachable)
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream unreachable")
 			case upstream.IsTimeout(err):
+				call.rec.proxyError(metrics.CauseUpstreamTimeout)
 				localError(w, call.rec.id, http.StatusGatewayTimeout, "host: upstream timed out")
 			default:
+				call.rec.proxyError(metrics.CauseUpstreamFailed)
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream failed")
 			}
 		},
@@ -427,7 +444,7 @@ func runResponseHooks(call *proxyCall, resp *http.Response) error {
 	}
 	reply := call.chain.OnResponseHeaders(x)
 	if reply != nil {
-		call.rec.replied = true
+		call.rec.filterReply(reply)
 		if !buffered {
 			resp.Body.Close()
 		}
@@ -438,7 +455,12 @@ func runResponseHooks(call *proxyCall, resp *http.Response) error {
 		h.Set("X-Request-Id", call.rec.id)
 		resp.StatusCode = replyStatus(reply)
 		resp.Header = h
-		setBody(resp, reply.Body)
+		body := reply.Body
+		if reply.Failure != "" && len(body) == 0 {
+			body = failureBody(call.rec.id)
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+		}
+		setBody(resp, body)
 		return nil
 	}
 	if x.Status >= 100 && x.Status <= 999 {
@@ -475,9 +497,14 @@ func writeReply(w http.ResponseWriter, id string, r *filter.Reply) {
 		h[k] = append([]string(nil), v...)
 	}
 	h.Set("X-Request-Id", id)
-	h.Set("Content-Length", strconv.Itoa(len(r.Body)))
+	body := r.Body
+	if r.Failure != "" && len(body) == 0 {
+		body = failureBody(id)
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(replyStatus(r))
-	_, _ = w.Write(r.Body)
+	_, _ = w.Write(body)
 }
 
 // localError answers with a short plain-text error of the proxy's own.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/metrics"
 )
 
 // route is one [[route]] as the proxy serves it.
@@ -19,6 +20,7 @@ type route struct {
 
 	pool  *pool        // nil for a redirect route
 	chain filter.Chain // never nil: noChain when the route has no filters
+	m     *metrics.Route
 
 	redirect string
 	status   int

@@ -7,6 +7,7 @@ import (
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/host/internal/upstream"
 	"github.com/sluiceproxy/sluice/host/internal/wsrelay"
+	"github.com/sluiceproxy/sluice/host/metrics"
 )
 
 // serveUpgrade hands a WebSocket upgrade to the relay after the route's
@@ -37,7 +38,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 
 	if rt.chain.Hooks().Has(filter.HookUpgrade) {
 		if reply := rt.chain.OnUpgrade(x); reply != nil {
-			rec.replied = true
+			rec.filterReply(reply)
 			lw := &logWriter{ResponseWriter: w}
 			writeReply(lw, rec.id, reply)
 			rec.status, rec.bytes = lw.status, lw.bytes
@@ -46,6 +47,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	}
 	t := rt.pool.pick()
 	if t == nil {
+		rec.proxyError(metrics.CauseNoHealthyTarget)
 		localError(w, rec.id, http.StatusServiceUnavailable, "host: no healthy target")
 		rec.status = http.StatusServiceUnavailable
 		return
@@ -58,6 +60,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	defer lc.releaseStart()
 	ctx, entry, ok := p.trackSession(rt, t, lc, g)
 	if !ok {
+		rec.proxyError(metrics.CauseShuttingDown)
 		localError(w, rec.id, http.StatusServiceUnavailable, "host: shutting down")
 		rec.status = http.StatusServiceUnavailable
 		return
@@ -102,10 +105,13 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 		setPath(&u, raw)
 		r.URL = &u // lr keeps the normalized one for the log
 	}
+	traffic := new(wsrelay.Counters)
+	ms := rt.m.OpenSession(lc.raw(), traffic)
 	st, running := wsrelay.Serve(w, r, wsrelay.Params{
 		Context: ctx, Target: t.url, Header: hdr, Chain: lc, Session: s,
-		Options: wsOpt, Log: p.log, Dialer: pl.client.Dialer(),
+		Options: wsOpt, Log: p.log, Dialer: pl.client.Dialer(), Counters: traffic,
 		OnEnd: func(st wsrelay.Stats) {
+			ms.End(st.CloseCode, st.CloseBy)
 			untrack()
 			wl.ws = st
 			p.wsLogDone(wl)
@@ -114,11 +120,15 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, g *generati
 	if st.DialErr != nil {
 		pl.connFailed(t)
 		rec.err = st.DialErr
+		rec.proxyError(dialCause(st.Status))
 	} else {
 		pl.connOK(t)
 	}
 	rec.status = st.Status
-	if !running {
+	if running {
+		ms.Upgraded()
+	} else {
+		ms.Abort()
 		rec.wsLog = nil
 		rec.ws = &st
 		untrack()

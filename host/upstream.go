@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/internal/upstream"
+	"github.com/sluiceproxy/sluice/host/metrics"
 )
 
 // target is one backend of an upstream, with the state that decides whether
@@ -23,6 +24,7 @@ type target struct {
 	ejectedUntil atomic.Int64
 	// failures counts consecutive connection errors, for passive ejection.
 	failures atomic.Int32
+	m        *metrics.Target
 }
 
 func (t *target) available(now int64) bool {
@@ -57,7 +59,7 @@ func newPool(cfg config.Upstream, p *Proxy) (*pool, error) {
 		if err != nil {
 			return nil, err // config validated it; keep the error anyway
 		}
-		t := &target{url: u}
+		t := &target{url: u, m: p.m.Target(cfg.Name, u.Host)}
 		t.healthy.Store(true)
 		pl.targets = append(pl.targets, t)
 	}
@@ -101,6 +103,7 @@ func (pl *pool) connFailed(t *target) {
 		t.failures.Store(0)
 		until := time.Now().Add(pl.cfg.PassiveEjectFor.Duration)
 		t.ejectedUntil.Store(until.UnixNano())
+		t.m.Ejected()
 		pl.log.Warn("target ejected after connection errors",
 			"target", t.url.String(), "failures", limit, "for", pl.cfg.PassiveEjectFor.Duration)
 	}

@@ -77,8 +77,11 @@ func (c *chain) OnResponseHeaders(x *filter.Exchange) *filter.Reply {
 }
 
 // denyReply is what a failing filter under on_error = "deny" answers: 503,
-// because the proxy (not the upstream) cannot serve the request now.
-func denyReply() *filter.Reply { return &filter.Reply{Status: 503} }
+// because the proxy (not the upstream) cannot serve the request now. Its
+// Failure tells the proxy why, for the access log and the short body.
+func denyReply(ce *callError) *filter.Reply {
+	return &filter.Reply{Status: 503, Failure: failCause(ce).String()}
+}
 
 // http runs an HTTP hook through the chain. Each filter sees the exchange as
 // the previous one left it; the first local response ends the chain.
@@ -86,8 +89,8 @@ func (c *chain) http(h hook, ph phase, x *filter.Exchange) *filter.Reply {
 	for _, p := range c.by[h] {
 		in, ce := p.acquire()
 		if ce != nil {
-			if p.fail(h, ce) {
-				return denyReply()
+			if p.fail(h, ce, x, nil) {
+				return denyReply(ce)
 			}
 			continue
 		}
@@ -107,8 +110,8 @@ func (c *chain) http(h hook, ph phase, x *filter.Exchange) *filter.Reply {
 		}
 		p.release(in, ce)
 		if ce != nil {
-			if p.fail(h, ce) {
-				return denyReply()
+			if p.fail(h, ce, x, nil) {
+				return denyReply(ce)
 			}
 			continue
 		}
@@ -138,8 +141,8 @@ func (c *chain) OnMessage(s *filter.Session, m *filter.Message) filter.MessageVe
 	for _, p := range c.by[hookMessage] {
 		in, ce := p.acquireFor(p.messageBudget(len(m.Payload)))
 		if ce != nil {
-			if p.fail(hookMessage, ce) {
-				return failClose(v)
+			if p.fail(hookMessage, ce, nil, s) {
+				return failClose(v, ce, s)
 			}
 			continue
 		}
@@ -174,8 +177,8 @@ func (c *chain) OnMessage(s *filter.Session, m *filter.Message) filter.MessageVe
 		}
 		p.release(in, ce)
 		if ce != nil {
-			if p.fail(hookMessage, ce) {
-				return failClose(v)
+			if p.fail(hookMessage, ce, nil, s) {
+				return failClose(v, ce, s)
 			}
 			continue
 		}
@@ -188,11 +191,12 @@ func (c *chain) OnMessage(s *filter.Session, m *filter.Message) filter.MessageVe
 
 // failClose is the verdict of a failing filter under on_error = "deny":
 // close with 1011 (internal error). Messages injected by earlier filters
-// still go out first.
-func failClose(v filter.MessageVerdict) filter.MessageVerdict {
+// still go out first. The reason carries the session's request id.
+func failClose(v filter.MessageVerdict, ce *callError, s *filter.Session) filter.MessageVerdict {
 	v.Action = filter.MessageClose
 	v.CloseCode = 1011
-	v.CloseReason = "filter error"
+	v.CloseReason = failureReason(s)
+	v.Failure = failCause(ce).String()
 	return v
 }
 
@@ -204,14 +208,14 @@ func (c *chain) OnClose(s *filter.Session) {
 	for _, p := range c.by[hookClose] {
 		in, ce := p.acquire()
 		if ce != nil {
-			p.fail(hookClose, ce)
+			p.fail(hookClose, ce, nil, s)
 			continue
 		}
 		in.st = callState{phase: phaseClose, s: s}
 		_, ce = p.invoke(in, hookClose)
 		p.release(in, ce)
 		if ce != nil {
-			p.fail(hookClose, ce)
+			p.fail(hookClose, ce, nil, s)
 		}
 	}
 }

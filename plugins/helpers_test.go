@@ -103,7 +103,7 @@ func tryLoad(t testing.TB, plugins ...config.Plugin) (*env, error) {
 	logs := &logBuffer{}
 	shared := NewMemoryStore(time.Second)
 	l := NewLoader(LoaderOptions{
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Shared: shared,
 	})
 	names := make([]string, len(plugins))

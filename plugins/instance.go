@@ -105,6 +105,9 @@ type instance struct {
 	// copies it into the message, reused across calls so that replacing a
 	// payload allocates nothing once warm.
 	msgBuf []byte
+	// memSize is the linear memory's size after the last call, as the
+	// metrics have it.
+	memSize uint32
 
 	stdout, stderr *lineWriter
 	// memory owns the instance's linear memory, freed by close.
@@ -112,6 +115,11 @@ type instance struct {
 }
 
 func (in *instance) close() {
+	if in.memSize != 0 {
+		// Only an instance the metrics counted (newInstance) has a size.
+		in.p.m.MemoryChanged(in.memSize, 0)
+		in.memSize = 0
+	}
 	in.ctx.timer.Stop()
 	in.ctx.fire()
 	_ = in.mod.Close(context.Background())

@@ -13,11 +13,11 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/metrics"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
@@ -40,6 +40,10 @@ type LoaderOptions struct {
 	// BaseDir resolves relative module paths, typically the directory of the
 	// config file. Empty means the working directory.
 	BaseDir string
+	// Metrics receives the plugins' metrics (hook calls, outcomes,
+	// failures, instances, memory). Nil means a registry of the Loader's
+	// own, which nothing serves.
+	Metrics *metrics.Registry
 }
 
 // Loader compiles filter modules and builds Sets from configs. It owns the
@@ -59,6 +63,7 @@ type Loader struct {
 	ownStore *MemoryStore
 	baseDir  string
 	cache    wazero.CompilationCache
+	metrics  *metrics.Registry
 
 	mu      sync.Mutex
 	modules map[moduleKey]*module
@@ -100,6 +105,10 @@ func NewLoader(opts LoaderOptions) *Loader {
 		baseDir: opts.BaseDir,
 		cache:   wazero.NewCompilationCache(),
 		modules: make(map[moduleKey]*module),
+		metrics: opts.Metrics,
+	}
+	if l.metrics == nil {
+		l.metrics = metrics.New(metrics.BuildInfo{})
 	}
 	if l.logger == nil {
 		l.logger = slog.Default()
@@ -316,7 +325,6 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 	}
 	p.quotas = quotasOf(pc, server)
 	p.logs = newLogLimiter(p.quotas.logRate)
-	p.lastLog.Store(monoNow() - int64(time.Second))
 	switch pc.OnError {
 	case "", "deny", "allow":
 	default:
@@ -372,6 +380,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 		return nil, p.errf("%s", strings.Join(p.mod.problems, "; "))
 	}
 	p.modCfg = p.baseModuleConfig()
+	p.m = l.metrics.Plugin(p.name)
 
 	first, err := p.newInstance(ctx)
 	if err != nil {
@@ -393,6 +402,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 	if lim, ok := l.shared.(Limiter); ok {
 		lim.Limit(p.name, p.quotas.sharedBytes, p.quotas.sharedKeys)
 	}
+	p.initMetrics(l.metrics)
 	p.pool = newPool(p, size)
 	p.pool.add(first)
 	// Warm as many instances as can run at once; the pool grows to its
@@ -408,6 +418,8 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 			in.close()
 		}
 	}
+	pl := p.pool
+	p.untrack = p.m.Track(func() (int, int) { return int(p.stats.instances.Load()), len(pl.idle) })
 	return p, nil
 }
 
@@ -443,6 +455,7 @@ func (s *Set) Close() error {
 	s.once.Do(func() {
 		for _, p := range s.plugins {
 			p.pool.close()
+			p.untrack()
 			s.loader.release(p.mod)
 		}
 	})

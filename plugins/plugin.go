@@ -12,6 +12,8 @@ import (
 
 	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/metrics"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -95,11 +97,15 @@ type plugin struct {
 	pool   *pool
 	stats  counters
 
-	// lastLog (monotonic ns) and quiet rate-limit failure logs to one a
-	// second per plugin: a broken filter on a busy route must not flood the
-	// log. The counters still count every failure.
-	lastLog atomic.Int64
-	quiet   atomic.Uint64
+	// flog rate-limits failure logs per cause (metrics.go): a broken
+	// filter on a busy route must not flood the log.
+	flog failLog
+
+	// m and hm record into the metrics; debug logs every hook call.
+	m       *metrics.Plugin
+	hm      [numHooks]*metrics.Hook
+	debug   bool
+	untrack func()
 }
 
 // errf formats a load error that names the plugin and its module file.
@@ -182,6 +188,8 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 		in.close()
 		return nil, err
 	}
+	in.memSize = in.mem.Size()
+	p.m.InstanceCreated(in.memSize)
 	return in, nil
 }
 
@@ -377,8 +385,9 @@ func (p *plugin) acquireFor(budget time.Duration) (*instance, *callError) {
 
 // invoke calls hook h on an acquired instance whose call state and stack
 // arguments are set, and returns the hook's result.
-func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
+func (p *plugin) invoke(in *instance, h hook) (action uint32, ce *callError) {
 	p.stats.calls.Add(1)
+	defer p.record(in, h, monoNow(), &action, &ce)
 	err := in.hooks[h].CallWithStack(in.ctx, in.stack[:])
 	alive := in.ctx.disarm()
 	switch {
@@ -430,9 +439,13 @@ func (p *plugin) release(in *instance, ce *callError) {
 	p.pool.discard(in)
 }
 
-// fail records a failed call and reports whether the policy denies.
-func (p *plugin) fail(h hook, ce *callError) bool {
+// fail records a failed call of hook h for the request x or the session
+// s, and reports whether the policy denies.
+func (p *plugin) fail(h hook, ce *callError, x *filter.Exchange, s *filter.Session) bool {
 	p.stats.errors.Add(1)
+	if hm := p.hm[h]; hm != nil {
+		hm.Failure(failCause(ce))
+	}
 	switch ce.kind {
 	case failTrap:
 		p.stats.traps.Add(1)
@@ -443,16 +456,6 @@ func (p *plugin) fail(h hook, ce *callError) bool {
 	case failShared:
 		p.stats.sharedErrors.Add(1)
 	}
-	now, last := monoNow(), p.lastLog.Load()
-	if now-last < int64(time.Second) || !p.lastLog.CompareAndSwap(last, now) {
-		p.quiet.Add(1)
-		return p.deny
-	}
-	policy := "allow: filter skipped"
-	if p.deny {
-		policy = "deny"
-	}
-	p.logger.Warn("plugins: hook failed", "hook", hookExports[h], "error", ce.Error(),
-		"on_error", policy, "unlogged_since_last", p.quiet.Swap(0))
+	p.logFailure(h, ce, x, s)
 	return p.deny
 }

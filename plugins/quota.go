@@ -1,6 +1,8 @@
 package plugins
 
 import (
+	"fmt"
+
 	"github.com/sluiceproxy/sluice/host/config"
 )
 
@@ -57,10 +59,28 @@ func quotasOf(pc config.Plugin, srv config.Server) quotas {
 
 // overQuota traps the guest for exceeding the quota whose config key is
 // key: ABI misuse, with a message that names the key, so the operator
-// knows what to raise and the author what their filter did.
+// knows what to raise and the author what their filter did. The recorded
+// error is a *quotaExceeded, which the metrics and the failure log count
+// under the cause "quota" rather than "abi_misuse".
 func (in *instance) overQuota(fn, key string, limit, want int64) {
-	in.misuse("%s: over the plugin's %s quota of %d (the call needs %d)", fn, key, limit, want)
+	err := &quotaExceeded{fn: fn, QuotaError: QuotaError{Quota: key, Limit: limit, Want: want}}
+	in.st.misuse = err
+	panic(err)
 }
+
+// quotaExceeded is the misuse of a host call that would have taken the
+// plugin over one of its quotas.
+type quotaExceeded struct {
+	fn string // the host function the guest called
+	QuotaError
+}
+
+func (e *quotaExceeded) Error() string {
+	return fmt.Sprintf("%s: over the plugin's %s quota of %d (the call needs %d)", e.fn, e.Quota, e.Limit, e.Want)
+}
+
+// Unwrap gives errors.As the quota that was exceeded.
+func (e *quotaExceeded) Unwrap() error { return &e.QuotaError }
 
 // headerBytes is how many bytes h takes on the wire as "Name: value\r\n"
 // lines, the measure max_header_bytes bounds.

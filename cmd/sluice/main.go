@@ -3,13 +3,16 @@
 //	sluice -config proxy.toml [-watch=true] [-log-format text|json] [-log-level info]
 //	sluice check proxy.toml
 //	sluice filter inspect|run|test|new ...
+//	sluice version | help
 //
 // The first form serves until SIGINT or SIGTERM, then shuts down gracefully.
 // It reloads the config and its filters without a restart on SIGHUP, on
 // POST /reload to the admin listener and, unless -watch=false, when
 // proxy.toml or a module it names changes on disk. The second form
 // validates a config file, prints OK or every problem found, and exits 0
-// or 1.
+// or 1. The third inspects, runs or tests a filter module, or writes a new
+// filter project (see filter.go). The last prints the build's version, or
+// the usage text.
 package main
 
 import (
@@ -48,16 +51,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	watch := fs.Bool("watch", true, "reload when proxy.toml or a module it names changes")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: sluice [-config proxy.toml] [-watch=true] [-log-format text|json] [-log-level info]")
-		fmt.Fprintln(stderr, "       sluice check proxy.toml")
-		fmt.Fprintln(stderr, "       sluice filter inspect|run|test|new ... (sluice filter for details)")
-		fs.PrintDefaults()
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() { usage(stderr, fs) }
+	if len(args) > 0 && args[0] == "help" {
+		usage(stdout, fs)
+		return 0
+	}
+	if len(args) > 0 && args[0] == "version" {
+		printVersion(stdout)
+		return 0
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, fs)
+			return 0
+		}
 		return 2
 	}
+	if *version {
+		printVersion(stdout)
+		return 0
+	}
 	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n\n", fs.Arg(0))
 		fs.Usage()
 		return 2
 	}
@@ -153,6 +169,7 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
+		opts.ReplaceAttr = durationsInMillis
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("bad -log-format %q: want text or json", format)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/metrics"
 	"github.com/sluiceproxy/sluice/host/reload"
 	"github.com/sluiceproxy/sluice/plugins"
 )
@@ -32,9 +33,10 @@ func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error
 		return err
 	}
 	defer sharedCloser.Close()
-	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: filepath.Dir(path), Shared: shared})
+	reg := metrics.New(metrics.ReadBuildInfo())
+	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: filepath.Dir(path), Shared: shared, Metrics: reg})
 	defer loader.Close()
-	r, err := reload.New(path, loaderBuilder(loader, &cfg.Shared, log), host.Options{Logger: log})
+	r, err := reload.New(path, loaderBuilder(loader, &cfg.Shared, log), host.Options{Logger: log, Metrics: reg})
 	if err != nil {
 		return err
 	}

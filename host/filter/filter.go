@@ -81,6 +81,11 @@ type Reply struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Failure, when set, says the chain answered because a filter failed
+	// under on_error = "deny", not by a filter's decision; it is the cause
+	// ("trap", "timeout", "abi_misuse", "quota", "no_instance"), which the
+	// access log and the metrics report.
+	Failure string
 }
 
 // Exchange is one HTTP request and its response as filters see them. The
@@ -229,6 +234,10 @@ type MessageVerdict struct {
 	// Inject holds messages the filters asked to send, each in its own
 	// direction; the relay sends them before acting on the current message.
 	Inject []Message
+	// Failure, when set, says a filter failed under on_error = "deny" and
+	// the close (1011) is the failure policy's; it is the cause, as in
+	// Reply.Failure.
+	Failure string
 }
 
 // Session is one proxied WebSocket connection as filters see it.

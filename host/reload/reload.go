@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -73,6 +74,9 @@ type Reloader struct {
 
 	stMu sync.Mutex
 	st   Status
+	// filters is the filter set of the serving generation (the Builder's
+	// Closer), which the status page asks to describe itself; under stMu.
+	filters io.Closer
 }
 
 // Status is what GET /reload (and GET /status) on the admin listener
@@ -145,12 +149,13 @@ func New(path string, build Builder, opts host.Options) (*Reloader, error) {
 	if b.Modules != nil {
 		in.modules = b.Modules
 	}
-	r.proxy, r.fp, r.files = p, in.fp, in.files
+	r.proxy, r.fp, r.files, r.filters = p, in.fp, in.files, b.Chains.Closer
 	num, at := p.Generation()
 	r.st = Status{Config: path, Generation: num, LoadedAt: at, Modules: in.modules}
 	p.HandleAdmin("GET /reload", http.HandlerFunc(r.serveStatus))
 	p.HandleAdmin("GET /status", http.HandlerFunc(r.serveStatus))
 	p.HandleAdmin("POST /reload", http.HandlerFunc(r.serveReload))
+	r.handlePage()
 	return r, nil
 }
 
@@ -205,6 +210,7 @@ func (r *Reloader) Reload(trigger string, force bool) (Status, error) {
 	}
 	out := *st
 	r.stMu.Unlock()
+	r.proxy.Metrics().Reload(result, took)
 
 	switch result {
 	case Loaded:
@@ -254,6 +260,9 @@ func (r *Reloader) reloadLocked(force bool) (string, map[string]string, error) {
 		return Failed, nil, err
 	}
 	r.fp, r.failedFP = in.fp, ""
+	r.stMu.Lock()
+	r.filters = b.Chains.Closer
+	r.stMu.Unlock()
 	if b.Modules != nil {
 		return Loaded, b.Modules, nil
 	}

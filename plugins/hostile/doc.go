@@ -17,8 +17,8 @@
 // hostile_test.go: the module, extra [[plugin]] or [server] keys, the
 // attack (wantStatus, wantBody, wantClose, or attackEach over variants) and
 // a pattern the proxy's log must match. The proxy runs with -log-level warn,
-// and it logs one hook failure a second per plugin, so a pattern for a case
-// with variants lists each variant's message.
+// and it logs one hook failure a second per plugin and cause, so a pattern
+// for a case with variants lists each variant's message.
 //
 // The package has no code of its own: everything is in its tests.
 //

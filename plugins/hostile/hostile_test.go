@@ -18,7 +18,7 @@ var cases = []attackCase{
 		plugin:  `timeout = "100ms"`,
 		workers: 2,
 		attack:  func(e *env) error { return wantStatus(e, "/hostile/grow", 503) },
-		log:     `plugin=hostile hook=sluice_on_request_headers error="(trap: wasm error: unreachable|timeout)`,
+		log:     `plugin=hostile request_id=\S+ route=\S+ hook=request_headers cause=(trap|timeout) error="(trap: wasm error: unreachable|timeout)`,
 	},
 	{
 		name:   "stack-recursion",

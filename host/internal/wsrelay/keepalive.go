@@ -17,7 +17,7 @@ type relayState struct {
 	opt Options
 	log *slog.Logger
 
-	msgs, bytes [2]atomic.Int64
+	*Counters // msgs, bytes
 	// stalled marks a side a write to which timed out: it stopped reading.
 	stalled [2]atomic.Bool
 	// heard is when anything (any frame, any byte) last came from a side,

@@ -99,6 +99,9 @@ type Params struct {
 	Dialer *upstream.Dialer
 	// Log receives the relay's own events; nil discards them.
 	Log *slog.Logger
+	// Counters, when set, receive the session's traffic as it is relayed,
+	// so the caller can read it while the session runs.
+	Counters *Counters
 	// OnEnd is called once, from a relay goroutine, when a session that
 	// Serve reported running ends, with its final stats (after the
 	// chain's OnClose).
@@ -154,7 +157,10 @@ func Serve(w http.ResponseWriter, r *http.Request, p Params) (st Stats, running 
 		return st, false
 	}
 
-	rs := &relayState{opt: p.Options, log: p.Log}
+	rs := &relayState{opt: p.Options, log: p.Log, Counters: p.Counters}
+	if rs.Counters == nil {
+		rs.Counters = new(Counters)
+	}
 	s, chain, log := p.Session, p.Chain, p.Log
 	done := func() {
 		if chain != nil && chain.Hooks().Has(filter.HookClose) {
