@@ -120,6 +120,9 @@ func (l *Loader) Close() error {
 	if n := len(l.modules); n > 0 {
 		errs = append(errs, fmt.Errorf("plugins: loader closed while %d module(s) are in use by a Set", n))
 		for k, m := range l.modules {
+			if m.compiled != nil {
+				errs = append(errs, m.compiled.Close(context.Background()))
+			}
 			if m.rt != nil {
 				errs = append(errs, m.rt.Close(context.Background()))
 			}
@@ -203,6 +206,12 @@ func (l *Loader) release(m *module) {
 	}
 	if l.modules[m.key] == m {
 		delete(l.modules, m.key)
+	}
+	// Closing the runtime does not free the compiled code: the engine that
+	// holds it belongs to the shared compilation cache and counts the
+	// references of every CompiledModule, so each must be closed too.
+	if m.compiled != nil {
+		_ = m.compiled.Close(context.Background())
 	}
 	if m.rt != nil {
 		_ = m.rt.Close(context.Background())
