@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,15 +17,22 @@ import (
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // Defaults for [[plugin]] settings left at zero (the config package fills
 // the same values; these keep a hand-built config.Config working).
 const (
-	DefaultTimeout     = 10 * time.Millisecond
-	DefaultMemoryLimit = 16 << 20
+	DefaultTimeout        = 10 * time.Millisecond
+	DefaultMemoryLimit    = 16 << 20
+	DefaultMaxModuleSize  = 16 << 20
+	DefaultCompileTimeout = 10 * time.Second
 )
+
+// compileWorkers is how many goroutines compile one module: at least two,
+// because only then does wazero stop at a deadline.
+const compileWorkers = 2
 
 // LoaderOptions configures a Loader.
 type LoaderOptions struct {
@@ -139,7 +145,7 @@ func (l *Loader) Close() error {
 // acquire returns the compiled module for bin under a memory limit,
 // compiling it in a new runtime unless a live Set already holds it. Plugins
 // load in parallel; two that need the same module wait for one compilation.
-func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages uint32) (*module, error) {
+func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages uint32, timeout time.Duration) (*module, error) {
 	key := moduleKey{sum: sum, pages: pages}
 	l.mu.Lock()
 	if l.closed {
@@ -160,7 +166,7 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 	l.modules[key] = m
 	l.mu.Unlock()
 
-	m.rt, m.compiled, m.err = compile(ctx, l.cache, bin, pages)
+	m.rt, m.compiled, m.err = compile(ctx, l.cache, bin, pages, timeout)
 	if m.err == nil {
 		m.problems = checkModule(m.compiled)
 	}
@@ -173,8 +179,10 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 }
 
 // compile makes a runtime with the memory limit, WASI and the host module,
-// and compiles bin in it.
-func compile(ctx context.Context, cache wazero.CompilationCache, bin []byte, pages uint32) (wazero.Runtime, wazero.CompiledModule, error) {
+// and compiles bin in it within timeout. wazero checks the deadline between
+// functions only when it compiles with several workers, so it compiles with
+// two; checkShape has bounded what one function can cost.
+func compile(ctx context.Context, cache wazero.CompilationCache, bin []byte, pages uint32, timeout time.Duration) (wazero.Runtime, wazero.CompiledModule, error) {
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(pages).
@@ -188,9 +196,14 @@ func compile(ctx context.Context, cache wazero.CompilationCache, bin []byte, pag
 		_ = rt.Close(ctx)
 		return nil, nil, err
 	}
-	compiled, err := rt.CompileModule(ctx, bin)
+	cctx, cancel := context.WithTimeout(experimental.WithCompilationWorkers(ctx, compileWorkers), timeout)
+	defer cancel()
+	compiled, err := rt.CompileModule(cctx, bin)
 	if err != nil {
 		_ = rt.Close(ctx)
+		if cctx.Err() != nil {
+			return nil, nil, fmt.Errorf("compile: did not finish within compile_timeout (%s)", timeout)
+		}
 		return nil, nil, fmt.Errorf("compile: %w", err)
 	}
 	return rt, compiled, nil
@@ -326,8 +339,15 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 	if !filepath.IsAbs(path) && l.baseDir != "" {
 		path = filepath.Join(l.baseDir, path)
 	}
-	bin, err := os.ReadFile(path)
+	maxSize := int64(pc.MaxModuleSize)
+	if maxSize <= 0 {
+		maxSize = DefaultMaxModuleSize
+	}
+	bin, err := readModule(path, maxSize)
 	if err != nil {
+		return nil, p.errf("%w", err)
+	}
+	if err := checkShape(bin); err != nil {
 		return nil, p.errf("%w", err)
 	}
 	sum := sha256.Sum256(bin)
@@ -344,7 +364,11 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		return nil, p.errf("config cannot be written as JSON: %w", err)
 	}
 
-	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages))
+	compileTimeout := pc.CompileTimeout.Duration
+	if compileTimeout <= 0 {
+		compileTimeout = DefaultCompileTimeout
+	}
+	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages), compileTimeout)
 	if err != nil {
 		return nil, p.errf("%w", err)
 	}

@@ -166,6 +166,22 @@ type Plugin struct {
 	// PoolSize is the number of instances kept ready. Default (0):
 	// GOMAXPROCS*2, filled in by Parse.
 	PoolSize int `toml:"pool_size"`
+	// MaxModuleSize refuses a larger .wasm file before it is read whole.
+	// Default 16MiB.
+	MaxModuleSize Size `toml:"max_module_size"`
+	// CompileTimeout bounds compiling the module at load or reload.
+	// Default 10s.
+	CompileTimeout Duration `toml:"compile_timeout"`
+	// BreakerFailures is how many hook calls in a row may fail (trap, time
+	// out or misuse the ABI) before the plugin trips: its on_error policy
+	// then applies without running guest code until the backoff passes.
+	// Default 5.
+	BreakerFailures int `toml:"breaker_failures"`
+	// BreakerBackoff is how long the plugin stays tripped the first time;
+	// each failed probe doubles it, up to BreakerMaxBackoff. Defaults 1s
+	// and 1m.
+	BreakerBackoff    Duration `toml:"breaker_backoff"`
+	BreakerMaxBackoff Duration `toml:"breaker_max_backoff"`
 	// Config is handed to the filter as JSON.
 	Config map[string]any `toml:"config"`
 }

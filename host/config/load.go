@@ -340,6 +340,15 @@ func (p *parser) defaults(c *Config) {
 		if pl.PoolSize == 0 {
 			pl.PoolSize = runtime.GOMAXPROCS(0) * 2
 		}
+		if pl.MaxModuleSize == 0 {
+			pl.MaxModuleSize = 16 << 20
+		}
+		durDefault(&pl.CompileTimeout, 10*time.Second, false)
+		if pl.BreakerFailures == 0 {
+			pl.BreakerFailures = 5
+		}
+		durDefault(&pl.BreakerBackoff, time.Second, false)
+		durDefault(&pl.BreakerMaxBackoff, time.Minute, false)
 	}
 }
 
@@ -465,6 +474,22 @@ func (p *parser) validate(c *Config, bad map[string]bool) {
 		}
 		if pl.PoolSize < 0 {
 			p.errf(k+".pool_size", "must not be negative")
+		}
+		if pl.MaxModuleSize < 8 {
+			p.errf(k+".max_module_size", "must be at least 8B (a module header), got %s", pl.MaxModuleSize)
+		}
+		if pl.CompileTimeout.Duration <= 0 {
+			p.errf(k+".compile_timeout", "must be positive")
+		}
+		if pl.BreakerFailures < 1 {
+			p.errf(k+".breaker_failures", "must be at least 1, got %d", pl.BreakerFailures)
+		}
+		if pl.BreakerBackoff.Duration <= 0 {
+			p.errf(k+".breaker_backoff", "must be positive")
+		}
+		if pl.BreakerMaxBackoff.Duration < pl.BreakerBackoff.Duration {
+			p.errf(k+".breaker_max_backoff", "must be at least breaker_backoff (%s), got %s",
+				pl.BreakerBackoff.Duration, pl.BreakerMaxBackoff.Duration)
 		}
 	}
 
