@@ -79,6 +79,8 @@ type instance struct {
 	// spent is set when the deadline fired as a call returned: the call's
 	// result stands, but the instance cannot be armed again.
 	spent bool
+	// probe is set while the call is the circuit breaker's half-open probe.
+	probe bool
 
 	// scratch backs lists the host builds for the guest (header names and
 	// values), reused across calls.

@@ -65,6 +65,13 @@ type Loader struct {
 	baseDir  string
 	cache    wazero.CompilationCache
 
+	// gate bounds how many goroutines run guest code that may not return
+	// soon: instance creation, and calls of plugins that timed out
+	// recently. It has GOMAXPROCS-1 tokens (at least one), so that a
+	// processor is always left for the timers and the watchers that stop
+	// guests at their deadline (see RATIONALE.md, "Deadlines under a flood").
+	gate chan struct{}
+
 	mu      sync.Mutex
 	modules map[moduleKey]*module
 	closed  bool
@@ -102,6 +109,7 @@ func NewLoader(opts LoaderOptions) *Loader {
 		baseDir: opts.BaseDir,
 		cache:   wazero.NewCompilationCache(),
 		modules: make(map[moduleKey]*module),
+		gate:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 	}
 	if l.logger == nil {
 		l.logger = slog.Default()
@@ -312,6 +320,9 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		timeout: pc.Timeout.Duration,
 		logger:  l.logger.With("plugin", pc.Name),
 		shared:  l.shared,
+		gate:    l.gate,
+		running: make(chan struct{}, cap(l.gate)),
+		breaker: newBreaker(pc.BreakerFailures, pc.BreakerBackoff.Duration, pc.BreakerMaxBackoff.Duration),
 	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout

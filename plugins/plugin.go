@@ -52,13 +52,20 @@ type Stats struct {
 	PoolTimeouts uint64
 	// Discarded counts instances closed after a failure.
 	Discarded uint64
-	// Instances is the number of live instances now.
+	// Trips counts how often the circuit breaker opened; Tripped counts the
+	// calls it failed without running guest code (also counted in Errors).
+	Trips   uint64
+	Tripped uint64
+	// Instances is the number of live instances now; Created counts the
+	// instances created since the load (the warm ones included).
 	Instances int64
+	Created   uint64
 }
 
 type counters struct {
 	calls, errors, traps, timeouts, misuses atomic.Uint64
 	poolWaits, poolTimeouts, discarded      atomic.Uint64
+	created                                 atomic.Uint64
 	instances                               atomic.Int64
 }
 
@@ -81,6 +88,22 @@ type plugin struct {
 	modCfg wazero.ModuleConfig
 	pool   *pool
 	stats  counters
+
+	// breaker stops calling a guest that keeps failing (breaker.go).
+	breaker *breaker
+	// gate is the Loader's guestGate: calls of a plugin that timed out in
+	// the last suspectFor, and every instance creation, run guest code only
+	// with one of its tokens. lastTimeout (monotonic ns, 0: never) marks
+	// the plugin suspect.
+	gate        chan struct{}
+	lastTimeout atomic.Int64
+	// running has GOMAXPROCS-1 tokens (at least one): no more of this
+	// plugin's calls run guest code at once, so that one plugin whose
+	// guest loops cannot hold every processor while its deadlines wait to
+	// fire.
+	running chan struct{}
+	// lastCreate is how long the last instance creation ran guest code (ns).
+	lastCreate atomic.Int64
 
 	// lastLog (monotonic ns) and quiet rate-limit failure logs to one a
 	// second per plugin: a broken filter on a busy route must not flood the
@@ -105,7 +128,10 @@ func (p *plugin) snapshot() Stats {
 		PoolWaits:    p.stats.poolWaits.Load(),
 		PoolTimeouts: p.stats.poolTimeouts.Load(),
 		Discarded:    p.stats.discarded.Load(),
+		Trips:        p.breaker.trips.Load(),
+		Tripped:      p.breaker.refusals.Load(),
 		Instances:    p.stats.instances.Load(),
+		Created:      p.stats.created.Load(),
 	}
 }
 
@@ -132,6 +158,17 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 		stderr: newLineWriter(p.logger, "stderr", slog.LevelWarn),
 	}
 	in.ctx = newCallCtx(in)
+	// Creating an instance runs guest code (start-up, _initialize,
+	// configure) for up to initTimeout: it needs a gate token.
+	select {
+	case p.gate <- struct{}{}:
+	case <-ctx.Done():
+		return nil, p.errf("instantiate: %w", ctx.Err())
+	}
+	defer func() { <-p.gate }()
+	p.stats.created.Add(1)
+	start := time.Now()
+	defer func() { p.lastCreate.Store(int64(time.Since(start))) }()
 	ictx, cancel := context.WithTimeout(ctx, initTimeout)
 	defer cancel()
 	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
@@ -233,6 +270,7 @@ const (
 	failTimeout
 	failMisuse
 	failNoInstance
+	failTripped
 )
 
 func (k failKind) String() string {
@@ -243,6 +281,8 @@ func (k failKind) String() string {
 		return "ABI misuse"
 	case failNoInstance:
 		return "no instance"
+	case failTripped:
+		return "tripped"
 	}
 	return "trap"
 }
@@ -256,12 +296,19 @@ type callError struct {
 func (e *callError) Error() string { return e.kind.String() + ": " + e.err.Error() }
 func (e *callError) Unwrap() error { return e.err }
 
+var errTripped = errors.New("the plugin failed repeatedly and is tripped (circuit breaker open)")
+
 // acquire takes an instance from the pool for one hook call and arms its
-// deadline. The time spent waiting for a free instance counts against the
-// deadline: the hook's budget is one budget.
+// deadline, unless the breaker is open. The time spent waiting for a free
+// instance counts against the deadline: the hook's budget is one budget.
 func (p *plugin) acquire() (*instance, *callError) {
+	ok, probe := p.breaker.allow()
+	if !ok {
+		return nil, &callError{kind: failTripped, err: errTripped}
+	}
 	select {
 	case in := <-p.pool.idle:
+		in.probe = probe
 		in.ctx.arm(p.timeout)
 		return in, nil
 	default:
@@ -269,20 +316,67 @@ func (p *plugin) acquire() (*instance, *callError) {
 	start := time.Now()
 	in, err := p.pool.getSlow(p.timeout)
 	if err != nil {
+		p.breaker.abandon(probe)
 		if errors.Is(err, errPoolTimeout) {
 			p.stats.poolTimeouts.Add(1)
 		}
 		return nil, &callError{kind: failNoInstance, err: err}
 	}
+	in.probe = probe
 	in.ctx.arm(max(p.timeout-time.Since(start), time.Microsecond))
 	return in, nil
+}
+
+// suspectFor is how long after a timeout a plugin's calls need a gate
+// token: a guest that looped once may loop again, and each loop holds a
+// processor until its deadline fires.
+const suspectFor = 10 * time.Second
+
+// suspect reports whether the plugin timed out within suspectFor.
+func (p *plugin) suspect() bool {
+	last := p.lastTimeout.Load()
+	return last != 0 && monoNow()-last < int64(suspectFor)
+}
+
+// wait takes a token of sem, waiting at most until the call's deadline.
+func (p *plugin) wait(sem chan struct{}, in *instance) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-in.ctx.done:
+		return false
+	}
+}
+
+// waitedOut is the failure of a call whose deadline passed before it could
+// run guest code.
+func (p *plugin) waitedOut() *callError {
+	return &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s waiting for a processor", p.timeout)}
 }
 
 // invoke calls hook h on an acquired instance whose call state and stack
 // arguments are set, and returns the hook's result.
 func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
 	p.stats.calls.Add(1)
-	err := in.hooks[h].CallWithStack(in.ctx, in.stack[:])
+	select {
+	case p.running <- struct{}{}:
+	default:
+		if !p.wait(p.running, in) {
+			return 0, p.waitedOut()
+		}
+	}
+	var err error
+	if p.suspect() {
+		if !p.wait(p.gate, in) {
+			<-p.running
+			return 0, p.waitedOut()
+		}
+		err = in.hooks[h].CallWithStack(in.ctx, in.stack[:])
+		<-p.gate
+	} else {
+		err = in.hooks[h].CallWithStack(in.ctx, in.stack[:])
+	}
+	<-p.running
 	alive := in.ctx.disarm()
 	switch {
 	case err == nil && alive:
@@ -315,6 +409,22 @@ func isDeadline(err error) bool {
 // when the call failed in any way (see RATIONALE.md).
 func (p *plugin) release(in *instance, ce *callError) {
 	in.st = callState{}
+	probe := in.probe
+	in.probe = false
+	if ce == nil {
+		p.breaker.succeeded(probe)
+		if probe {
+			p.logger.Info("plugins: plugin recovered: its probe call succeeded, the circuit breaker is closed")
+		}
+	} else {
+		if ce.kind == failTimeout {
+			p.lastTimeout.Store(monoNow())
+		}
+		if p.breaker.failed(probe) {
+			p.logger.Warn("plugins: plugin tripped: its on_error policy applies without running it until a probe call succeeds",
+				"failures_in_a_row", p.breaker.threshold, "backoff", p.breaker.first.String(), "last_error", ce.Error())
+		}
+	}
 	if ce == nil && !in.spent && !in.ctx.fired.Load() && !in.mod.IsClosed() {
 		p.pool.put(in)
 		return
@@ -332,6 +442,9 @@ func (p *plugin) fail(h hook, ce *callError) bool {
 		p.stats.timeouts.Add(1)
 	case failMisuse:
 		p.stats.misuses.Add(1)
+	case failTripped:
+		// Logged once when the breaker opened.
+		return p.deny
 	}
 	now, last := monoNow(), p.lastLog.Load()
 	if now-last < int64(time.Second) || !p.lastLog.CompareAndSwap(last, now) {
