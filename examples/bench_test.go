@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -118,7 +118,7 @@ timeout = "1s"
 
 // benchChains loads every example with the real plugin loader and returns
 // the chain of each route.
-func benchChains(b *testing.B) map[string]host.Chain {
+func benchChains(b *testing.B) map[string]filter.Chain {
 	modules := buildFilters(b)
 	pairs := []string{}
 	for file, path := range modules {
@@ -150,11 +150,11 @@ func benchChains(b *testing.B) map[string]host.Chain {
 func BenchmarkFilters(b *testing.B) {
 	chains := benchChains(b)
 
-	request := func(route string, header http.Header, check func(*host.Exchange)) func(*testing.B) {
+	request := func(route string, header http.Header, check func(*filter.Exchange)) func(*testing.B) {
 		return func(b *testing.B) {
 			c := chains[route]
 			r, _ := http.NewRequest("GET", "http://example.com/"+route+"/x?a=1", nil)
-			x := &host.Exchange{Request: r, Route: route, ClientAddr: "127.0.0.1:5000", Scheme: "http"}
+			x := &filter.Exchange{Request: r, Route: route, ClientAddr: "127.0.0.1:5000", Scheme: "http"}
 			b.ReportAllocs()
 			for range b.N {
 				r.Header = header.Clone()
@@ -166,35 +166,35 @@ func BenchmarkFilters(b *testing.B) {
 		}
 	}
 	jwt := jwt(`{"sub":"alice","exp":` + "4102444800" + `}`)
-	b.Run("auth/static-token", request("auth", http.Header{"Authorization": {"Bearer demo-token"}}, func(x *host.Exchange) {
+	b.Run("auth/static-token", request("auth", http.Header{"Authorization": {"Bearer demo-token"}}, func(x *filter.Exchange) {
 		if x.Request.Header.Get("X-User") != "static" {
 			b.Fatal("no X-User")
 		}
 	}))
-	b.Run("auth/jwt", request("auth", http.Header{"Authorization": {"Bearer " + jwt}}, func(x *host.Exchange) {
+	b.Run("auth/jwt", request("auth", http.Header{"Authorization": {"Bearer " + jwt}}, func(x *filter.Exchange) {
 		if x.Request.Header.Get("X-User") != "alice" {
 			b.Fatal("no X-User")
 		}
 	}))
 	for _, route := range []string{"headers", "headers-go"} {
-		b.Run(route, request(route, http.Header{"X-Internal": {"1"}, "Accept": {"*/*"}}, func(x *host.Exchange) {
+		b.Run(route, request(route, http.Header{"X-Internal": {"1"}, "Accept": {"*/*"}}, func(x *filter.Exchange) {
 			if x.Request.Header.Get("X-Env") != "prod" {
 				b.Fatal("no X-Env")
 			}
 		}))
 	}
 
-	message := func(route, payload string, want func(*host.Message) bool) func(*testing.B) {
+	message := func(route, payload string, want func(*filter.Message) bool) func(*testing.B) {
 		return func(b *testing.B) {
 			c := chains[route]
-			s := &host.Session{ID: "bench", Route: route, ClientAddr: "127.0.0.1:5000"}
+			s := &filter.Session{ID: "bench", Route: route, ClientAddr: "127.0.0.1:5000"}
 			in := []byte(payload)
-			m := &host.Message{Direction: host.ClientToUpstream}
+			m := &filter.Message{Direction: filter.ClientToUpstream}
 			b.SetBytes(int64(len(in)))
 			b.ReportAllocs()
 			for range b.N {
 				m.Payload = in
-				if v := c.OnMessage(s, m); v.Action != host.MessagePass {
+				if v := c.OnMessage(s, m); v.Action != filter.MessagePass {
 					b.Fatalf("verdict %+v", v)
 				}
 			}
@@ -204,12 +204,12 @@ func BenchmarkFilters(b *testing.B) {
 		}
 	}
 	chat := `{"type":"chat","user":"ann","text":"hello there, this is a message of a typical size","meta":{"ts":1700000000}}`
-	same := func(m *host.Message) bool { return string(m.Payload) == chat }
+	same := func(m *filter.Message) bool { return string(m.Payload) == chat }
 	b.Run("noop", message("noop", chat, same))
 	b.Run("noop-go", message("noop-go", chat, same))
 	b.Run("guard", message("guard", chat, same))
 	b.Run("redact/nothing-to-mask", message("redact", chat, same))
-	b.Run("redact/masks", message("redact", strings.Replace(chat, `"ts"`, `"password"`, 1), func(m *host.Message) bool {
+	b.Run("redact/masks", message("redact", strings.Replace(chat, `"ts"`, `"password"`, 1), func(m *filter.Message) bool {
 		return strings.Contains(string(m.Payload), `"password":"***"`)
 	}))
 }
@@ -327,14 +327,14 @@ timeout = "1s"
 		} {
 			b.Run(name+"/"+tc.label, func(b *testing.B) {
 				c := chains["redact-"+name]
-				s := &host.Session{ID: "bench", Route: "redact-" + name, ClientAddr: "127.0.0.1:5000"}
+				s := &filter.Session{ID: "bench", Route: "redact-" + name, ClientAddr: "127.0.0.1:5000"}
 				in := []byte(tc.payload)
-				m := &host.Message{Direction: host.ClientToUpstream}
+				m := &filter.Message{Direction: filter.ClientToUpstream}
 				b.SetBytes(int64(len(in)))
 				b.ReportAllocs()
 				for range b.N {
 					m.Payload = in
-					if v := c.OnMessage(s, m); v.Action != host.MessagePass {
+					if v := c.OnMessage(s, m); v.Action != filter.MessagePass {
 						b.Fatalf("verdict %+v", v)
 					}
 				}

@@ -222,7 +222,7 @@ func startProxy(t *testing.T, tomlText string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { set.Close() })
-	p, err := host.New(cfg, set.Chains(), host.Options{Logger: log})
+	p, err := host.New(cfg, host.Chains{Routes: set.Chains()}, host.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

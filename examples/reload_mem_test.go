@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -98,7 +98,7 @@ func TestReloadsReleaseWhatTheyLoaded(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reload %d: %v", i, err)
 		}
-		x := &host.Exchange{Request: httptest.NewRequest("GET", "/", nil), Route: "r", ClientAddr: "127.0.0.1:1", Scheme: "http"}
+		x := &filter.Exchange{Request: httptest.NewRequest("GET", "/", nil), Route: "r", ClientAddr: "127.0.0.1:1", Scheme: "http"}
 		reply := next.Chains()["r"].OnRequestHeaders(x)
 		if reply == nil || reply.Header.Get("X-Version") != want {
 			t.Fatalf("reload %d: reply %+v, want X-Version %s", i, reply, want)

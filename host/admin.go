@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
-	"sort"
 )
 
 // HandleAdmin adds an endpoint to the admin listener, behind the admin token
@@ -65,13 +64,8 @@ func (p *Proxy) readyz(w http.ResponseWriter, r *http.Request) {
 	g := p.gen.Load()
 	ups := make(map[string]upstreamStatus, len(g.pools))
 	anyUp := len(g.pools) == 0
-	names := make([]string, 0, len(g.pools))
-	for name := range g.pools {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		pl := g.pools[name]
+	// A map encodes with its keys sorted: no need to sort the names here.
+	for name, pl := range g.pools {
 		n := pl.availableCount()
 		ups[name] = upstreamStatus{Targets: len(pl.targets), Available: n}
 		anyUp = anyUp || n > 0

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // healthChecker probes every target of a pool on its own schedule and moves
@@ -22,7 +24,7 @@ func startHealthChecks(pl *pool) *healthChecker {
 	h := pl.cfg.Health
 	// Checks use fresh connections, not the proxy's pool: a target that no
 	// longer accepts connections must fail even while old ones live on.
-	tr := newTransport(pl.cfg)
+	tr := upstream.NewTransport(pl.cfg)
 	tr.DisableKeepAlives = true
 	client := &http.Client{
 		Transport:     tr,

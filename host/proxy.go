@@ -9,17 +9,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
-	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // maxBufferedBody bounds a request or response body that the proxy holds in
@@ -32,10 +31,6 @@ type Options struct {
 	// Logger receives access logs (level Info, message "access" and
 	// "websocket") and the proxy's own events. Nil discards them.
 	Logger *slog.Logger
-	// Closer, when set, releases what the chains given to New hold. The
-	// proxy closes it once that first generation is replaced and drained,
-	// or on Close.
-	Closer io.Closer
 }
 
 // Proxy is the reverse proxy: it routes each request to an upstream or a
@@ -62,46 +57,11 @@ type Proxy struct {
 	srv srvState
 }
 
-// wsEntry is one tracked WebSocket session.
-type wsEntry struct {
-	route    string
-	upstream string
-	target   string // the target URL it was dialled on
-	cancel   context.CancelCauseFunc
-	chain    *liveChain
-	timer    *time.Timer // the close a reload scheduled; under wsMu
-}
-
-// generation is everything built from one config: the routing table, the
-// upstream pools with their transports and health checkers, and the chains.
-// Requests hold the generation they started on until they end, so a
-// replaced generation is closed only once drained.
-type generation struct {
-	cfg    *config.Config
-	router *router
-	routes map[string]*route
-	pools  map[string]*pool
-
-	// num counts generations from 1 (the one New builds); loadedAt is when
-	// it was swapped in.
-	num      uint64
-	loadedAt time.Time
-	// closer releases what the chains hold (a plugin set: instances and
-	// runtimes). It is closed once the generation is retired and drained,
-	// never by a finalizer. Nil when the chains hold nothing.
-	closer io.Closer
-
-	inflight  atomic.Int64
-	retired   atomic.Bool
-	drained   chan struct{}
-	drainOnce sync.Once
-}
-
-// New builds a proxy from a validated config. chains holds the filter chain
-// of each route, keyed by route name; a route missing from the map has no
-// filters. New starts the upstreams' health checks; Run serves, and Close
+// New builds a proxy from a validated config and the chains of its routes
+// (the zero Chains: no filters). On error chains.Closer is not touched: the
+// caller still owns it. New starts the upstreams' health checks; Run serves, and Close
 // stops a proxy that was never run.
-func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, error) {
+func New(cfg *config.Config, chains Chains, opts Options) (*Proxy, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -113,86 +73,18 @@ func New(cfg *config.Config, chains map[string]Chain, opts Options) (*Proxy, err
 		idPrefix:   hex.EncodeToString(b[:]) + "-",
 		wsSessions: make(map[*wsEntry]struct{}),
 	}
-	g, err := p.build(cfg, chains, nil)
+	g, err := p.build(cfg, chains.Routes, nil)
 	if err != nil {
 		return nil, err
 	}
 	p.genSeq = 1
-	g.num, g.loadedAt, g.closer = 1, time.Now(), opts.Closer
+	g.num, g.loadedAt, g.closer = 1, time.Now(), chains.Closer
 	p.gen.Store(g)
 	return p, nil
 }
 
-// Apply builds a new generation from cfg and chains and swaps it in. It is
-// ApplyWith without resources to release.
-func (p *Proxy) Apply(cfg *config.Config, chains map[string]Chain) error {
-	_, err := p.ApplyWith(cfg, chains, nil)
-	return err
-}
-
-// ApplyWith builds a new generation from cfg and chains and swaps it in,
-// atomically for new requests. It returns the new generation's number.
-//
-// Everything that can fail happens before the swap: the upstream pools are
-// built (an upstream whose definition is unchanged keeps its pool, so its
-// connections and health state carry over), a changed server.listen or
-// admin.listen address is bound, and the TLS certificate is read again. On
-// any error nothing changes and closer is not touched: the caller still
-// owns it.
-//
-// After the swap, requests already running finish on the old generation;
-// once the last of them has, its chains' closer is closed and the pools no
-// other generation uses close their idle connections. WebSockets keep
-// running and take their route's chain from the current generation for
-// each message; a session whose route or upstream target is gone, or which
-// relays raw bytes on a route that now has message hooks, is closed with
-// 1001 after server.reload_grace. A new listen address serves before the
-// old one stops accepting; connections accepted on the old one live on.
-// Server timeouts are fixed when Run starts: changes to them are logged and
-// take effect at the next start.
-//
-// # Errors
-//
-// A build, bind or certificate error, or a closed proxy.
-func (p *Proxy) ApplyWith(cfg *config.Config, chains map[string]Chain, closer io.Closer) (uint64, error) {
-	p.applyMu.Lock()
-	defer p.applyMu.Unlock()
-	if p.closed {
-		return 0, errors.New("host: proxy is closed")
-	}
-	old := p.gen.Load()
-	g, err := p.build(cfg, chains, old)
-	if err != nil {
-		return 0, err
-	}
-	lc, err := p.prepareListeners(old.cfg, cfg)
-	if err != nil {
-		p.unrefPools(g)
-		return 0, err
-	}
-	p.genSeq++
-	g.num, g.loadedAt, g.closer = p.genSeq, time.Now(), closer
-	p.gen.Store(g)
-	p.commitListeners(lc)
-	if s, o := cfg.Server, old.cfg.Server; s.ReadHeaderTimeout != o.ReadHeaderTimeout || s.ReadTimeout != o.ReadTimeout ||
-		s.WriteTimeout != o.WriteTimeout || s.IdleTimeout != o.IdleTimeout || s.MaxHeaderBytes != o.MaxHeaderBytes {
-		p.log.Warn("host: server timeouts and max_header_bytes take effect at the next start")
-	}
-	p.reconcileSessions(old, g)
-	p.retire(old, g)
-	return g.num, nil
-}
-
-// Generation returns the number of the generation serving now (1 for the
-// one New built) and when it was swapped in.
-func (p *Proxy) Generation() (uint64, time.Time) {
-	g := p.gen.Load()
-	return g.num, g.loadedAt
-}
-
 // Close stops the health checks, closes idle upstream connections and
-// releases the current generation's chains (Options.Closer or the closer
-// given to ApplyWith). Run calls it on its way out; call it yourself for a
+// releases the current generation's chains (their Chains.Closer). Run calls it on its way out; call it yourself for a
 // proxy that was never run. Later calls do nothing.
 func (p *Proxy) Close() error {
 	p.applyMu.Lock()
@@ -212,99 +104,6 @@ func (p *Proxy) Close() error {
 		return g.closer.Close()
 	}
 	return nil
-}
-
-// build makes a generation from cfg. An upstream whose definition equals
-// that of prev's pool of the same name reuses the pool: its transport keeps
-// its idle connections and its health checker and target states carry on,
-// so a reload does not cold-start upstreams. Every pool counts the
-// generations that use it and closes when the last one is retired.
-func (p *Proxy) build(cfg *config.Config, chains map[string]Chain, prev *generation) (*generation, error) {
-	g := &generation{
-		cfg:     cfg,
-		routes:  make(map[string]*route),
-		pools:   make(map[string]*pool),
-		drained: make(chan struct{}),
-	}
-	for _, uc := range cfg.Upstreams {
-		if prev != nil {
-			if pl := prev.pools[uc.Name]; pl != nil && reflect.DeepEqual(pl.cfg, uc) {
-				pl.refs.Add(1)
-				g.pools[uc.Name] = pl
-				continue
-			}
-		}
-		pl, err := newPool(uc, p)
-		if err != nil {
-			p.unrefPools(g)
-			return nil, fmt.Errorf("host: upstream %q: %w", uc.Name, err)
-		}
-		pl.refs.Add(1)
-		g.pools[uc.Name] = pl
-	}
-	var rs []*route
-	for _, rc := range cfg.Routes {
-		r := newRoute(rc, g.pools, chains[rc.Name])
-		if rc.Upstream != "" && r.pool == nil {
-			p.unrefPools(g)
-			return nil, fmt.Errorf("host: route %q: no upstream named %q", rc.Name, rc.Upstream)
-		}
-		g.routes[rc.Name] = r
-		rs = append(rs, r)
-	}
-	g.router = newRouter(rs)
-	return g, nil
-}
-
-// unrefPools drops g's hold on its pools, closing those no other generation
-// uses.
-func (p *Proxy) unrefPools(g *generation) {
-	for _, pl := range g.pools {
-		pl.unref()
-	}
-}
-
-// acquire returns the current generation, counted as in use.
-func (p *Proxy) acquire() *generation {
-	for {
-		g := p.gen.Load()
-		g.inflight.Add(1)
-		if !g.retired.Load() {
-			return g
-		}
-		// Swapped out between Load and Add: use the new one.
-		p.release(g)
-	}
-}
-
-func (p *Proxy) release(g *generation) {
-	if g.inflight.Add(-1) == 0 && g.retired.Load() {
-		g.drainOnce.Do(func() { close(g.drained) })
-	}
-}
-
-// retire stops the health checks of old's pools that cur does not reuse,
-// and once the requests and sessions that hold old have finished, releases
-// its chains and its hold on its pools. Nothing waits for a finalizer.
-func (p *Proxy) retire(old, cur *generation) {
-	old.retired.Store(true)
-	for name, pl := range old.pools {
-		if cur.pools[name] != pl {
-			pl.stopChecks()
-		}
-	}
-	if old.inflight.Load() == 0 {
-		old.drainOnce.Do(func() { close(old.drained) })
-	}
-	go func() {
-		<-old.drained
-		p.unrefPools(old)
-		if old.closer != nil {
-			if err := old.closer.Close(); err != nil {
-				p.log.Warn("host: releasing a retired generation", "generation", old.num, "err", err)
-			}
-		}
-	}()
 }
 
 // ServeHTTP proxies one request.
@@ -341,11 +140,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	x := &st.x
-	*x = Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
+	*x = filter.Exchange{Request: r, Route: rt.name, ClientAddr: r.RemoteAddr, Scheme: scheme(r)}
 	hooks := rt.chain.Hooks()
 	upgrade := isWebSocketUpgrade(r)
-	if hooks.Has(HookRequestHeaders) {
-		buffered := hooks.Has(HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
+	if hooks.Has(filter.HookRequestHeaders) {
+		buffered := hooks.Has(filter.HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
 		if buffered {
 			body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
 			if err != nil {
@@ -397,7 +196,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type exchangeState struct {
 	lw   logWriter
 	rec  accessRecord
-	x    Exchange
+	x    filter.Exchange
 	call proxyCall
 }
 
@@ -405,9 +204,9 @@ type exchangeState struct {
 type proxyCall struct {
 	target *target
 	pool   *pool
-	chain  Chain
-	hooks  HookSet
-	x      *Exchange
+	chain  filter.Chain
+	hooks  filter.HookSet
+	x      *filter.Exchange
 	rec    *accessRecord
 	lw     *logWriter
 }
@@ -432,49 +231,40 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			call := pr.In.Context().Value(callKey{}).(*proxyCall)
 			pr.SetURL(call.target.url)
-			// Rewrite mode drops the client's X-Forwarded-For; carry it over
-			// so SetXForwarded appends the client's address to the chain.
-			if prior := pr.In.Header["X-Forwarded-For"]; prior != nil {
-				pr.Out.Header["X-Forwarded-For"] = prior
-			}
-			pr.SetXForwarded()
+			// ReverseProxy removed the hop-by-hop headers; the forwarding
+			// headers are the same as for a WebSocket handshake.
+			upstream.SetForwarded(pr.Out.Header, pr.In)
 			// The upstream sees the Host the client asked for (virtual
 			// hosts, absolute redirects), as Caddy and Traefik do by default.
 			pr.Out.Host = pr.In.Host
-			pr.Out.Header.Add("Via", "1.1 sluice")
 			// max_idle_conns = 0 turns keep-alive off: say so to the target.
 			pr.Out.Close = call.pool.cfg.MaxIdleConns == 0
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			call := resp.Request.Context().Value(callKey{}).(*proxyCall)
 			call.pool.connOK(call.target)
-			resp.Header.Add("Via", "1.1 sluice")
+			resp.Header.Add("Via", upstream.Via)
 			resp.Header.Set("X-Request-Id", call.rec.id)
-			if call.hooks.Has(HookResponseHeaders) {
+			if call.hooks.Has(filter.HookResponseHeaders) {
 				if err := runResponseHooks(call, resp); err != nil {
 					return err
 				}
 			}
 			// A large body goes from the target's socket to the client's
 			// without passing through ReverseProxy's copy buffer.
-			// Only when the length the client will be told is the length
-			// pumped: a filter may have changed Content-Length, and the
-			// server does not check what ReadFrom sends against it.
-			if b, ok := resp.Body.(*upBody); ok && b.length == declaredLength(resp.Header) {
-				if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
-					b.pumpTo(call.lw, func(r io.Reader) (int64, error) {
-						n, err := rf.ReadFrom(r)
-						call.lw.bytes += n
-						return n, err
-					})
-				}
+			if rf, ok := call.lw.ResponseWriter.(io.ReaderFrom); ok {
+				upstream.Splice(resp, call.lw, func(r io.Reader) (int64, error) {
+					n, err := rf.ReadFrom(r)
+					call.lw.bytes += n
+					return n, err
+				})
 			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			call := r.Context().Value(callKey{}).(*proxyCall)
 			call.rec.err = err
-			var de *dialError
+			var de *upstream.DialError
 			switch {
 			case r.Context().Err() != nil:
 				// The client went away; nobody reads the answer.
@@ -484,7 +274,7 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 			case errors.As(err, &de):
 				call.pool.connFailed(call.target)
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream unreachable")
-			case isTimeout(err):
+			case upstream.IsTimeout(err):
 				localError(w, call.rec.id, http.StatusGatewayTimeout, "host: upstream timed out")
 			default:
 				localError(w, call.rec.id, http.StatusBadGateway, "host: upstream failed")
@@ -493,26 +283,13 @@ func (p *Proxy) newReverseProxy(pl *pool) *httputil.ReverseProxy {
 	}
 }
 
-// declaredLength is the value of h's Content-Length, or -1.
-func declaredLength(h http.Header) int64 {
-	v := h["Content-Length"]
-	if len(v) != 1 {
-		return -1
-	}
-	n, err := strconv.ParseInt(v[0], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // runResponseHooks runs OnResponseHeaders, with the whole body in memory when
 // the chain asked for it, and applies what the filters decided.
 func runResponseHooks(call *proxyCall, resp *http.Response) error {
 	x := call.x
 	x.Status = resp.StatusCode
 	x.ResponseHeader = resp.Header
-	buffered := call.hooks.Has(HookResponseBody)
+	buffered := call.hooks.Has(filter.HookResponseBody)
 	if buffered {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBufferedBody+1))
 		resp.Body.Close()
@@ -560,7 +337,7 @@ func setBody(resp *http.Response, body []byte) {
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
-func replyStatus(r *Reply) int {
+func replyStatus(r *filter.Reply) int {
 	if r.Status < 100 || r.Status > 999 {
 		return http.StatusOK
 	}
@@ -568,7 +345,7 @@ func replyStatus(r *Reply) int {
 }
 
 // writeReply sends a filter's local response.
-func writeReply(w http.ResponseWriter, id string, r *Reply) {
+func writeReply(w http.ResponseWriter, id string, r *filter.Reply) {
 	h := w.Header()
 	for k, v := range r.Header {
 		h[k] = append([]string(nil), v...)
@@ -587,14 +364,6 @@ func localError(w http.ResponseWriter, id string, status int, msg string) {
 	h.Set("X-Request-Id", id)
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg+"\n")
-}
-
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func scheme(r *http.Request) string {
@@ -616,29 +385,27 @@ func (p *Proxy) newRequestID() string {
 // bufferPool lends ReverseProxy its 32 KiB copy buffers.
 type bufferPool struct{}
 
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// copyBufSize is the size of a copy buffer.
+const copyBufSize = 32 << 10
 
-func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
+// copyBuffers holds array pointers: converting the slice back to one costs
+// nothing, where boxing a slice (or a pointer to a new slice header) in
+// Put would allocate every time.
+var copyBuffers = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
+
+// Get returns a buffer of copyBufSize bytes.
+func (bufferPool) Get() []byte { return copyBuffers.Get().(*[copyBufSize]byte)[:] }
+
+// Put takes a buffer back; one of another size is left to the collector.
+func (bufferPool) Put(b []byte) {
+	if cap(b) >= copyBufSize {
+		copyBuffers.Put((*[copyBufSize]byte)(b[:copyBufSize]))
+	}
+}
 
 // isWebSocketUpgrade reports whether r asks for a WebSocket: Connection has
 // the token "upgrade" and Upgrade is "websocket", both case-insensitive.
 // Upgrade is looked at first: most requests have none.
 func isWebSocketUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Upgrade", "websocket") && headerHasToken(r.Header, "Connection", "upgrade")
-}
-
-// headerHasToken reports whether a comma-separated list in header name has
-// token, case-insensitive. It does not allocate.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h[name] {
-		for v != "" {
-			t, rest, _ := strings.Cut(v, ",")
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-			v = rest
-		}
-	}
-	return false
+	return upstream.HasToken(r.Header, "Upgrade", "websocket") && upstream.HasToken(r.Header, "Connection", "upgrade")
 }

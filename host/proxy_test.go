@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 func TestForwardingHeaders(t *testing.T) {
@@ -149,7 +152,7 @@ func TestStreamingUpload(t *testing.T) {
 		pw.Close()
 	}()
 	req, _ := http.NewRequest(http.MethodPost, px.url+"/upload", pr) // ContentLength -1: chunked
-	resp, err := pxClient().Do(req)
+	resp, err := testkit.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +178,7 @@ func TestStreamingResponse(t *testing.T) {
 	}))
 	t.Cleanup(back.Close)
 	px := pxStart(t, fmt.Sprintf("[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", back.URL), nil)
-	resp, err := pxClient().Get(px.url + "/events")
+	resp, err := testkit.Client().Get(px.url + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,50 +197,52 @@ func TestStreamingResponse(t *testing.T) {
 
 // testChain is a filter chain written in Go, exercising the hook points.
 type testChain struct {
-	hooks         HookSet
+	hooks         filter.HookSet
 	requestCalls  atomic.Int64
 	responseCalls atomic.Int64
 }
 
-func (c *testChain) Hooks() HookSet { return c.hooks }
+func (c *testChain) Hooks() filter.HookSet { return c.hooks }
 
-func (c *testChain) OnRequestHeaders(x *Exchange) *Reply {
+func (c *testChain) OnRequestHeaders(x *filter.Exchange) *filter.Reply {
 	c.requestCalls.Add(1)
 	r := x.Request
 	if r.Header.Get("Authorization") != "Bearer ok" {
-		return &Reply{Status: http.StatusUnauthorized, Header: http.Header{"X-Denied-By": {"test"}}, Body: []byte("no token\n")}
+		return &filter.Reply{Status: http.StatusUnauthorized, Header: http.Header{"X-Denied-By": {"test"}}, Body: []byte("no token\n")}
 	}
 	r.Header.Set("X-Filtered", x.Route)
 	r.Header.Del("Authorization")
 	if strings.HasPrefix(r.URL.Path, "/v1/") {
 		r.URL.Path = "/internal/" + strings.TrimPrefix(r.URL.Path, "/v1/")
 	}
-	if c.hooks.Has(HookRequestBody) {
+	if c.hooks.Has(filter.HookRequestBody) {
 		x.RequestBody = bytes.ToUpper(x.RequestBody)
 	}
 	x.State.Set("user", []byte("alice"))
 	return nil
 }
 
-func (c *testChain) OnUpgrade(*Exchange) *Reply { return nil }
+func (c *testChain) OnUpgrade(*filter.Exchange) *filter.Reply { return nil }
 
-func (c *testChain) OnResponseHeaders(x *Exchange) *Reply {
+func (c *testChain) OnResponseHeaders(x *filter.Exchange) *filter.Reply {
 	c.responseCalls.Add(1)
 	user, _ := x.State.Get("user")
 	x.ResponseHeader.Set("X-User", string(user))
 	x.ResponseHeader.Del("X-Secret")
 	if x.Status == http.StatusTeapot {
-		return &Reply{Status: http.StatusForbidden, Body: []byte("replaced\n")}
+		return &filter.Reply{Status: http.StatusForbidden, Body: []byte("replaced\n")}
 	}
-	if c.hooks.Has(HookResponseBody) {
+	if c.hooks.Has(filter.HookResponseBody) {
 		x.ResponseBody = append([]byte("<<"), append(x.ResponseBody, ">>"...)...)
 		x.Status = http.StatusAccepted
 	}
 	return nil
 }
 
-func (c *testChain) OnMessage(*Session, *Message) MessageVerdict { return MessageVerdict{} }
-func (c *testChain) OnClose(*Session)                            {}
+func (c *testChain) OnMessage(*filter.Session, *filter.Message) filter.MessageVerdict {
+	return filter.MessageVerdict{}
+}
+func (c *testChain) OnClose(*filter.Session) {}
 
 func TestChainHooks(t *testing.T) {
 	var upstreamCalls atomic.Int64
@@ -252,8 +257,8 @@ func TestChainHooks(t *testing.T) {
 			r.Header.Get("X-Filtered"), r.Header.Get("Authorization"), body, r.ContentLength)
 	}))
 	t.Cleanup(back.Close)
-	headersOnly := &testChain{hooks: HookRequestHeaders | HookResponseHeaders}
-	withBodies := &testChain{hooks: HookRequestHeaders | HookRequestBody | HookResponseHeaders | HookResponseBody}
+	headersOnly := &testChain{hooks: filter.HookRequestHeaders | filter.HookResponseHeaders}
+	withBodies := &testChain{hooks: filter.HookRequestHeaders | filter.HookRequestBody | filter.HookResponseHeaders | filter.HookResponseBody}
 	none := &testChain{hooks: 0}
 	px := pxStart(t, fmt.Sprintf(`
 [[upstream]]
@@ -271,11 +276,11 @@ upstream = "u"
 name = "none"
 path_prefix = "/n/"
 upstream = "u"
-`, back.URL), map[string]Chain{"headers": headersOnly, "bodies": withBodies, "none": none})
-	cl := pxClient()
+`, back.URL), map[string]filter.Chain{"headers": headersOnly, "bodies": withBodies, "none": none})
+	cl := testkit.Client()
 
 	// A reply from OnRequestHeaders short-circuits: the upstream sees nothing.
-	status, body, h := pxGet(t, cl, px.url+"/v1/x")
+	status, body, h := testkit.Get(t, cl, px.url+"/v1/x")
 	if status != 401 || body != "no token\n" || h.Get("X-Denied-By") != "test" || h.Get("X-Request-Id") == "" {
 		t.Errorf("refused: %d %q %v", status, body, h)
 	}
@@ -284,7 +289,7 @@ upstream = "u"
 	}
 
 	// Mutations of path and headers reach the upstream; response headers change.
-	status, body, h = pxGet(t, cl, px.url+"/v1/users", "Authorization", "Bearer ok")
+	status, body, h = testkit.Get(t, cl, px.url+"/v1/users", "Authorization", "Bearer ok")
 	if status != 200 || body != `GET /internal/users filtered=headers auth="" body= cl=0` {
 		t.Errorf("mutated request: %d %q", status, body)
 	}
@@ -293,7 +298,7 @@ upstream = "u"
 	}
 
 	// A reply from OnResponseHeaders replaces the upstream's response.
-	status, body, _ = pxGet(t, cl, px.url+"/v1/teapot", "Authorization", "Bearer ok")
+	status, body, _ = testkit.Get(t, cl, px.url+"/v1/teapot", "Authorization", "Bearer ok")
 	if status != 403 || body != "replaced\n" {
 		t.Errorf("replaced response: %d %q", status, body)
 	}
@@ -313,17 +318,17 @@ upstream = "u"
 	}
 
 	// A chain without hooks is never called.
-	if status, _, _ := pxGet(t, cl, px.url+"/n/x"); status != 200 || none.requestCalls.Load() != 0 || none.responseCalls.Load() != 0 {
+	if status, _, _ := testkit.Get(t, cl, px.url+"/n/x"); status != 200 || none.requestCalls.Load() != 0 || none.responseCalls.Load() != 0 {
 		t.Errorf("hookless chain: status %d, calls %d/%d", status, none.requestCalls.Load(), none.responseCalls.Load())
 	}
 }
 
 func TestAccessLog(t *testing.T) {
-	b := pxBackend(t, "b")
+	b := testkit.NameBackend(t, "b")
 	px := pxStart(t, fmt.Sprintf("[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nname = \"main\"\nupstream = \"u\"\n", b.URL), nil)
-	_, body, h := pxGet(t, pxClient(), px.url+"/logged?x=1")
+	_, body, h := testkit.Get(t, testkit.Client(), px.url+"/logged?x=1")
 	var rec map[string]any
-	pxEventually(t, time.Second, "access record", func() bool {
+	testkit.Eventually(t, time.Second, "access record", func() bool {
 		rs := px.logs.records("access")
 		if len(rs) > 0 {
 			rec = rs[0]
@@ -357,5 +362,15 @@ func TestRequestIDs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { p.newRequestID() }); n > 1 {
 		t.Errorf("newRequestID allocates %v times", n)
+	}
+}
+
+// Handing a copy buffer back costs no allocation (the race detector's pool
+// drops some buffers on purpose, hence less than one per round, not zero).
+func TestBufferPoolPutDoesNotAllocate(t *testing.T) {
+	var bp bufferPool
+	bp.Put(bp.Get())
+	if n := testing.AllocsPerRun(200, func() { bp.Put(bp.Get()) }); n >= 1 {
+		t.Fatalf("%v allocations per Get and Put", n)
 	}
 }

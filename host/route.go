@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // route is one [[route]] as the proxy serves it.
@@ -16,8 +17,8 @@ type route struct {
 	host   string // "" for any host, "*.example.com", or an exact name
 	prefix string
 
-	pool  *pool // nil for a redirect route
-	chain Chain // never nil: noChain when the route has no filters
+	pool  *pool        // nil for a redirect route
+	chain filter.Chain // never nil: noChain when the route has no filters
 
 	redirect string
 	status   int
@@ -108,7 +109,7 @@ func normalizeHost(h string) string {
 	return h
 }
 
-func newRoute(rc config.Route, pools map[string]*pool, chain Chain) *route {
+func newRoute(rc config.Route, pools map[string]*pool, chain filter.Chain) *route {
 	if chain == nil {
 		chain = noChain{}
 	}
@@ -143,11 +144,13 @@ func (r *route) redirectTo(w http.ResponseWriter, req *http.Request) {
 // the proxy never calls it.
 type noChain struct{}
 
-var _ Chain = noChain{}
+var _ filter.Chain = noChain{}
 
-func (noChain) Hooks() HookSet                              { return 0 }
-func (noChain) OnRequestHeaders(*Exchange) *Reply           { return nil }
-func (noChain) OnUpgrade(*Exchange) *Reply                  { return nil }
-func (noChain) OnResponseHeaders(*Exchange) *Reply          { return nil }
-func (noChain) OnMessage(*Session, *Message) MessageVerdict { return MessageVerdict{} }
-func (noChain) OnClose(*Session)                            {}
+func (noChain) Hooks() filter.HookSet                            { return 0 }
+func (noChain) OnRequestHeaders(*filter.Exchange) *filter.Reply  { return nil }
+func (noChain) OnUpgrade(*filter.Exchange) *filter.Reply         { return nil }
+func (noChain) OnResponseHeaders(*filter.Exchange) *filter.Reply { return nil }
+func (noChain) OnMessage(*filter.Session, *filter.Message) filter.MessageVerdict {
+	return filter.MessageVerdict{}
+}
+func (noChain) OnClose(*filter.Session) {}

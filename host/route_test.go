@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 func TestRouting(t *testing.T) {
 	names := []string{"any-root", "any-api", "any-api-v2", "exact", "wild", "deep-wild"}
 	conf := ""
 	for _, n := range names {
-		conf += fmt.Sprintf("[[upstream]]\nname = %q\ntargets = [%q]\n", n, pxBackend(t, n).URL)
+		conf += fmt.Sprintf("[[upstream]]\nname = %q\ntargets = [%q]\n", n, testkit.NameBackend(t, n).URL)
 	}
 	conf += `
 [[route]]
@@ -43,7 +44,7 @@ path_prefix = "/shop/"
 upstream = "deep-wild"
 `
 	px := pxStart(t, conf, nil)
-	c := pxClient()
+	c := testkit.Client()
 	for _, tt := range []struct{ host, path, want string }{
 		{"other.test", "/", "any-root"},
 		{"other.test", "/index.html", "any-root"},
@@ -58,7 +59,7 @@ upstream = "deep-wild"
 		{"x.eu.example.com", "/shop/cart", "deep-wild"},
 		{"x.eu.example.com", "/blog", "wild"}, // falls through to the shorter wildcard
 	} {
-		status, body, _ := pxGet(t, c, px.url+tt.path, "Host", tt.host)
+		status, body, _ := testkit.Get(t, c, px.url+tt.path, "Host", tt.host)
 		if status != 200 || !strings.HasPrefix(body, tt.want+" ") {
 			t.Errorf("%s%s: got %d %q, want %s", tt.host, tt.path, status, body, tt.want)
 		}
@@ -69,7 +70,7 @@ upstream = "deep-wild"
 }
 
 func TestNoRoute(t *testing.T) {
-	b := pxBackend(t, "b")
+	b := testkit.NameBackend(t, "b")
 	px := pxStart(t, fmt.Sprintf(`
 [[upstream]]
 name = "b"
@@ -78,7 +79,7 @@ targets = [%q]
 host = "only.example.com"
 upstream = "b"
 `, b.URL), nil)
-	status, _, h := pxGet(t, pxClient(), px.url+"/", "Host", "elsewhere.test")
+	status, _, h := testkit.Get(t, testkit.Client(), px.url+"/", "Host", "elsewhere.test")
 	if status != http.StatusNotFound {
 		t.Fatalf("status %d, want 404", status)
 	}
@@ -103,7 +104,7 @@ redirect = "https://other.example.com"
 status = 308
 keep_path = true
 `, nil)
-	c := pxClient()
+	c := testkit.Client()
 	for _, tt := range []struct {
 		path   string
 		status int
@@ -113,7 +114,7 @@ keep_path = true
 		{"/moved/a/b?q=1&r=2", 301, "https://new.example.com/base/moved/a/b?q=1&r=2"},
 		{"/x", 308, "https://other.example.com/x"},
 	} {
-		status, _, h := pxGet(t, c, px.url+tt.path)
+		status, _, h := testkit.Get(t, c, px.url+tt.path)
 		if status != tt.status || h.Get("Location") != tt.loc {
 			t.Errorf("%s: got %d %q, want %d %q", tt.path, status, h.Get("Location"), tt.status, tt.loc)
 		}
@@ -121,25 +122,25 @@ keep_path = true
 }
 
 func TestApplySwapsRoutes(t *testing.T) {
-	a, b := pxBackend(t, "a"), pxBackend(t, "b")
+	a, b := testkit.NameBackend(t, "a"), testkit.NameBackend(t, "b")
 	conf := func(backend string) string {
 		return fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", backend)
 	}
 	px := pxStart(t, conf(a.URL), nil)
-	c := pxClient()
-	if _, body, _ := pxGet(t, c, px.url+"/"); !strings.HasPrefix(body, "a ") {
+	c := testkit.Client()
+	if _, body, _ := testkit.Get(t, c, px.url+"/"); !strings.HasPrefix(body, "a ") {
 		t.Fatalf("before Apply: %q", body)
 	}
 	old := px.gen.Load()
 	cfg := mustParse(t, conf(b.URL))
-	if err := px.Apply(cfg, nil); err != nil {
+	if _, err := px.Apply(cfg, Chains{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, body, _ := pxGet(t, c, px.url+"/"); !strings.HasPrefix(body, "b ") {
+	if _, body, _ := testkit.Get(t, c, px.url+"/"); !strings.HasPrefix(body, "b ") {
 		t.Fatalf("after Apply: %q", body)
 	}
 	// The old generation drains (nothing holds it) and is closed.
-	pxEventually(t, 2e9, "old generation drained", func() bool {
+	testkit.Eventually(t, 2e9, "old generation drained", func() bool {
 		select {
 		case <-old.drained:
 			return true
@@ -159,20 +160,20 @@ func TestApplyDrainsInFlight(t *testing.T) {
 		fmt.Fprint(w, "old")
 	}))
 	t.Cleanup(slow.Close)
-	b := pxBackend(t, "new")
+	b := testkit.NameBackend(t, "new")
 	conf := "[server]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n"
 	px := pxStart(t, fmt.Sprintf(conf, slow.URL), nil)
 	res := make(chan string, 1)
 	go func() {
-		_, body, _ := pxGet(t, pxClient(), px.url+"/")
+		_, body, _ := testkit.Get(t, testkit.Client(), px.url+"/")
 		res <- body
 	}()
 	<-entered
 	old := px.gen.Load()
-	if err := px.Apply(mustParse(t, fmt.Sprintf(conf, b.URL)), nil); err != nil {
+	if _, err := px.Apply(mustParse(t, fmt.Sprintf(conf, b.URL)), Chains{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, body, _ := pxGet(t, pxClient(), px.url+"/"); !strings.HasPrefix(body, "new ") {
+	if _, body, _ := testkit.Get(t, testkit.Client(), px.url+"/"); !strings.HasPrefix(body, "new ") {
 		t.Errorf("new requests after Apply: %q", body)
 	}
 	select {
@@ -184,7 +185,7 @@ func TestApplyDrainsInFlight(t *testing.T) {
 	if body := <-res; body != "old" {
 		t.Errorf("in-flight request: %q", body)
 	}
-	pxEventually(t, 2*time.Second, "old generation drained", func() bool {
+	testkit.Eventually(t, 2*time.Second, "old generation drained", func() bool {
 		select {
 		case <-old.drained:
 			return true
@@ -197,7 +198,7 @@ func TestApplyDrainsInFlight(t *testing.T) {
 // A reload that removes a route closes its WebSockets with 1001 and keeps
 // the others.
 func TestApplyClosesWebSocketsOfRemovedRoutes(t *testing.T) {
-	back := pxEchoWS(t)
+	back := testkit.NewWSBackend(t).Server
 	conf := "[server]\nlisten = \"127.0.0.1:0\"\nreload_grace = \"0s\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n" +
 		"[[route]]\nname = \"keep\"\npath_prefix = \"/keep/\"\nupstream = \"u\"\n"
 	gone := "[[route]]\nname = \"gone\"\npath_prefix = \"/gone/\"\nupstream = \"u\"\n"
@@ -211,7 +212,7 @@ func TestApplyClosesWebSocketsOfRemovedRoutes(t *testing.T) {
 		return c
 	}
 	kept, closed := dial("/keep/ws"), dial("/gone/ws")
-	if err := px.Apply(mustParse(t, fmt.Sprintf(conf, back.URL)), nil); err != nil {
+	if _, err := px.Apply(mustParse(t, fmt.Sprintf(conf, back.URL)), Chains{}); err != nil {
 		t.Fatal(err)
 	}
 	closed.SetReadDeadline(time.Now().Add(5 * time.Second))

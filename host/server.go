@@ -93,10 +93,9 @@ func loadCert(s config.Server) (*tls.Certificate, error) {
 // listenerChange is what a reload does to the listeners, prepared before the
 // swap so that a failure changes nothing.
 type listenerChange struct {
-	ln, adminLn  net.Listener     // newly bound, or nil when unchanged
-	closeAdmin   bool             // admin.listen was removed
-	cert         *tls.Certificate // re-read certificate, or nil
-	needsRestart string           // a change that cannot apply live
+	ln, adminLn net.Listener     // newly bound, or nil when unchanged
+	closeAdmin  bool             // admin.listen was removed
+	cert        *tls.Certificate // re-read certificate, or nil
 }
 
 // prepareListeners binds the addresses that changed between old and cfg and

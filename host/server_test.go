@@ -1,57 +1,21 @@
 package host
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
-
-// pxEchoWS is an upstream that echoes WebSocket messages and answers plain
-// requests with "plain".
-func pxEchoWS(t *testing.T) *httptest.Server {
-	up := websocket.Upgrader{}
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !websocket.IsWebSocketUpgrade(r) {
-			fmt.Fprint(w, "plain")
-			return
-		}
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, msg); err != nil {
-				return
-			}
-		}
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
 
 func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	entered := make(chan struct{})
@@ -103,7 +67,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 }
 
 func TestShutdownClosesWebSocketsWith1001(t *testing.T) {
-	back := pxEchoWS(t)
+	back := testkit.NewWSBackend(t).Server
 	px := pxStart(t, fmt.Sprintf("[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", back.URL), nil)
 	c, _, err := websocket.DefaultDialer.Dial("ws://"+px.Addr().String()+"/chat", nil)
 	if err != nil {
@@ -140,7 +104,7 @@ func TestShutdownClosesWebSocketsWith1001(t *testing.T) {
 }
 
 func TestSlowlorisIsCutOff(t *testing.T) {
-	b := pxBackend(t, "b")
+	b := testkit.NameBackend(t, "b")
 	px := pxStart(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nread_header_timeout = \"300ms\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", b.URL), nil)
 	conn, err := net.Dial("tcp", px.Addr().String())
 	if err != nil {
@@ -163,7 +127,7 @@ func TestSlowlorisIsCutOff(t *testing.T) {
 				t.Errorf("slow client cut off after %v, want about 300ms", took)
 			}
 			// Others are still served.
-			if status, _, _ := pxGet(t, pxClient(), px.url+"/"); status != 200 {
+			if status, _, _ := testkit.Get(t, testkit.Client(), px.url+"/"); status != 200 {
 				t.Errorf("status %d after the slow client", status)
 			}
 			return
@@ -179,44 +143,9 @@ func TestSlowlorisIsCutOff(t *testing.T) {
 	}
 }
 
-// pxCert writes a self-signed certificate for 127.0.0.1 and returns the
-// file paths and a pool that trusts it.
-func pxCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "sluice test"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
 func TestTLSServesHTTP2AndWebSocket(t *testing.T) {
-	back := pxEchoWS(t)
-	certFile, keyFile, roots := pxCert(t)
+	back := testkit.NewWSBackend(t).Server
+	certFile, keyFile, roots := testkit.Cert(t)
 	px := pxStart(t, fmt.Sprintf(`
 [server]
 listen = "127.0.0.1:0"
@@ -290,18 +219,18 @@ targets = [%q]
 upstream = "u"
 `, b.URL), nil)
 	admin := "http://" + px.AdminAddr().String()
-	cl := pxClient()
-	if status, _, _ := pxGet(t, cl, admin+"/healthz"); status != http.StatusUnauthorized {
+	cl := testkit.Client()
+	if status, _, _ := testkit.Get(t, cl, admin+"/healthz"); status != http.StatusUnauthorized {
 		t.Errorf("healthz without token: %d", status)
 	}
-	if status, _, _ := pxGet(t, cl, admin+"/healthz", "Authorization", "Bearer wrong"); status != http.StatusUnauthorized {
+	if status, _, _ := testkit.Get(t, cl, admin+"/healthz", "Authorization", "Bearer wrong"); status != http.StatusUnauthorized {
 		t.Errorf("healthz with a wrong token: %d", status)
 	}
-	if status, body, _ := pxGet(t, cl, admin+"/healthz", "Authorization", "Bearer t0ken"); status != 200 || body != "ok\n" {
+	if status, body, _ := testkit.Get(t, cl, admin+"/healthz", "Authorization", "Bearer t0ken"); status != 200 || body != "ok\n" {
 		t.Errorf("healthz: %d %q", status, body)
 	}
 	ready := func() (int, map[string]any) {
-		status, body, _ := pxGet(t, cl, admin+"/readyz", "Authorization", "Bearer t0ken")
+		status, body, _ := testkit.Get(t, cl, admin+"/readyz", "Authorization", "Bearer t0ken")
 		var m map[string]any
 		if err := json.Unmarshal([]byte(body), &m); err != nil {
 			t.Fatalf("readyz body %q: %v", body, err)
@@ -312,18 +241,18 @@ upstream = "u"
 		t.Errorf("readyz: %d %v", status, m)
 	}
 	b.healthy.Store(false)
-	pxEventually(t, 3*time.Second, "not ready with every target down", func() bool {
+	testkit.Eventually(t, 3*time.Second, "not ready with every target down", func() bool {
 		status, m := ready()
 		return status == http.StatusServiceUnavailable && strings.Contains(fmt.Sprint(m["upstreams"]), "available:0")
 	})
 	b.healthy.Store(true)
-	pxEventually(t, 3*time.Second, "ready again", func() bool { status, _ := ready(); return status == 200 })
+	testkit.Eventually(t, 3*time.Second, "ready again", func() bool { status, _ := ready(); return status == 200 })
 }
 
 // server.read_timeout and write_timeout bound HTTP exchanges, not the
 // WebSockets that outlive them.
 func TestWebSocketOutlivesServerTimeouts(t *testing.T) {
-	back := pxEchoWS(t)
+	back := testkit.NewWSBackend(t).Server
 	px := pxStart(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nread_timeout = \"200ms\"\nwrite_timeout = \"200ms\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", back.URL), nil)
 	c, _, err := websocket.DefaultDialer.Dial("ws://"+px.Addr().String()+"/chat", nil)
 	if err != nil {
@@ -377,12 +306,12 @@ func TestWebSocketHandshakeForwarding(t *testing.T) {
 }
 
 func TestMaxHeaderBytes(t *testing.T) {
-	b := pxBackend(t, "b")
+	b := testkit.NameBackend(t, "b")
 	px := pxStart(t, fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\nmax_header_bytes = \"4KiB\"\n[[upstream]]\nname = \"u\"\ntargets = [%q]\n[[route]]\nupstream = \"u\"\n", b.URL), nil)
-	if status, _, _ := pxGet(t, pxClient(), px.url+"/", "X-Big", strings.Repeat("a", 2000)); status != 200 {
+	if status, _, _ := testkit.Get(t, testkit.Client(), px.url+"/", "X-Big", strings.Repeat("a", 2000)); status != 200 {
 		t.Errorf("2000-byte header: %d", status)
 	}
-	if status, _, _ := pxGet(t, pxClient(), px.url+"/", "X-Big", strings.Repeat("a", 16<<10)); status != http.StatusRequestHeaderFieldsTooLarge {
+	if status, _, _ := testkit.Get(t, testkit.Client(), px.url+"/", "X-Big", strings.Repeat("a", 16<<10)); status != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("16KiB header: %d, want 431", status)
 	}
 }

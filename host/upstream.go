@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
 // target is one backend of an upstream, with the state that decides whether
@@ -35,7 +36,7 @@ type pool struct {
 	cfg      config.Upstream
 	targets  []*target
 	balancer balancer
-	client   *upstreamClient
+	client   *upstream.Client
 	rp       *httputil.ReverseProxy
 	health   *healthChecker // nil without active checks
 	log      *slog.Logger
@@ -64,7 +65,7 @@ func newPool(cfg config.Upstream, p *Proxy) (*pool, error) {
 	for i, t := range pl.targets {
 		urls[i] = t.url
 	}
-	pl.client = newUpstreamClient(cfg, urls)
+	pl.client = upstream.New(cfg, urls)
 	pl.rp = p.newReverseProxy(pl)
 	if cfg.Health.Path != "" {
 		pl.health = startHealthChecks(pl)
@@ -140,5 +141,5 @@ func (pl *pool) unref() {
 // close releases the pool's idle connections once no request uses it.
 func (pl *pool) close() {
 	pl.stopChecks()
-	pl.client.closeIdle()
+	pl.client.CloseIdle()
 }

@@ -8,54 +8,29 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/internal/upstream"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
-
-// countingBackend is an upstream that counts the TCP connections it
-// accepted and those that were closed.
-type countingBackend struct {
-	*httptest.Server
-	opened, closed atomic.Int64
-}
-
-func newCountingBackend(t *testing.T, h http.HandlerFunc) *countingBackend {
-	t.Helper()
-	b := &countingBackend{}
-	b.Server = httptest.NewUnstartedServer(h)
-	b.Server.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			b.opened.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			b.closed.Add(1)
-		}
-	}
-	b.Start()
-	t.Cleanup(b.Close)
-	return b
-}
 
 func upstreamConf(target string, extra ...string) string {
 	return fmt.Sprintf("[[upstream]]\nname = \"u\"\ntargets = [%q]\n%s\n[[route]]\nupstream = \"u\"\n", target, strings.Join(extra, "\n"))
 }
 
 func TestUpstreamClientReusesConnections(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		fmt.Fprintf(w, "%s %s", r.Method, r.URL.Path)
 	})
 	px := pxStart(t, upstreamConf(back.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for i := range 50 {
-		if status, body, _ := pxGet(t, cl, fmt.Sprintf("%s/seq/%d", px.url, i)); status != 200 || body != fmt.Sprintf("GET /seq/%d", i) {
+		if status, body, _ := testkit.Get(t, cl, fmt.Sprintf("%s/seq/%d", px.url, i)); status != 200 || body != fmt.Sprintf("GET /seq/%d", i) {
 			t.Fatalf("request %d: %d %q", i, status, body)
 		}
 	}
@@ -69,7 +44,7 @@ func TestUpstreamClientReusesConnections(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	if n := back.opened.Load(); n != 1 {
+	if n := back.Opened.Load(); n != 1 {
 		t.Errorf("60 sequential requests opened %d upstream connections, want 1", n)
 	}
 
@@ -79,7 +54,7 @@ func TestUpstreamClientReusesConnections(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := pxClient()
+			c := testkit.Client()
 			for range 25 {
 				resp, err := c.Get(px.url + "/par")
 				if err != nil {
@@ -92,10 +67,10 @@ func TestUpstreamClientReusesConnections(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := back.opened.Load(); n > 9 {
+	if n := back.Opened.Load(); n > 9 {
 		t.Errorf("8 concurrent clients opened %d upstream connections", n)
 	}
-	if idle := px.gen.Load().pools["u"].client.idleConns(); idle < 1 || idle > 9 {
+	if idle := px.gen.Load().pools["u"].client.IdleConns(); idle < 1 || idle > 9 {
 		t.Errorf("%d idle connections after the load", idle)
 	}
 }
@@ -146,9 +121,9 @@ func TestUpstreamClientRetriesStaleConnection(t *testing.T) {
 		// connection goes back to the pool and dies there.
 	})
 	px := pxStart(t, upstreamConf(addr), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for i := range 5 {
-		status, body, _ := pxGet(t, cl, px.url+"/")
+		status, body, _ := testkit.Get(t, cl, px.url+"/")
 		if status != 200 || body != "served GET" {
 			t.Fatalf("GET %d: %d %q", i, status, body)
 		}
@@ -159,13 +134,13 @@ func TestUpstreamClientRetriesStaleConnection(t *testing.T) {
 	}
 
 	// A HEAD is idempotent too; a POST with a body is not retried, but a
-	// connection idle for longer than staleCheckAfter is probed before use,
+	// connection idle for longer than upstream.StaleCheckAfter is probed before use,
 	// so the POST does not meet the dead connection in the first place.
 	req, _ := http.NewRequest(http.MethodHead, px.url+"/", nil)
 	if resp, err := cl.Do(req); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("HEAD: %v %v", resp, err)
 	}
-	time.Sleep(staleCheckAfter + 100*time.Millisecond)
+	time.Sleep(upstream.StaleCheckAfter + 100*time.Millisecond)
 	resp, err := cl.Post(px.url+"/", "text/plain", strings.NewReader("payload"))
 	if err != nil {
 		t.Fatal(err)
@@ -180,23 +155,23 @@ func TestUpstreamClientRetriesStaleConnection(t *testing.T) {
 // Connection: close from the target is honoured: the connection is not
 // reused, and every request still succeeds.
 func TestUpstreamClientConnectionClose(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		io.WriteString(w, "bye")
 	})
 	px := pxStart(t, upstreamConf(back.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for i := range 4 {
-		status, body, h := pxGet(t, cl, px.url+"/")
+		status, body, h := testkit.Get(t, cl, px.url+"/")
 		if status != 200 || body != "bye" || h.Get("Connection") != "" {
 			t.Fatalf("request %d: %d %q %v", i, status, body, h)
 		}
 	}
-	if n := back.opened.Load(); n != 4 {
+	if n := back.Opened.Load(); n != 4 {
 		t.Errorf("%d upstream connections for 4 Connection: close responses", n)
 	}
-	pxEventually(t, 2*time.Second, "upstream connections closed", func() bool { return back.closed.Load() == 4 })
-	if idle := px.gen.Load().pools["u"].client.idleConns(); idle != 0 {
+	testkit.Eventually(t, 2*time.Second, "upstream connections closed", func() bool { return back.Closed.Load() == 4 })
+	if idle := px.gen.Load().pools["u"].client.IdleConns(); idle != 0 {
 		t.Errorf("%d idle connections kept after Connection: close", idle)
 	}
 }
@@ -204,7 +179,7 @@ func TestUpstreamClientConnectionClose(t *testing.T) {
 // max_idle_conns = 0 turns keep-alive off towards the target.
 func TestUpstreamClientKeepAliveOff(t *testing.T) {
 	var sawClose atomic.Int64
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Close {
 			sawClose.Add(1)
 		}
@@ -212,12 +187,12 @@ func TestUpstreamClientKeepAliveOff(t *testing.T) {
 	})
 	px := pxStart(t, upstreamConf(back.URL, "max_idle_conns = 0"), nil)
 	for range 3 {
-		if status, _, _ := pxGet(t, pxClient(), px.url+"/"); status != 200 {
+		if status, _, _ := testkit.Get(t, testkit.Client(), px.url+"/"); status != 200 {
 			t.Fatalf("status %d", status)
 		}
 	}
-	if back.opened.Load() != 3 || sawClose.Load() != 3 {
-		t.Errorf("keep-alive off: %d connections, %d requests with Connection: close; want 3 and 3", back.opened.Load(), sawClose.Load())
+	if back.Opened.Load() != 3 || sawClose.Load() != 3 {
+		t.Errorf("keep-alive off: %d connections, %d requests with Connection: close; want 3 and 3", back.Opened.Load(), sawClose.Load())
 	}
 }
 
@@ -225,7 +200,7 @@ func TestUpstreamClientKeepAliveOff(t *testing.T) {
 // kept for the next request.
 func TestUpstreamClientLargeBodies(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), (3<<20)/16)
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			h := sha256.New()
 			n, _ := io.Copy(h, r.Body)
@@ -235,7 +210,7 @@ func TestUpstreamClientLargeBodies(t *testing.T) {
 		w.Write(big)
 	})
 	px := pxStart(t, upstreamConf(back.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for range 2 {
 		resp, err := cl.Get(px.url + "/big")
 		if err != nil {
@@ -268,7 +243,7 @@ func TestUpstreamClientLargeBodies(t *testing.T) {
 			t.Errorf("upload (chunked %v): %q, want %q", chunked, got, want)
 		}
 	}
-	if n := back.opened.Load(); n != 1 {
+	if n := back.Opened.Load(); n != 1 {
 		t.Errorf("%d upstream connections for 4 large exchanges", n)
 	}
 }
@@ -276,7 +251,7 @@ func TestUpstreamClientLargeBodies(t *testing.T) {
 // response_timeout bounds the wait for response headers (504); the slow
 // connection is not reused. A streaming body may take longer.
 func TestUpstreamClientResponseTimeout(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			select {
 			case <-r.Context().Done():
@@ -296,9 +271,9 @@ func TestUpstreamClientResponseTimeout(t *testing.T) {
 		io.WriteString(w, "fast")
 	})
 	px := pxStart(t, upstreamConf(back.URL, `response_timeout = "300ms"`), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	start := time.Now()
-	status, _, _ := pxGet(t, cl, px.url+"/slow")
+	status, _, _ := testkit.Get(t, cl, px.url+"/slow")
 	if status != http.StatusGatewayTimeout {
 		t.Fatalf("slow upstream: status %d, want 504", status)
 	}
@@ -306,12 +281,12 @@ func TestUpstreamClientResponseTimeout(t *testing.T) {
 		t.Errorf("504 took %v", d)
 	}
 	// The timed-out connection is closed, so the target sees it go.
-	pxEventually(t, 2*time.Second, "timed-out upstream connection closed", func() bool { return back.closed.Load() >= 1 })
-	if status, body, _ := pxGet(t, cl, px.url+"/fast"); status != 200 || body != "fast" {
+	testkit.Eventually(t, 2*time.Second, "timed-out upstream connection closed", func() bool { return back.Closed.Load() >= 1 })
+	if status, body, _ := testkit.Get(t, cl, px.url+"/fast"); status != 200 || body != "fast" {
 		t.Errorf("after a timeout: %d %q", status, body)
 	}
 	// 600 ms of body after quick headers is fine.
-	if status, body, _ := pxGet(t, cl, px.url+"/stream"); status != 200 || body != "part 0\npart 1\npart 2\npart 3\n" {
+	if status, body, _ := testkit.Get(t, cl, px.url+"/stream"); status != 200 || body != "part 0\npart 1\npart 2\npart 3\n" {
 		t.Errorf("stream longer than response_timeout: %d %q", status, body)
 	}
 }
@@ -321,7 +296,7 @@ func TestUpstreamClientResponseTimeout(t *testing.T) {
 // that goes away while the proxy waits for the response headers.
 func TestUpstreamClientCancelClosesConnection(t *testing.T) {
 	upstreamGone := make(chan string, 2)
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/body" {
 			w.WriteHeader(200)
 			io.WriteString(w, "first\n")
@@ -364,41 +339,8 @@ func TestUpstreamClientCancelClosesConnection(t *testing.T) {
 			t.Fatalf("%s: the upstream connection stayed open after the client left", path)
 		}
 	}
-	if idle := px.gen.Load().pools["u"].client.idleConns(); idle != 0 {
+	if idle := px.gen.Load().pools["u"].client.IdleConns(); idle != 0 {
 		t.Errorf("%d idle connections after cancelled requests", idle)
-	}
-}
-
-// Idle connections are closed after the idle timeout, by the pool's sweep
-// timer, with no traffic to trigger it.
-func TestUpstreamClientIdleTimeout(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	u, _ := url.Parse(back.URL)
-	c := newUpstreamClient(config.Upstream{MaxIdleConns: 4}, []*url.URL{u})
-	c.idleTimeout = 100 * time.Millisecond
-	defer c.closeIdle()
-	get := func() {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, back.URL+"/", nil)
-		resp, err := c.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(b) != "ok" {
-			t.Fatalf("body %q", b)
-		}
-	}
-	get()
-	get()
-	if c.idleConns() != 1 || back.opened.Load() != 1 {
-		t.Fatalf("idle %d, opened %d; want 1 and 1", c.idleConns(), back.opened.Load())
-	}
-	pxEventually(t, 2*time.Second, "idle connection swept", func() bool { return c.idleConns() == 0 && back.closed.Load() == 1 })
-	get()
-	if back.opened.Load() != 2 {
-		t.Errorf("after the sweep: %d connections opened, want 2", back.opened.Load())
 	}
 }
 
@@ -406,7 +348,7 @@ func TestUpstreamClientIdleTimeout(t *testing.T) {
 // target is absorbed (the body was already sent), and Expect: 100-continue
 // from the client works end to end.
 func TestUpstreamClientInformational(t *testing.T) {
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body) // sends 100 Continue when the client expects it
 		if r.URL.Path == "/hints" {
 			w.Header().Set("Link", "</style.css>; rel=preload")
@@ -490,7 +432,7 @@ func TestUpstreamClientUpgrade(t *testing.T) {
 func TestUpstreamClientPumpedBody(t *testing.T) {
 	const size = 1<<20 + 123
 	big := bytes.Repeat([]byte("sluice-"), size/7+1)[:size]
-	back := newCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	back := testkit.NewCountingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/endless" {
 			w.Header().Set("Content-Length", fmt.Sprint(64<<20))
 			for i := 0; i < 64; i++ {
@@ -504,7 +446,7 @@ func TestUpstreamClientPumpedBody(t *testing.T) {
 		w.Write(big)
 	})
 	px := pxStart(t, upstreamConf(back.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	for i := range 3 {
 		resp, err := cl.Get(px.url + "/big")
 		if err != nil {
@@ -522,10 +464,10 @@ func TestUpstreamClientPumpedBody(t *testing.T) {
 		t.Fatalf("HEAD: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if n := back.opened.Load(); n != 1 {
+	if n := back.Opened.Load(); n != 1 {
 		t.Errorf("%d upstream connections for 4 requests", n)
 	}
-	pxEventually(t, 2*time.Second, "access records", func() bool { return len(px.logs.records("access")) == 4 })
+	testkit.Eventually(t, 2*time.Second, "access records", func() bool { return len(px.logs.records("access")) == 4 })
 	for _, rec := range px.logs.records("access")[:3] {
 		if rec["bytes"] != float64(size) || rec["status"] != float64(200) {
 			t.Errorf("access log: bytes %v status %v, want %d 200", rec["bytes"], rec["status"], size)
@@ -543,14 +485,14 @@ func TestUpstreamClientPumpedBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	pxEventually(t, 5*time.Second, "upstream connection closed after the client left", func() bool { return back.closed.Load() >= 1 })
-	if status, body, _ := pxGet(t, cl, px.url+"/big"); status != 200 || body != string(big) {
+	testkit.Eventually(t, 5*time.Second, "upstream connection closed after the client left", func() bool { return back.Closed.Load() >= 1 })
+	if status, body, _ := testkit.Get(t, cl, px.url+"/big"); status != 200 || body != string(big) {
 		t.Errorf("after an abandoned download: %d, %d bytes", status, len(body))
 	}
 }
 
 // A target whose response headers never end gets a 502 once they pass
-// maxResponseHeaderBytes, rather than growing the proxy's memory: the proxy
+// upstream.MaxResponseHeaderBytes, rather than growing the proxy's memory: the proxy
 // stops reading long before the target runs out of headers to send.
 func TestUpstreamClientHeaderLimit(t *testing.T) {
 	var sent atomic.Int64
@@ -571,11 +513,11 @@ func TestUpstreamClientHeaderLimit(t *testing.T) {
 		}
 	})
 	px := pxStart(t, upstreamConf(addr), nil)
-	if status, _, _ := pxGet(t, pxClient(), px.url+"/"); status != http.StatusBadGateway {
+	if status, _, _ := testkit.Get(t, testkit.Client(), px.url+"/"); status != http.StatusBadGateway {
 		t.Errorf("endless headers: status %d, want 502", status)
 	}
 	<-done
-	if n := sent.Load(); n > 16*maxResponseHeaderBytes {
+	if n := sent.Load(); n > 16*upstream.MaxResponseHeaderBytes {
 		t.Errorf("the proxy read %d bytes of headers", n)
 	}
 }

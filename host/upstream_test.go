@@ -8,10 +8,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 func TestRoundRobinSpreadsEvenly(t *testing.T) {
-	a, b, c := pxBackend(t, "a"), pxBackend(t, "b"), pxBackend(t, "c")
+	a, b, c := testkit.NameBackend(t, "a"), testkit.NameBackend(t, "b"), testkit.NameBackend(t, "c")
 	px := pxStart(t, fmt.Sprintf(`
 [[upstream]]
 name = "u"
@@ -19,10 +21,10 @@ targets = [%q, %q, %q]
 [[route]]
 upstream = "u"
 `, a.URL, b.URL, c.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	counts := map[string]int{}
 	for i := 0; i < 30; i++ {
-		_, _, h := pxGet(t, cl, px.url+"/")
+		_, _, h := testkit.Get(t, cl, px.url+"/")
 		counts[h.Get("X-Backend")]++
 	}
 	if counts["a"] != 10 || counts["b"] != 10 || counts["c"] != 10 {
@@ -55,16 +57,16 @@ balance = "least_conn"
 [[route]]
 upstream = "u"
 `, a.URL, b.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pxGet(t, cl, px.url+"/slow")
+		testkit.Get(t, cl, px.url+"/slow")
 	}()
 	<-entered
 	counts := map[string]int{}
 	for i := 0; i < 10; i++ {
-		_, _, h := pxGet(t, cl, px.url+"/fast")
+		_, _, h := testkit.Get(t, cl, px.url+"/fast")
 		counts[h.Get("X-Backend")]++
 	}
 	close(release)
@@ -117,11 +119,11 @@ targets = [%q, %q]
 [[route]]
 upstream = "u"
 `, a.URL, b.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	spread := func() map[string]int {
 		m := map[string]int{}
 		for i := 0; i < 10; i++ {
-			status, _, h := pxGet(t, cl, px.url+"/")
+			status, _, h := testkit.Get(t, cl, px.url+"/")
 			m[fmt.Sprint(status, h.Get("X-Backend"))]++
 		}
 		return m
@@ -131,12 +133,12 @@ upstream = "u"
 	}
 	a.healthy.Store(false)
 	pl := px.gen.Load().pools["u"]
-	pxEventually(t, 3*time.Second, "a taken out", func() bool { return !pl.targets[0].healthy.Load() })
+	testkit.Eventually(t, 3*time.Second, "a taken out", func() bool { return !pl.targets[0].healthy.Load() })
 	if m := spread(); m["200b"] != 10 {
 		t.Fatalf("a unhealthy: %v, want all on b", m)
 	}
 	a.healthy.Store(true)
-	pxEventually(t, 3*time.Second, "a back in", func() bool { return pl.targets[0].healthy.Load() })
+	testkit.Eventually(t, 3*time.Second, "a back in", func() bool { return pl.targets[0].healthy.Load() })
 	if m := spread(); m["200a"] != 5 || m["200b"] != 5 {
 		t.Fatalf("a restored: %v", m)
 	}
@@ -144,9 +146,9 @@ upstream = "u"
 	// All down: 503 at once, not after a timeout.
 	a.healthy.Store(false)
 	b.healthy.Store(false)
-	pxEventually(t, 3*time.Second, "all out", func() bool { return pl.availableCount() == 0 })
+	testkit.Eventually(t, 3*time.Second, "all out", func() bool { return pl.availableCount() == 0 })
 	start := time.Now()
-	status, _, _ := pxGet(t, cl, px.url+"/")
+	status, _, _ := testkit.Get(t, cl, px.url+"/")
 	if status != http.StatusServiceUnavailable || time.Since(start) > 500*time.Millisecond {
 		t.Errorf("all targets down: %d after %v, want 503 at once", status, time.Since(start))
 	}
@@ -161,8 +163,8 @@ upstream = "u"
 }
 
 func TestPassiveEjection(t *testing.T) {
-	live := pxBackend(t, "live")
-	dead := pxDeadAddr(t)
+	live := testkit.NameBackend(t, "live")
+	dead := testkit.DeadAddr(t)
 	px := pxStart(t, fmt.Sprintf(`
 [[upstream]]
 name = "u"
@@ -172,10 +174,10 @@ passive_eject_for = "400ms"
 [[route]]
 upstream = "u"
 `, dead, live.URL), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	var bad int
 	for i := 0; i < 20; i++ {
-		status, _, _ := pxGet(t, cl, px.url+"/")
+		status, _, _ := testkit.Get(t, cl, px.url+"/")
 		if status == http.StatusBadGateway {
 			bad++
 		} else if status != 200 {
@@ -190,11 +192,11 @@ upstream = "u"
 		t.Fatal("dead target still available")
 	}
 	// After the ejection period it is tried again.
-	pxEventually(t, 2*time.Second, "ejection expires", func() bool { return pl.targets[0].available(nowNano()) })
+	testkit.Eventually(t, 2*time.Second, "ejection expires", func() bool { return pl.targets[0].available(nowNano()) })
 }
 
 func TestUpstreamErrors(t *testing.T) {
-	dead := pxDeadAddr(t)
+	dead := testkit.DeadAddr(t)
 	stall := make(chan struct{})
 	var once sync.Once
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -229,11 +231,11 @@ upstream = "slow"
 path_prefix = "/down"
 upstream = "down"
 `, dead, slow.URL, dead), nil)
-	cl := pxClient()
+	cl := testkit.Client()
 	check := func(path string, want int, within time.Duration) {
 		t.Helper()
 		start := time.Now()
-		status, body, h := pxGet(t, cl, px.url+path)
+		status, body, h := testkit.Get(t, cl, px.url+path)
 		took := time.Since(start)
 		if status != want || took > within {
 			t.Errorf("%s: %d %q after %v, want %d within %v", path, status, body, took, want, within)

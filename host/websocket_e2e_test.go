@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 // End-to-end tests of the relay through the real Proxy, with gorilla and with
@@ -21,7 +23,7 @@ import (
 // testdata/wsclient/client.js (installed by scripts/install-tools.sh).
 
 // wsStartProxy runs a Proxy with one route "ws" to upstream, filtered by chain.
-func wsStartProxy(t *testing.T, upstream string, chain Chain, extra string) *pxProxy {
+func wsStartProxy(t *testing.T, upstream string, chain filter.Chain, extra string) *pxProxy {
 	t.Helper()
 	conf := fmt.Sprintf(`[server]
 listen = "127.0.0.1:0"
@@ -35,7 +37,7 @@ name = "ws"
 path_prefix = "/"
 upstream = "app"
 `, extra, upstream)
-	return pxStart(t, conf, map[string]Chain{"ws": chain})
+	return pxStart(t, conf, map[string]filter.Chain{"ws": chain})
 }
 
 // wsNode is one run of the ws-package client.
@@ -105,7 +107,7 @@ func (n *wsNode) next() map[string]any {
 			n.t.Fatal("wsclient exited")
 		}
 		return ev
-	case <-time.After(wsTestWait):
+	case <-time.After(testkit.Wait):
 		n.t.Fatal("no event from wsclient")
 		return nil
 	}
@@ -122,11 +124,11 @@ func (n *wsNode) expect(kind string) map[string]any {
 }
 
 func TestWebSocketThroughProxyWithWSClient(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			chain := &wsTestChain{hooks: mode.hooks}
-			px := wsStartProxy(t, up.srv.URL, chain, "")
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			chain := &testkit.Chain{Set: mode.Hooks}
+			px := wsStartProxy(t, up.Server.URL, chain, "")
 			n := startWSNode(t, "--url", "ws://"+px.Addr().String()+"/chat?room=1",
 				"--protocol", "chat.v1", "--protocol", "chat.v2", "--header", "Origin:http://app.example")
 			open := n.expect("open")
@@ -136,7 +138,7 @@ func TestWebSocketThroughProxyWithWSClient(t *testing.T) {
 			if h, _ := open["headers"].(map[string]any); h == nil || fmt.Sprint(h["set-cookie"]) != "[sid=abc; Path=/]" {
 				t.Fatalf("handshake headers %v", open["headers"])
 			}
-			if r := <-up.headers; r.Header.Get("Origin") != "http://app.example" || r.URL.RawQuery != "room=1" {
+			if r := <-up.Headers; r.Header.Get("Origin") != "http://app.example" || r.URL.RawQuery != "room=1" {
 				t.Fatalf("upstream request %s %v", r.URL, r.Header)
 			}
 
@@ -160,36 +162,36 @@ func TestWebSocketThroughProxyWithWSClient(t *testing.T) {
 				t.Fatalf("pong %v", ev)
 			}
 			n.send(map[string]any{"op": "close", "code": 4002, "reason": "node bye"})
-			if got := up.waitClose(t); got != (wsCloseSeen{4002, "node bye"}) {
+			if got := up.WaitClose(t); got != (testkit.CloseSeen{Code: 4002, Text: "node bye"}) {
 				t.Fatalf("upstream saw close %+v", got)
 			}
 			if ev := n.expect("close"); ev["code"] != float64(4002) || ev["reason"] != "node bye" {
 				t.Fatalf("close %v", ev)
 			}
-			pxEventually(t, wsTestWait, "websocket log record", func() bool { return len(px.logs.records("websocket")) == 1 })
+			testkit.Eventually(t, testkit.Wait, "websocket log record", func() bool { return len(px.logs.records("websocket")) == 1 })
 			rec := px.logs.records("websocket")[0]
 			if rec["close_by"] != "client" || rec["close_code"] != float64(4002) || rec["messages_in"] != float64(3) {
 				t.Fatalf("log record %v", rec)
 			}
-			if chain.closes.Load() != 1 {
-				t.Fatalf("OnClose ran %d times", chain.closes.Load())
+			if chain.Closes.Load() != 1 {
+				t.Fatalf("OnClose ran %d times", chain.Closes.Load())
 			}
 		})
 	}
 }
 
 func TestWebSocketThroughProxyUpstreamCloseWithWSClient(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			px := wsStartProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, "")
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			px := wsStartProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, "")
 			n := startWSNode(t, "--url", "ws://"+px.Addr().String()+"/x")
 			n.expect("open")
 			n.send(map[string]any{"op": "send", "text": "close:4003:server bye"})
 			if ev := n.expect("close"); ev["code"] != float64(4003) || ev["reason"] != "server bye" {
 				t.Fatalf("close %v", ev)
 			}
-			if got := up.waitClose(t); got.code != 4003 {
+			if got := up.WaitClose(t); got.Code != 4003 {
 				t.Fatalf("upstream saw reply %+v", got)
 			}
 		})
@@ -197,8 +199,8 @@ func TestWebSocketThroughProxyUpstreamCloseWithWSClient(t *testing.T) {
 }
 
 func TestWebSocketThroughProxyRefusedWithWSClient(t *testing.T) {
-	up := newWSTestUpstream(t)
-	px := wsStartProxy(t, up.srv.URL, &wsTestChain{}, "")
+	up := testkit.NewWSBackend(t)
+	px := wsStartProxy(t, up.Server.URL, &testkit.Chain{}, "")
 	n := startWSNode(t, "--url", "ws://"+px.Addr().String()+"/refuse")
 	ev := n.expect("unexpected-response")
 	h, _ := ev["headers"].(map[string]any)
@@ -208,8 +210,8 @@ func TestWebSocketThroughProxyRefusedWithWSClient(t *testing.T) {
 }
 
 func TestWebSocketThroughProxyVerdictsWithWSClient(t *testing.T) {
-	up := newWSTestUpstream(t)
-	px := wsStartProxy(t, up.srv.URL, wsVerdictChain(), "")
+	up := testkit.NewWSBackend(t)
+	px := wsStartProxy(t, up.Server.URL, testkit.VerdictChain(), "")
 	n := startWSNode(t, "--url", "ws://"+px.Addr().String()+"/x")
 	n.expect("open")
 	n.send(map[string]any{"op": "sendFragmented", "text": "upper:fragments", "parts": 3})
@@ -233,17 +235,17 @@ func TestWebSocketThroughProxyVerdictsWithWSClient(t *testing.T) {
 }
 
 func TestWebSocketThroughProxyTooBigWithWSClient(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			px := wsStartProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, "[server.websocket]\nmax_message_size = \"1KiB\"\n")
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			px := wsStartProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, "[server.websocket]\nmax_message_size = \"1KiB\"\n")
 			n := startWSNode(t, "--url", "ws://"+px.Addr().String()+"/x")
 			n.expect("open")
 			n.send(map[string]any{"op": "sendFragmented", "text": strings.Repeat("x", 3000), "parts": 6})
 			if ev := n.expect("close"); ev["code"] != float64(1009) {
 				t.Fatalf("close %v", ev)
 			}
-			if got := up.waitClose(t); got.code != websocket.CloseGoingAway {
+			if got := up.WaitClose(t); got.Code != websocket.CloseGoingAway {
 				t.Fatalf("upstream saw %+v", got)
 			}
 		})
@@ -253,27 +255,27 @@ func TestWebSocketThroughProxyTooBigWithWSClient(t *testing.T) {
 // TestWebSocketChainReload swaps the route's chain while a message-mode
 // session is open: later messages go through the new chain.
 func TestWebSocketChainReload(t *testing.T) {
-	up := newWSTestUpstream(t)
-	px := wsStartProxy(t, up.srv.URL, wsVerdictChain(), "")
-	c, _ := wsDial(t, nil, "ws://"+px.Addr().String()+"/x", nil)
+	up := testkit.NewWSBackend(t)
+	px := wsStartProxy(t, up.Server.URL, testkit.VerdictChain(), "")
+	c, _ := testkit.DialWS(t, nil, "ws://"+px.Addr().String()+"/x", nil)
 	c.WriteMessage(websocket.TextMessage, []byte("upper:one"))
-	if _, got := wsRead(t, c); got != "ONE" {
+	if _, got := testkit.ReadWS(t, c); got != "ONE" {
 		t.Fatalf("got %q", got)
 	}
 	// The new chain prefixes what the client sends.
-	next := &wsTestChain{hooks: HookMessage, onMessage: func(_ *Session, m *Message) MessageVerdict {
-		if m.Direction == ClientToUpstream {
+	next := &testkit.Chain{Set: filter.HookMessage, Message: func(_ *filter.Session, m *filter.Message) filter.MessageVerdict {
+		if m.Direction == filter.ClientToUpstream {
 			m.Payload = append([]byte("v2:"), m.Payload...)
 		}
-		return MessageVerdict{}
+		return filter.MessageVerdict{}
 	}}
 	conf := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\n[[upstream]]\nname = \"app\"\ntargets = [%q]\n[[route]]\nname = \"ws\"\nupstream = \"app\"\n",
-		up.srv.URL)
-	if err := px.Apply(mustParse(t, conf), map[string]Chain{"ws": next}); err != nil {
+		up.Server.URL)
+	if _, err := px.Apply(mustParse(t, conf), Chains{Routes: map[string]filter.Chain{"ws": next}}); err != nil {
 		t.Fatal(err)
 	}
 	c.WriteMessage(websocket.TextMessage, []byte("upper:two"))
-	if _, got := wsRead(t, c); got != "v2:upper:two" {
+	if _, got := testkit.ReadWS(t, c); got != "v2:upper:two" {
 		t.Fatalf("after reload got %q", got)
 	}
 }

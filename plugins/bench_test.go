@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // BenchmarkHookCall is one trivial on_request_headers call through a chain:
@@ -47,11 +47,11 @@ func BenchmarkMessageHook(b *testing.B) {
 	e := load(b, plug("m", "msg", func(p *config.Plugin) { p.Timeout.Duration = time.Second }))
 	c := e.chain(b)
 	s := session()
-	m := text(host.ClientToUpstream, "hello, a 32-byte chat message...")
+	m := text(filter.ClientToUpstream, "hello, a 32-byte chat message...")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if v := c.OnMessage(s, m); v.Action != host.MessagePass {
+		if v := c.OnMessage(s, m); v.Action != filter.MessagePass {
 			b.Fatal(v)
 		}
 	}
@@ -85,8 +85,8 @@ func TestHookCallAllocations(t *testing.T) {
 		c := e.chain(t)
 		x := exchange("/")
 		s := session()
-		m := text(host.ClientToUpstream, "hello")
-		if c.Hooks().Has(host.HookRequestHeaders) {
+		m := text(filter.ClientToUpstream, "hello")
+		if c.Hooks().Has(filter.HookRequestHeaders) {
 			if n := testing.AllocsPerRun(200, func() { c.OnRequestHeaders(x) }); n > wazeroPerCall {
 				t.Errorf("%s request hook: %.1f allocations per call, want at most %d", fx, n, wazeroPerCall)
 			}

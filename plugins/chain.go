@@ -2,7 +2,7 @@ package plugins
 
 import (
 	"github.com/sluiceproxy/sluice/abi"
-	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // chain is a route's filter chain: the route's plugins in order. For each
@@ -12,18 +12,18 @@ type chain struct {
 	route   string
 	plugins []*plugin
 	by      [numHooks][]*plugin
-	hooks   host.HookSet
+	hooks   filter.HookSet
 }
 
-var _ host.Chain = (*chain)(nil)
+var _ filter.Chain = (*chain)(nil)
 
 // hookSets maps each hook to the proxy's hook point.
-var hookSets = [numHooks]host.HookSet{
-	hookRequestHeaders:  host.HookRequestHeaders,
-	hookResponseHeaders: host.HookResponseHeaders,
-	hookUpgrade:         host.HookUpgrade,
-	hookMessage:         host.HookMessage,
-	hookClose:           host.HookClose,
+var hookSets = [numHooks]filter.HookSet{
+	hookRequestHeaders:  filter.HookRequestHeaders,
+	hookResponseHeaders: filter.HookResponseHeaders,
+	hookUpgrade:         filter.HookUpgrade,
+	hookMessage:         filter.HookMessage,
+	hookClose:           filter.HookClose,
 }
 
 func newChain(route string, plugins []*plugin) *chain {
@@ -36,40 +36,40 @@ func newChain(route string, plugins []*plugin) *chain {
 			}
 		}
 		if p.features&abi.FeatureRequestBody != 0 {
-			c.hooks |= host.HookRequestBody
+			c.hooks |= filter.HookRequestBody
 		}
 		if p.features&abi.FeatureResponseBody != 0 {
-			c.hooks |= host.HookResponseBody
+			c.hooks |= filter.HookResponseBody
 		}
 	}
 	return c
 }
 
-// Hooks implements host.Chain.
-func (c *chain) Hooks() host.HookSet { return c.hooks }
+// Hooks implements filter.Chain.
+func (c *chain) Hooks() filter.HookSet { return c.hooks }
 
-// OnRequestHeaders implements host.Chain.
-func (c *chain) OnRequestHeaders(x *host.Exchange) *host.Reply {
+// OnRequestHeaders implements filter.Chain.
+func (c *chain) OnRequestHeaders(x *filter.Exchange) *filter.Reply {
 	return c.http(hookRequestHeaders, phaseRequest, x)
 }
 
-// OnUpgrade implements host.Chain.
-func (c *chain) OnUpgrade(x *host.Exchange) *host.Reply {
+// OnUpgrade implements filter.Chain.
+func (c *chain) OnUpgrade(x *filter.Exchange) *filter.Reply {
 	return c.http(hookUpgrade, phaseUpgrade, x)
 }
 
-// OnResponseHeaders implements host.Chain.
-func (c *chain) OnResponseHeaders(x *host.Exchange) *host.Reply {
+// OnResponseHeaders implements filter.Chain.
+func (c *chain) OnResponseHeaders(x *filter.Exchange) *filter.Reply {
 	return c.http(hookResponseHeaders, phaseResponse, x)
 }
 
 // denyReply is what a failing filter under on_error = "deny" answers: 503,
 // because the proxy (not the upstream) cannot serve the request now.
-func denyReply() *host.Reply { return &host.Reply{Status: 503} }
+func denyReply() *filter.Reply { return &filter.Reply{Status: 503} }
 
 // http runs an HTTP hook through the chain. Each filter sees the exchange as
 // the previous one left it; the first local response ends the chain.
-func (c *chain) http(h hook, ph phase, x *host.Exchange) *host.Reply {
+func (c *chain) http(h hook, ph phase, x *filter.Exchange) *filter.Reply {
 	for _, p := range c.by[h] {
 		in, ce := p.acquire()
 		if ce != nil {
@@ -80,7 +80,7 @@ func (c *chain) http(h hook, ph phase, x *host.Exchange) *host.Reply {
 		}
 		in.st = callState{phase: ph, x: x}
 		action, ce := p.invoke(in, h)
-		var reply *host.Reply
+		var reply *filter.Reply
 		if ce == nil {
 			switch action {
 			case abi.ActionContinue:
@@ -110,13 +110,13 @@ func (c *chain) http(h hook, ph phase, x *host.Exchange) *host.Reply {
 // its next call; a larger one is left to the collector.
 const maxKeptMessageBuf = 1 << 20
 
-// OnMessage implements host.Chain. Each filter sees the payload as the
+// OnMessage implements filter.Chain. Each filter sees the payload as the
 // previous one left it; injected messages accumulate; a drop or close ends
 // the chain.
-func (c *chain) OnMessage(s *host.Session, m *host.Message) host.MessageVerdict {
-	var v host.MessageVerdict
+func (c *chain) OnMessage(s *filter.Session, m *filter.Message) filter.MessageVerdict {
+	var v filter.MessageVerdict
 	dir, kind := abi.DirectionClientToUpstream, abi.MessageText
-	if m.Direction == host.UpstreamToClient {
+	if m.Direction == filter.UpstreamToClient {
 		dir = abi.DirectionUpstreamToClient
 	}
 	if m.Binary {
@@ -150,9 +150,9 @@ func (c *chain) OnMessage(s *host.Session, m *host.Message) host.MessageVerdict 
 				v.Inject = append(v.Inject, in.st.inject...)
 				switch action {
 				case abi.ActionDrop:
-					v.Action = host.MessageDrop
+					v.Action = filter.MessageDrop
 				case abi.ActionClose:
-					v.Action = host.MessageClose
+					v.Action = filter.MessageClose
 					v.CloseCode, v.CloseReason = in.st.closeCode, in.st.closeText
 				}
 			default:
@@ -166,7 +166,7 @@ func (c *chain) OnMessage(s *host.Session, m *host.Message) host.MessageVerdict 
 			}
 			continue
 		}
-		if v.Action != host.MessagePass {
+		if v.Action != filter.MessagePass {
 			return v
 		}
 	}
@@ -176,8 +176,8 @@ func (c *chain) OnMessage(s *host.Session, m *host.Message) host.MessageVerdict 
 // failClose is the verdict of a failing filter under on_error = "deny":
 // close with 1011 (internal error). Messages injected by earlier filters
 // still go out first.
-func failClose(v host.MessageVerdict) host.MessageVerdict {
-	v.Action = host.MessageClose
+func failClose(v filter.MessageVerdict) filter.MessageVerdict {
+	v.Action = filter.MessageClose
 	v.CloseCode = 1011
 	v.CloseReason = "filter error"
 	return v
@@ -185,9 +185,9 @@ func failClose(v host.MessageVerdict) host.MessageVerdict {
 
 func api32(v int32) uint64 { return uint64(uint32(v)) }
 
-// OnClose implements host.Chain. Every filter that handles it runs; a
+// OnClose implements filter.Chain. Every filter that handles it runs; a
 // failure is counted and logged but changes nothing, the session is over.
-func (c *chain) OnClose(s *host.Session) {
+func (c *chain) OnClose(s *filter.Session) {
 	for _, p := range c.by[hookClose] {
 		in, ce := p.acquire()
 		if ce != nil {

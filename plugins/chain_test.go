@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
-func stateOf(t *testing.T, st *host.State, key string) []byte {
+func stateOf(t *testing.T, st *filter.State, key string) []byte {
 	t.Helper()
 	v, ok := st.Get(key)
 	if !ok {
@@ -123,7 +123,7 @@ func TestMisuse(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			e := load(t, plug("m", "misuse", func(p *config.Plugin) { p.OnError = policy }))
 			r := e.chain(t).OnRequestHeaders(exchange("/"))
-			v := e.chain(t).OnMessage(session(), text(host.ClientToUpstream, "hi"))
+			v := e.chain(t).OnMessage(session(), text(filter.ClientToUpstream, "hi"))
 			s := e.stats("m")
 			if s.Misuses != 2 || s.Errors != 2 || s.Discarded != 2 {
 				t.Errorf("stats %+v, want 2 misuses, errors, discards", s)
@@ -132,11 +132,11 @@ func TestMisuse(t *testing.T) {
 				if r == nil || r.Status != 503 {
 					t.Errorf("respond without send_response: reply %+v, want 503", r)
 				}
-				if v.Action != host.MessageClose || v.CloseCode != 1011 {
+				if v.Action != filter.MessageClose || v.CloseCode != 1011 {
 					t.Errorf("unknown action: verdict %+v, want close 1011", v)
 				}
 			} else {
-				if r != nil || v.Action != host.MessagePass {
+				if r != nil || v.Action != filter.MessagePass {
 					t.Errorf("allow: reply %+v verdict %+v, want the filter skipped", r, v)
 				}
 			}
@@ -152,34 +152,34 @@ func TestMessages(t *testing.T) {
 	c := e.chain(t)
 	s := session()
 
-	m := text(host.ClientToUpstream, "a")
-	if v := c.OnMessage(s, m); v.Action != host.MessagePass || string(m.Payload) != "a!!" {
+	m := text(filter.ClientToUpstream, "a")
+	if v := c.OnMessage(s, m); v.Action != filter.MessagePass || string(m.Payload) != "a!!" {
 		t.Errorf("append twice: verdict %+v payload %q, want pass \"a!!\"", v, m.Payload)
 	}
-	m = text(host.UpstreamToClient, "r")
-	if v := c.OnMessage(s, m); v.Action != host.MessagePass || string(m.Payload) != "replaced" {
+	m = text(filter.UpstreamToClient, "r")
+	if v := c.OnMessage(s, m); v.Action != filter.MessagePass || string(m.Payload) != "replaced" {
 		t.Errorf("replace: verdict %+v payload %q", v, m.Payload)
 	}
-	m = text(host.ClientToUpstream, "d")
-	if v := c.OnMessage(s, m); v.Action != host.MessageDrop {
+	m = text(filter.ClientToUpstream, "d")
+	if v := c.OnMessage(s, m); v.Action != filter.MessageDrop {
 		t.Errorf("drop: verdict %+v", v)
 	}
-	m = text(host.ClientToUpstream, "c")
-	if v := c.OnMessage(s, m); v.Action != host.MessageClose || v.CloseCode != 4001 || v.CloseReason != "bye" {
+	m = text(filter.ClientToUpstream, "c")
+	if v := c.OnMessage(s, m); v.Action != filter.MessageClose || v.CloseCode != 4001 || v.CloseReason != "bye" {
 		t.Errorf("close: verdict %+v", v)
 	}
-	m = text(host.ClientToUpstream, "i")
+	m = text(filter.ClientToUpstream, "i")
 	v := c.OnMessage(s, m)
-	if v.Action != host.MessagePass || len(v.Inject) != 2 || string(m.Payload) != "i" {
+	if v.Action != filter.MessagePass || len(v.Inject) != 2 || string(m.Payload) != "i" {
 		t.Fatalf("inject: verdict %+v payload %q, want pass with 2 injections", v, m.Payload)
 	}
 	for _, in := range v.Inject {
-		if in.Direction != host.UpstreamToClient || in.Binary || string(in.Payload) != "injected" {
+		if in.Direction != filter.UpstreamToClient || in.Binary || string(in.Payload) != "injected" {
 			t.Errorf("injected %+v", in)
 		}
 	}
-	bin := &host.Message{Direction: host.ClientToUpstream, Binary: true, Payload: []byte{'z', 0, 1}}
-	if v := c.OnMessage(s, bin); v.Action != host.MessagePass || string(bin.Payload) != "z\x00\x01" {
+	bin := &filter.Message{Direction: filter.ClientToUpstream, Binary: true, Payload: []byte{'z', 0, 1}}
+	if v := c.OnMessage(s, bin); v.Action != filter.MessagePass || string(bin.Payload) != "z\x00\x01" {
 		t.Errorf("binary pass-through: %+v %q", v, bin.Payload)
 	}
 
@@ -187,13 +187,13 @@ func TestMessages(t *testing.T) {
 	// count, which m2 passes as it is), each session separately.
 	s2 := session()
 	for i, want := range []string{"1", "2"} {
-		m = text(host.ClientToUpstream, "s")
+		m = text(filter.ClientToUpstream, "s")
 		c.OnMessage(s, m)
 		if string(m.Payload) != want {
 			t.Errorf("session 1 message %d: count %q, want %q", i, m.Payload, want)
 		}
 	}
-	m = text(host.ClientToUpstream, "s")
+	m = text(filter.ClientToUpstream, "s")
 	c.OnMessage(s2, m)
 	if string(m.Payload) != "1" {
 		t.Errorf("session 2 sees count %q, want its own \"1\"", m.Payload)
@@ -300,8 +300,8 @@ func TestConcurrentChain(t *testing.T) {
 					errs <- fmt.Errorf("filter a did not run: %v", x.Request.Header)
 					return
 				}
-				m := text(host.ClientToUpstream, "a")
-				if v := c.OnMessage(s, m); v.Action != host.MessagePass || string(m.Payload) != "a!" {
+				m := text(filter.ClientToUpstream, "a")
+				if v := c.OnMessage(s, m); v.Action != filter.MessagePass || string(m.Payload) != "a!" {
 					errs <- fmt.Errorf("message: %+v %q", v, m.Payload)
 					return
 				}
@@ -323,7 +323,7 @@ func TestConcurrentChain(t *testing.T) {
 func TestOtherHostFunctions(t *testing.T) {
 	e := load(t, plug("misc", "misc"))
 	c := e.chain(t)
-	if want := host.HookRequestHeaders | host.HookResponseHeaders | host.HookRequestBody | host.HookResponseBody; c.Hooks() != want {
+	if want := filter.HookRequestHeaders | filter.HookResponseHeaders | filter.HookRequestBody | filter.HookResponseBody; c.Hooks() != want {
 		t.Errorf("Hooks() = %b, want %b", c.Hooks(), want)
 	}
 	x := exchange("/p?a=1&b=2")

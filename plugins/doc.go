@@ -1,5 +1,5 @@
 // Package plugins runs Sluice's WebAssembly filters with wazero and offers
-// them to the proxy core as host.Chain values, one per route.
+// them to the proxy core as filter.Chain values, one per route.
 //
 // The contract with guests is package abi (abi/ABI.md in prose). This
 // package checks a module against it when loading (imports, exports and

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // fixtureDir holds the .wasm files built from testdata/*.wat (see
@@ -145,7 +145,7 @@ func tryLoad(t testing.TB, plugins ...config.Plugin) (*env, error) {
 	return e, err
 }
 
-func (e *env) chain(t testing.TB) host.Chain {
+func (e *env) chain(t testing.TB) filter.Chain {
 	t.Helper()
 	c, ok := e.set.Chains()["r"]
 	if !ok {
@@ -163,17 +163,17 @@ func (e *env) stats(name string) Stats {
 	return Stats{}
 }
 
-func exchange(target string) *host.Exchange {
+func exchange(target string) *filter.Exchange {
 	r := httptest.NewRequest("GET", target, nil)
-	return &host.Exchange{Request: r, Route: "r", ClientAddr: "127.0.0.1:5555", Scheme: "http"}
+	return &filter.Exchange{Request: r, Route: "r", ClientAddr: "127.0.0.1:5555", Scheme: "http"}
 }
 
-func session() *host.Session {
-	return &host.Session{ID: "req-1", Route: "r", Upgrade: httptest.NewRequest("GET", "/ws", nil), ClientAddr: "127.0.0.1:5555"}
+func session() *filter.Session {
+	return &filter.Session{ID: "req-1", Route: "r", Upgrade: httptest.NewRequest("GET", "/ws", nil), ClientAddr: "127.0.0.1:5555"}
 }
 
-func text(dir host.Direction, s string) *host.Message {
-	return &host.Message{Direction: dir, Payload: []byte(s)}
+func text(dir filter.Direction, s string) *filter.Message {
+	return &filter.Message{Direction: dir, Payload: []byte(s)}
 }
 
 // waitFor polls cond for up to two seconds.

@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluiceproxy/sluice/abi"
-	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -221,7 +221,7 @@ func (in *instance) headers(fn string, kind int32, write bool) http.Header {
 	return nil
 }
 
-func (in *instance) state(fn string) *host.State {
+func (in *instance) state(fn string) *filter.State {
 	switch in.st.phase {
 	case phaseRequest, phaseUpgrade, phaseResponse:
 		return &in.st.x.State
@@ -654,7 +654,7 @@ func hSendResponse(ctx context.Context, _ api.Module, stack []uint64) {
 		}
 	}
 	in.st.replyHeader = h
-	in.st.reply = &host.Reply{Status: int(status), Header: h, Body: append([]byte{}, body...)}
+	in.st.reply = &filter.Reply{Status: int(status), Header: h, Body: append([]byte{}, body...)}
 }
 
 func hGetMessage(ctx context.Context, _ api.Module, stack []uint64) {
@@ -706,11 +706,11 @@ func hInjectMessage(ctx context.Context, _ api.Module, stack []uint64) {
 	if kind == abi.MessageText && !utf8.Valid(v) {
 		in.misuse("%s: a text message must be UTF-8", fn)
 	}
-	d := host.ClientToUpstream
+	d := filter.ClientToUpstream
 	if dir == abi.DirectionUpstreamToClient {
-		d = host.UpstreamToClient
+		d = filter.UpstreamToClient
 	}
-	in.st.inject = append(in.st.inject, host.Message{
+	in.st.inject = append(in.st.inject, filter.Message{
 		Direction: d,
 		Binary:    kind == abi.MessageBinary,
 		Payload:   append([]byte{}, v...),

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
-func trapping() *host.Exchange {
+func trapping() *filter.Exchange {
 	x := exchange("/")
 	x.Request.Header.Set("X-Trap", "1")
 	return x
@@ -170,8 +170,8 @@ func TestLoopsInEveryHookAreStopped(t *testing.T) {
 		{"upgrade", func() bool { r := c.OnUpgrade(exchange("/")); return r != nil && r.Status == 503 }},
 		{"response", func() bool { r := c.OnResponseHeaders(exchange("/")); return r != nil && r.Status == 503 }},
 		{"message", func() bool {
-			v := c.OnMessage(session(), text(host.ClientToUpstream, "x"))
-			return v.Action == host.MessageClose && v.CloseCode == 1011
+			v := c.OnMessage(session(), text(filter.ClientToUpstream, "x"))
+			return v.Action == filter.MessageClose && v.CloseCode == 1011
 		}},
 		{"close", func() bool { c.OnClose(session()); return true }},
 	}

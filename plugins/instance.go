@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -41,14 +41,14 @@ const (
 // call allocates nothing for it.
 type callState struct {
 	phase phase
-	x     *host.Exchange // HTTP phases
-	s     *host.Session  // WebSocket phases
-	m     *host.Message  // phaseMessage
+	x     *filter.Exchange // HTTP phases
+	s     *filter.Session  // WebSocket phases
+	m     *filter.Message  // phaseMessage
 
 	// reply is the local response send_response set (HTTP phases); nil
 	// until then. replyHeader is the pending local response's header map,
 	// which header kind "response" addresses in the request phase.
-	reply       *host.Reply
+	reply       *filter.Reply
 	replyHeader http.Header
 
 	// payload is the message payload set_message left (in the instance's
@@ -56,7 +56,7 @@ type callState struct {
 	// failing filter under "allow" leaves the message as it found it.
 	payload    []byte
 	payloadSet bool
-	inject     []host.Message
+	inject     []filter.Message
 	closeCode  int
 	closeText  string
 

@@ -14,20 +14,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// Defaults for [[plugin]] settings left at zero (the config package fills
-// the same values; these keep a hand-built config.Config working).
+// Defaults for [[plugin]] settings left at zero, as the config package
+// defines them (config.Plugin.WithDefaults).
 const (
-	DefaultTimeout        = 10 * time.Millisecond
-	DefaultMemoryLimit    = 16 << 20
-	DefaultMaxModuleSize  = 16 << 20
-	DefaultCompileTimeout = 10 * time.Second
+	DefaultTimeout        = config.DefaultPluginTimeout
+	DefaultMemoryLimit    = config.DefaultPluginMemoryLimit
+	DefaultMaxModuleSize  = config.DefaultPluginMaxModuleSize
+	DefaultCompileTimeout = config.DefaultPluginCompileTimeout
 )
 
 // compileWorkers is how many goroutines compile one module: at least two,
@@ -244,7 +244,7 @@ func (l *Loader) release(m *module) {
 type Set struct {
 	loader  *Loader
 	plugins []*plugin
-	chains  map[string]host.Chain
+	chains  map[string]filter.Chain
 	once    sync.Once
 }
 
@@ -259,7 +259,15 @@ type Set struct {
 //
 //	plugins: plugin "auth" (examples/auth/auth.wasm): built for ABI v2, this host speaks v1
 func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
-	s := &Set{loader: l, chains: make(map[string]host.Chain)}
+	return l.LoadModules(ctx, cfg, nil)
+}
+
+// LoadModules is Load with module bytes the caller already read: modules
+// maps a plugin's name to its module file's contents, so that what the
+// caller fingerprinted is exactly what is pinned, compiled and reported
+// by Set.Modules. A plugin missing from modules has its file read.
+func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules map[string][]byte) (*Set, error) {
+	s := &Set{loader: l, chains: make(map[string]filter.Chain)}
 	// Build the plugins in parallel: distinct modules compile side by side
 	// and Go filters' instances start (milliseconds each) concurrently.
 	// Report the first error in config order.
@@ -273,7 +281,7 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			built[i], errs[i] = l.build(ctx, pc)
+			built[i], errs[i] = l.build(ctx, pc, modules[pc.Name])
 		}()
 	}
 	wg.Wait()
@@ -310,9 +318,10 @@ func (l *Loader) Load(ctx context.Context, cfg *config.Config) (*Set, error) {
 	return s, nil
 }
 
-// build makes one plugin ready: read, pin, compile, check, instantiate,
-// configure, warm its pool.
-func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
+// build makes one plugin ready: read (unless bin holds the module already),
+// pin, compile, check, instantiate, configure, warm its pool.
+func (l *Loader) build(ctx context.Context, pc config.Plugin, bin []byte) (*plugin, error) {
+	pc = pc.WithDefaults() // a config.Config built by hand skipped Parse
 	p := &plugin{
 		name:    pc.Name,
 		path:    pc.Module,
@@ -324,7 +333,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		running: make(chan struct{}, cap(l.gate)),
 		breaker: newBreaker(pc.BreakerFailures, pc.BreakerBackoff.Duration, pc.BreakerMaxBackoff.Duration),
 	}
-	if p.timeout <= 0 {
+	if p.timeout < 0 {
 		p.timeout = DefaultTimeout
 	}
 	p.lastLog.Store(monoNow() - int64(time.Second))
@@ -334,15 +343,12 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 		return nil, p.errf("on_error is %q, want \"deny\" or \"allow\"", pc.OnError)
 	}
 	limit := uint64(pc.MemoryLimit)
-	if limit == 0 {
-		limit = DefaultMemoryLimit
-	}
 	pages := limit / pageSize
 	if pages < 1 || pages > 65536 {
 		return nil, p.errf("memory_limit %s is out of range (64KiB to 4GiB)", sizeString(limit))
 	}
 	size := pc.PoolSize
-	if size <= 0 {
+	if size < 0 {
 		size = 2 * runtime.GOMAXPROCS(0)
 	}
 
@@ -354,9 +360,13 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxModuleSize
 	}
-	bin, err := readModule(path, maxSize)
-	if err != nil {
-		return nil, p.errf("%w", err)
+	var err error
+	if bin == nil {
+		if bin, err = readModule(path, maxSize); err != nil {
+			return nil, p.errf("%w", err)
+		}
+	} else if int64(len(bin)) > maxSize {
+		return nil, p.errf("%w", errTooLarge(maxSize))
 	}
 	if err := checkShape(bin); err != nil {
 		return nil, p.errf("%w", err)
@@ -420,7 +430,17 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin) (*plugin, error) {
 // Chains returns the filter chain of every route that has plugins, keyed by
 // route name (config.Route.Name). A route without plugins is absent. The map
 // is shared: do not modify it.
-func (s *Set) Chains() map[string]host.Chain { return s.chains }
+func (s *Set) Chains() map[string]filter.Chain { return s.chains }
+
+// Modules maps each plugin of the Set to the sha256 (hex) of the module
+// bytes it compiled: the bytes its sha256 pin was checked against.
+func (s *Set) Modules() map[string]string {
+	out := make(map[string]string, len(s.plugins))
+	for _, p := range s.plugins {
+		out[p.name] = hex.EncodeToString(p.mod.key.sum[:])
+	}
+	return out
+}
 
 // Stats returns a snapshot of every plugin's counters, in config order.
 func (s *Set) Stats() []Stats {

@@ -5,13 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/sluiceproxy/sluice/abi"
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 func TestLoadRefuses(t *testing.T) {
@@ -119,13 +120,13 @@ func TestChainHooksAndRoutes(t *testing.T) {
 	if _, ok := e.set.Chains()["bare"]; ok {
 		t.Error("a route without plugins has a chain")
 	}
-	want := host.HookRequestHeaders | host.HookRequestBody | host.HookMessage
+	want := filter.HookRequestHeaders | filter.HookRequestBody | filter.HookMessage
 	if got := e.chain(t).Hooks(); got != want {
 		t.Errorf("Hooks() = %b, want %b", got, want)
 	}
 	// Alone, hooks.wasm declares no message hook although it exports one.
 	e2 := load(t, plug("h", "hooks"))
-	if got := e2.chain(t).Hooks(); got.Has(host.HookMessage) {
+	if got := e2.chain(t).Hooks(); got.Has(filter.HookMessage) {
 		t.Errorf("Hooks() = %b has HookMessage, which sluice_hooks left out", got)
 	}
 }
@@ -188,5 +189,49 @@ func TestStatsOrder(t *testing.T) {
 	}
 	if !sort.IsSorted(sort.Reverse(sort.StringSlice(names))) || len(names) != 2 {
 		t.Fatalf("Stats() plugins = %v, want config order [b a]", names)
+	}
+}
+
+// LoadModules compiles the bytes it is given, not the file the config
+// names, checks the pin against them, and Set.Modules reports their sha256.
+func TestLoadModulesUsesTheBytesGiven(t *testing.T) {
+	bin, err := os.ReadFile(fixture("noop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(bin)
+	want := hex.EncodeToString(sum[:])
+	l := NewLoader(LoaderOptions{})
+	defer l.Close()
+	for _, tc := range []struct {
+		name, pin string
+		ok        bool
+	}{
+		{"no pin", "", true},
+		{"pin of the bytes", want, true},
+		{"pin of other bytes", strings.Repeat("0", 64), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Config{
+				// The file does not exist: only the bytes given can load.
+				Plugins: []config.Plugin{{Name: "a", Module: filepath.Join(t.TempDir(), "gone.wasm"), SHA256: tc.pin}},
+				Routes:  []config.Route{{Name: "r", PathPrefix: "/", Plugins: []string{"a"}}},
+			}
+			set, err := l.LoadModules(context.Background(), cfg, map[string][]byte{"a": bin})
+			if !tc.ok {
+				if err == nil || !strings.Contains(err.Error(), "pins") {
+					set.Close()
+					t.Fatalf("LoadModules: %v, want a pin mismatch", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer set.Close()
+			if got := set.Modules()["a"]; got != want {
+				t.Fatalf("Modules reports %s, want %s", got, want)
+			}
+		})
 	}
 }

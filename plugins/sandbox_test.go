@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 func TestInfiniteLoopIsStopped(t *testing.T) {
@@ -39,11 +39,11 @@ func TestInfiniteLoopIsStopped(t *testing.T) {
 				// background, so the next call gets a fresh instance in time.
 				waitFor(t, "the pool to refill", func() bool { return e.stats("loop").Instances == 2 })
 			}
-			v := c.OnMessage(session(), text(host.ClientToUpstream, "x"))
-			if policy == "deny" && (v.Action != host.MessageClose || v.CloseCode != 1011) {
+			v := c.OnMessage(session(), text(filter.ClientToUpstream, "x"))
+			if policy == "deny" && (v.Action != filter.MessageClose || v.CloseCode != 1011) {
 				t.Errorf("message verdict %+v, want close 1011", v)
 			}
-			if policy == "allow" && v.Action != host.MessagePass {
+			if policy == "allow" && v.Action != filter.MessagePass {
 				t.Errorf("message verdict %+v, want pass", v)
 			}
 			s := e.stats("loop")
@@ -63,7 +63,7 @@ func TestOutOfRangePointerTraps(t *testing.T) {
 	if r := c.OnRequestHeaders(exchange("/")); r == nil || r.Status != 503 {
 		t.Fatalf("reply %+v, want 503", r)
 	}
-	if v := c.OnMessage(session(), text(host.ClientToUpstream, "x")); v.Action != host.MessageClose || v.CloseCode != 1011 {
+	if v := c.OnMessage(session(), text(filter.ClientToUpstream, "x")); v.Action != filter.MessageClose || v.CloseCode != 1011 {
 		t.Fatalf("verdict %+v, want close 1011", v)
 	}
 	s := e.stats("oob")
@@ -120,7 +120,7 @@ func TestPoolExhaustedWaitsUntilDeadline(t *testing.T) {
 // Closing a Set while a guest loops cuts the call short.
 func TestCloseStopsRunningCalls(t *testing.T) {
 	e := load(t, plug("loop", "loop", func(p *config.Plugin) { p.Timeout.Duration = time.Hour }))
-	done := make(chan *host.Reply)
+	done := make(chan *filter.Reply)
 	go func() { done <- e.chain(t).OnRequestHeaders(exchange("/")) }()
 	waitFor(t, "the call to start", func() bool { return e.stats("loop").Calls == 1 })
 	closed := make(chan struct{})

@@ -39,9 +39,13 @@ func readModule(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(bin)) > limit {
-		return nil, fmt.Errorf("the module is larger than max_module_size (%s)", sizeString(uint64(limit)))
+		return nil, errTooLarge(limit)
 	}
 	return bin, nil
+}
+
+func errTooLarge(limit int64) error {
+	return fmt.Errorf("the module is larger than max_module_size (%s)", sizeString(uint64(limit)))
 }
 
 // shape is what checkShape measured of one function.

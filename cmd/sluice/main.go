@@ -24,8 +24,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -77,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // returned Closer releases what the chains hold (compiled modules,
 // instance pools) after the proxy has stopped. Relative module paths are
 // resolved against dir, the config file's directory.
-func buildChains(cfg *config.Config, dir string, log *slog.Logger) (map[string]host.Chain, io.Closer, error) {
+func buildChains(cfg *config.Config, dir string, log *slog.Logger) (map[string]filter.Chain, io.Closer, error) {
 	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: dir})
 	set, err := loader.Load(context.Background(), cfg)
 	if err != nil {

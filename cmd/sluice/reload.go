@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/reload"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -20,12 +20,12 @@ import (
 //
 // One plugins.Loader serves every generation: its compilation cache and its
 // modules, keyed by content hash, make a reload that keeps a module reuse it
-// instead of compiling it again. The host.Reloader does the rest (see
+// instead of compiling it again. The reload.Reloader does the rest (see
 // host/RATIONALE.md, "Reload").
 func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error {
 	loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: filepath.Dir(path)})
 	defer loader.Close()
-	r, err := host.NewReloader(path, loaderBuilder(loader), host.Options{Logger: log})
+	r, err := reload.New(path, loaderBuilder(loader), host.Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -64,15 +64,15 @@ func serve(ctx context.Context, path string, watch bool, log *slog.Logger) error
 	return err
 }
 
-// loaderBuilder builds each generation's chains with loader. The Set it
-// returns as the Closer is closed by the proxy once that generation is
-// retired and drained.
-func loaderBuilder(loader *plugins.Loader) host.Builder {
-	return func(cfg *config.Config) (map[string]host.Chain, io.Closer, error) {
-		set, err := loader.Load(context.Background(), cfg)
+// loaderBuilder builds each generation's chains with loader, from the
+// module bytes the Reloader read. The Set it returns as the Closer is
+// closed by the proxy once that generation is retired and drained.
+func loaderBuilder(loader *plugins.Loader) reload.Builder {
+	return func(cfg *config.Config, modules map[string][]byte) (reload.Built, error) {
+		set, err := loader.LoadModules(context.Background(), cfg, modules)
 		if err != nil {
-			return nil, nil, err
+			return reload.Built{}, err
 		}
-		return set.Chains(), set, nil
+		return reload.Built{Chains: host.Chains{Routes: set.Chains(), Closer: set}, Modules: set.Modules()}, nil
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/reload"
 )
 
 // variant writes a copy of the module at path with a custom section
@@ -100,7 +100,7 @@ func BenchmarkReload(b *testing.B) {
 				e.write(benchConfig(back.URL, mods[i%2], fmt.Sprint("v", i)))
 				b.StartTimer()
 				st, err := e.r.Reload("bench", false)
-				if err != nil || st.LastResult != host.ReloadLoaded {
+				if err != nil || st.LastResult != reload.Loaded {
 					b.Fatalf("reload: %v %+v", err, st)
 				}
 			}

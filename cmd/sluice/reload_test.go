@@ -2,7 +2,7 @@ package main
 
 // Hot reload with real filters: the example modules built from source with
 // TinyGo and standard Go, run by the plugins package, wired as serve wires
-// them (one Loader for every generation, host.Reloader).
+// them (one Loader for every generation, reload.Reloader).
 
 import (
 	"context"
@@ -27,6 +27,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host"
+	"github.com/sluiceproxy/sluice/host/reload"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -211,7 +212,7 @@ timeout = "1s"
 type e2eProxy struct {
 	t      testing.TB
 	path   string
-	r      *host.Reloader
+	r      *reload.Reloader
 	url    string
 	admin  string
 	loader *plugins.Loader
@@ -227,7 +228,7 @@ func startE2E(t testing.TB, conf string) *e2eProxy {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	e.loader = plugins.NewLoader(plugins.LoaderOptions{Logger: log, BaseDir: dir})
-	r, err := host.NewReloader(e.path, loaderBuilder(e.loader), host.Options{Logger: log})
+	r, err := reload.New(e.path, loaderBuilder(e.loader), host.Options{Logger: log})
 	if err != nil {
 		e.loader.Close()
 		t.Fatal(err)
@@ -276,14 +277,14 @@ func (e *e2eProxy) write(conf string) {
 }
 
 // postReload calls POST /reload on the admin listener.
-func (e *e2eProxy) postReload() (int, host.ReloadStatus) {
+func (e *e2eProxy) postReload() (int, reload.Status) {
 	e.t.Helper()
 	resp, err := http.Post(e.admin+"/reload", "", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st host.ReloadStatus
+	var st reload.Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		e.t.Fatal(err)
 	}
@@ -398,10 +399,10 @@ func TestHotReloadUnderLoad(t *testing.T) {
 		e.write(e2eConfig(back.URL, next, ""))
 		start := time.Now()
 		if i%2 == 0 {
-			if code, st := e.postReload(); code != 200 || st.LastResult != host.ReloadLoaded {
+			if code, st := e.postReload(); code != 200 || st.LastResult != reload.Loaded {
 				t.Fatalf("reload %d: %d %+v", i, code, st)
 			}
-		} else if st, err := e.r.Reload("test", false); err != nil || st.LastResult != host.ReloadLoaded {
+		} else if st, err := e.r.Reload("test", false); err != nil || st.LastResult != reload.Loaded {
 			t.Fatalf("reload %d: %v %+v", i, err, st)
 		}
 		took = append(took, time.Since(start))
@@ -483,7 +484,7 @@ func TestReloadRefusesBrokenModules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e.write(tc.conf)
 			code, st := e.postReload()
-			if code != http.StatusUnprocessableEntity || st.LastResult != host.ReloadFailed || st.Generation != 1 {
+			if code != http.StatusUnprocessableEntity || st.LastResult != reload.Failed || st.Generation != 1 {
 				t.Fatalf("got %d %+v", code, st)
 			}
 			for _, w := range tc.want {
@@ -503,7 +504,7 @@ func TestReloadRefusesBrokenModules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got host.ReloadStatus
+			var got reload.Status
 			json.NewDecoder(resp.Body).Decode(&got)
 			resp.Body.Close()
 			if got.LastError != st.LastError {
@@ -545,7 +546,7 @@ func TestReloadLeak(t *testing.T) {
 	}
 	reload := func(v version) {
 		e.write(e2eConfig(back.URL, v, ""))
-		if st, err := e.r.Reload("test", false); err != nil || st.LastResult != host.ReloadLoaded {
+		if st, err := e.r.Reload("test", false); err != nil || st.LastResult != reload.Loaded {
 			t.Fatalf("reload: %v %+v", err, st)
 		}
 	}
@@ -629,8 +630,8 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 					t.Errorf("serve: %v", err)
 				}
 			}()
-			status := func() host.ReloadStatus {
-				var st host.ReloadStatus
+			status := func() reload.Status {
+				var st reload.Status
 				resp, err := http.Get("http://" + admin + "/reload")
 				if err != nil {
 					return st
@@ -643,7 +644,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // the watcher is set up
 			os.WriteFile(path, []byte(conf("/v2/")), 0o600)
 			if !watch {
-				time.Sleep(4 * host.DefaultDebounce)
+				time.Sleep(4 * reload.DefaultDebounce)
 				if st := status(); st.Generation != 1 {
 					t.Fatalf("-watch=false reloaded: %+v", st)
 				}

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/sluiceproxy/sluice/abi"
-	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -31,16 +31,16 @@ type benchCase struct {
 	example string
 	hook    string // what is measured, for the table
 	config  string
-	run     func(b *testing.B, c host.Chain)
+	run     func(b *testing.B, c filter.Chain)
 }
 
 // chat is a typical chat message.
 const chat = `{"type":"chat","user":"ann","text":"hello there, this is a message of a typical size","meta":{"ts":1700000000}}`
 
-func requestHook(header http.Header, check func(*http.Request) error) func(*testing.B, host.Chain) {
-	return func(b *testing.B, c host.Chain) {
+func requestHook(header http.Header, check func(*http.Request) error) func(*testing.B, filter.Chain) {
+	return func(b *testing.B, c filter.Chain) {
 		r, _ := http.NewRequest("GET", "http://example.com/api/x?a=1", nil)
-		x := &host.Exchange{Request: r, Route: "bench", ClientAddr: "127.0.0.1:5000", Scheme: "http"}
+		x := &filter.Exchange{Request: r, Route: "bench", ClientAddr: "127.0.0.1:5000", Scheme: "http"}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
@@ -57,17 +57,17 @@ func requestHook(header http.Header, check func(*http.Request) error) func(*test
 	}
 }
 
-func messageHook(payload string, check func(string) error) func(*testing.B, host.Chain) {
-	return func(b *testing.B, c host.Chain) {
-		s := &host.Session{ID: "bench", Route: "bench", ClientAddr: "127.0.0.1:5000"}
+func messageHook(payload string, check func(string) error) func(*testing.B, filter.Chain) {
+	return func(b *testing.B, c filter.Chain) {
+		s := &filter.Session{ID: "bench", Route: "bench", ClientAddr: "127.0.0.1:5000"}
 		in := []byte(payload)
-		m := &host.Message{Direction: host.ClientToUpstream}
+		m := &filter.Message{Direction: filter.ClientToUpstream}
 		b.SetBytes(int64(len(in)))
 		b.ReportAllocs()
 		b.ResetTimer()
 		for range b.N {
 			m.Payload = in
-			if v := c.OnMessage(s, m); v.Action != host.MessagePass {
+			if v := c.OnMessage(s, m); v.Action != filter.MessagePass {
 				b.Fatalf("verdict %+v", v)
 			}
 		}
@@ -131,7 +131,7 @@ func benchLangs(example string) []lang {
 
 // loadChain loads one plugin of module with config behind one route and
 // returns its chain (closed when b ends).
-func loadChain(tb testing.TB, name, modulePath, cfgText string) host.Chain {
+func loadChain(tb testing.TB, name, modulePath, cfgText string) filter.Chain {
 	text := "[[upstream]]\nname = \"u\"\ntargets = [\"http://127.0.0.1:9\"]\n" +
 		fmt.Sprintf("\n[[route]]\nname = %q\npath_prefix = \"/\"\nupstream = \"u\"\nplugins = [%q]\n", name, name) +
 		fmt.Sprintf("\n[[plugin]]\nname = %q\nmodule = %q\ntimeout = \"1s\"\n%s\n", name, filepath.ToSlash(modulePath), cfgText)

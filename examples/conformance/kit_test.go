@@ -386,7 +386,7 @@ func startProxy(backendAddr string, m module, scenarios []*scenario) (string, fu
 	if err != nil {
 		return "", nil, err
 	}
-	p, err := host.New(cfg, set.Chains(), host.Options{Logger: logger})
+	p, err := host.New(cfg, host.Chains{Routes: set.Chains()}, host.Options{Logger: logger})
 	if err == nil {
 		err = p.Listen()
 	}

@@ -7,7 +7,10 @@
 // line.
 package config
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 // Config is a whole proxy.toml.
 type Config struct {
@@ -191,3 +194,51 @@ type Duration struct{ time.Duration }
 
 // Size is a byte count written as an integer or with a unit ("16MiB", "64KiB").
 type Size int64
+
+// Defaults of a [[plugin]]'s settings left at zero. This package is their
+// one owner: Parse fills them in, and the plugins loader applies
+// WithDefaults to a config built by hand.
+const (
+	DefaultPluginTimeout           = 10 * time.Millisecond
+	DefaultPluginMemoryLimit       = 16 << 20
+	DefaultPluginMaxModuleSize     = 16 << 20
+	DefaultPluginCompileTimeout    = 10 * time.Second
+	DefaultPluginBreakerFailures   = 5
+	DefaultPluginBreakerBackoff    = time.Second
+	DefaultPluginBreakerMaxBackoff = time.Minute
+)
+
+// WithDefaults returns p with the settings left at zero set to their
+// defaults: on_error "deny", memory_limit 16MiB, timeout 10ms,
+// pool_size GOMAXPROCS*2, max_module_size 16MiB, compile_timeout 10s,
+// breaker_failures 5, breaker_backoff 1s and breaker_max_backoff 1m.
+func (p Plugin) WithDefaults() Plugin {
+	if p.OnError == "" {
+		p.OnError = "deny"
+	}
+	if p.MemoryLimit == 0 {
+		p.MemoryLimit = DefaultPluginMemoryLimit
+	}
+	if p.Timeout.Duration == 0 {
+		p.Timeout.Duration = DefaultPluginTimeout
+	}
+	if p.PoolSize == 0 {
+		p.PoolSize = runtime.GOMAXPROCS(0) * 2
+	}
+	if p.MaxModuleSize == 0 {
+		p.MaxModuleSize = DefaultPluginMaxModuleSize
+	}
+	if p.CompileTimeout.Duration == 0 {
+		p.CompileTimeout.Duration = DefaultPluginCompileTimeout
+	}
+	if p.BreakerFailures == 0 {
+		p.BreakerFailures = DefaultPluginBreakerFailures
+	}
+	if p.BreakerBackoff.Duration == 0 {
+		p.BreakerBackoff.Duration = DefaultPluginBreakerBackoff
+	}
+	if p.BreakerMaxBackoff.Duration == 0 {
+		p.BreakerMaxBackoff.Duration = DefaultPluginBreakerMaxBackoff
+	}
+	return p
+}

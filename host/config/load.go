@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -329,26 +328,7 @@ func (p *parser) defaults(c *Config) {
 		}
 	}
 	for i := range c.Plugins {
-		pl := &c.Plugins[i]
-		if pl.OnError == "" {
-			pl.OnError = "deny"
-		}
-		if pl.MemoryLimit == 0 {
-			pl.MemoryLimit = 16 << 20
-		}
-		durDefault(&pl.Timeout, 10*time.Millisecond, false)
-		if pl.PoolSize == 0 {
-			pl.PoolSize = runtime.GOMAXPROCS(0) * 2
-		}
-		if pl.MaxModuleSize == 0 {
-			pl.MaxModuleSize = 16 << 20
-		}
-		durDefault(&pl.CompileTimeout, 10*time.Second, false)
-		if pl.BreakerFailures == 0 {
-			pl.BreakerFailures = 5
-		}
-		durDefault(&pl.BreakerBackoff, time.Second, false)
-		durDefault(&pl.BreakerMaxBackoff, time.Minute, false)
+		c.Plugins[i] = c.Plugins[i].WithDefaults()
 	}
 }
 

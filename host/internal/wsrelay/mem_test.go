@@ -1,4 +1,4 @@
-package host
+package wsrelay
 
 import (
 	"net/http"
@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 // TestWebSocketIdleMemory measures what an idle proxied session costs the
-// relay, in both modes: the heap and stacks of N sessions through
-// serveWebSocket, minus the same N clients connected to the upstream
+// relay, in both testkit.Modes: the heap and stacks of N sessions through
+// Serve, minus the same N clients connected to the upstream
 // directly (clients and upstream live in this process too). It opens
 // thousands of sockets, so it runs only when SLUICE_WS_MEM is set (to N, or
 // to 1 for 2000):
@@ -65,7 +66,7 @@ func TestWebSocketIdleMemory(t *testing.T) {
 		}()
 		d := websocket.Dialer{ReadBufferSize: 256, WriteBufferSize: 256, HandshakeTimeout: 10 * time.Second}
 		g0 := runtime.NumGoroutine()
-		before := wsHeapAndStacks()
+		before := heapAndStacks()
 		conns := make([]*websocket.Conn, 0, n)
 		for range n {
 			c, _, err := d.Dial(url, nil)
@@ -75,13 +76,13 @@ func TestWebSocketIdleMemory(t *testing.T) {
 			conns = append(conns, c)
 		}
 		// Let every session settle into its idle state (raw mode parks a
-		// direction after wsIdlePark without bytes).
-		time.Sleep(wsIdlePark + 300*time.Millisecond)
-		after := wsHeapAndStacks()
+		// direction after idlePark without bytes).
+		time.Sleep(idlePark + 300*time.Millisecond)
+		after := heapAndStacks()
 		runtime.ReadMemStats(&m1)
 		t.Logf("  %.2f goroutines/session", float64(runtime.NumGoroutine()-g0)/float64(n))
 		if dir := os.Getenv("SLUICE_WS_MEM_PROFILE"); dir != "" {
-			wsWriteProfiles(t, dir, strings.ReplaceAll(t.Name(), "/", "-")+"-"+strconv.Itoa(len(url)))
+			writeProfiles(t, dir, strings.ReplaceAll(t.Name(), "/", "-")+"-"+strconv.Itoa(len(url)))
 		}
 		for _, c := range conns {
 			c.Close()
@@ -93,11 +94,11 @@ func TestWebSocketIdleMemory(t *testing.T) {
 		return float64(after-before) / float64(n)
 	}
 
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
 			direct := measure(upURL)
 			t.Logf("%d idle sessions, client and upstream alone: %.0f B/session", n, direct)
-			p := newWSTestProxy(t, up.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{PingInterval: 30 * time.Second})
+			p := newTestProxy(t, up.URL, &testkit.Chain{Set: mode.Hooks}, Options{PingInterval: 30 * time.Second})
 			go func() {
 				for range p.stats {
 				}
@@ -105,14 +106,14 @@ func TestWebSocketIdleMemory(t *testing.T) {
 			// The proxy's own listener and handler are the test server's
 			// (net/http), as in the real proxy.
 			proxied := measure(p.url + "/x")
-			t.Logf("%s mode: %.0f B/session through the relay (net/http server connection included)", mode.name, proxied-direct)
+			t.Logf("%s mode: %.0f B/session through the relay (net/http server connection included)", mode.Name, proxied-direct)
 		})
 	}
 }
 
-// wsWriteProfiles writes the heap and goroutine profiles of the moment to
+// writeProfiles writes the heap and goroutine profiles of the moment to
 // dir (SLUICE_WS_MEM_PROFILE=dir), to see what idle sessions hold.
-func wsWriteProfiles(t *testing.T, dir, name string) {
+func writeProfiles(t *testing.T, dir, name string) {
 	for _, prof := range []string{"heap", "goroutine"} {
 		f, err := os.Create(filepath.Join(dir, name+"."+prof))
 		if err != nil {
@@ -123,7 +124,7 @@ func wsWriteProfiles(t *testing.T, dir, name string) {
 	}
 }
 
-func wsHeapAndStacks() uint64 {
+func heapAndStacks() uint64 {
 	var ms runtime.MemStats
 	for range 2 {
 		runtime.GC()

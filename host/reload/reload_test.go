@@ -1,4 +1,4 @@
-package host
+package reload
 
 import (
 	"bytes"
@@ -18,7 +18,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 // stampChain is a Go filter for reload tests: it stamps its value on
@@ -26,22 +29,22 @@ import (
 // and message shows which generation's chain handled it.
 type stampChain struct {
 	value string
-	hooks HookSet
+	hooks filter.HookSet
 }
 
-func (c *stampChain) Hooks() HookSet                    { return c.hooks }
-func (c *stampChain) OnRequestHeaders(*Exchange) *Reply { return nil }
-func (c *stampChain) OnUpgrade(*Exchange) *Reply        { return nil }
-func (c *stampChain) OnClose(*Session)                  {}
-func (c *stampChain) OnResponseHeaders(x *Exchange) *Reply {
+func (c *stampChain) Hooks() filter.HookSet                           { return c.hooks }
+func (c *stampChain) OnRequestHeaders(*filter.Exchange) *filter.Reply { return nil }
+func (c *stampChain) OnUpgrade(*filter.Exchange) *filter.Reply        { return nil }
+func (c *stampChain) OnClose(*filter.Session)                         {}
+func (c *stampChain) OnResponseHeaders(x *filter.Exchange) *filter.Reply {
 	x.ResponseHeader.Set("X-Stamp", c.value)
 	return nil
 }
-func (c *stampChain) OnMessage(_ *Session, m *Message) MessageVerdict {
-	if m.Direction == ClientToUpstream {
+func (c *stampChain) OnMessage(_ *filter.Session, m *filter.Message) filter.MessageVerdict {
+	if m.Direction == filter.ClientToUpstream {
 		m.Payload = append(m.Payload, " ["+c.value+"]"...)
 	}
-	return MessageVerdict{}
+	return filter.MessageVerdict{}
 }
 
 // stampBuilder builds a stampChain for every route that lists a plugin,
@@ -53,9 +56,9 @@ type stampBuilder struct {
 	builds, closes atomic.Int64
 }
 
-func (b *stampBuilder) build(cfg *config.Config) (map[string]Chain, io.Closer, error) {
+func (b *stampBuilder) build(cfg *config.Config, _ map[string][]byte) (Built, error) {
 	b.builds.Add(1)
-	chains := map[string]Chain{}
+	chains := map[string]filter.Chain{}
 	for _, r := range cfg.Routes {
 		for _, name := range r.Plugins {
 			for _, pc := range cfg.Plugins {
@@ -63,18 +66,18 @@ func (b *stampBuilder) build(cfg *config.Config) (map[string]Chain, io.Closer, e
 					continue
 				}
 				if msg, _ := pc.Config["fail"].(string); msg != "" {
-					return nil, nil, fmt.Errorf("stamp: plugin %q (%s): %s", pc.Name, pc.Module, msg)
+					return Built{}, fmt.Errorf("stamp: plugin %q (%s): %s", pc.Name, pc.Module, msg)
 				}
-				c := &stampChain{hooks: HookResponseHeaders | HookMessage}
+				c := &stampChain{hooks: filter.HookResponseHeaders | filter.HookMessage}
 				c.value, _ = pc.Config["value"].(string)
 				if m, ok := pc.Config["messages"].(bool); ok && !m {
-					c.hooks = HookResponseHeaders
+					c.hooks = filter.HookResponseHeaders
 				}
 				chains[r.Name] = c
 			}
 		}
 	}
-	return chains, closerFunc(func() error { b.closes.Add(1); return nil }), nil
+	return Built{Chains: host.Chains{Routes: chains, Closer: closerFunc(func() error { b.closes.Add(1); return nil })}}, nil
 }
 
 type closerFunc func() error
@@ -144,7 +147,7 @@ module = "stamp.bin"
 func rlStart(t *testing.T, c rlConf) *rlEnv {
 	t.Helper()
 	if c.Backend == "" {
-		c.Backend = pxEchoWS(t).URL
+		c.Backend = testkit.NewWSBackend(t).Server.URL
 	}
 	e := &rlEnv{t: t, dir: t.TempDir(), b: &stampBuilder{}, done: make(chan error, 1), backend: c.Backend}
 	e.path = filepath.Join(e.dir, "proxy.toml")
@@ -152,7 +155,7 @@ func rlStart(t *testing.T, c rlConf) *rlEnv {
 		t.Fatal(err)
 	}
 	e.write(c)
-	r, err := NewReloader(e.path, e.b.build, Options{Logger: slog.New(slog.DiscardHandler)})
+	r, err := New(e.path, e.b.build, host.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,28 +210,28 @@ func (e *rlEnv) writeRaw(s string) {
 
 // post asks the admin endpoint to reload and returns its status code and
 // report.
-func (e *rlEnv) post(query string) (int, ReloadStatus) {
+func (e *rlEnv) post(query string) (int, Status) {
 	e.t.Helper()
 	resp, err := http.Post(e.admin+"/reload"+query, "", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st ReloadStatus
+	var st Status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		e.t.Fatal(err)
 	}
 	return resp.StatusCode, st
 }
 
-func (e *rlEnv) status(path string) ReloadStatus {
+func (e *rlEnv) status(path string) Status {
 	e.t.Helper()
 	resp, err := http.Get(e.admin + path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var st ReloadStatus
+	var st Status
 	if resp.StatusCode != 200 {
 		e.t.Fatalf("GET %s: %s", path, resp.Status)
 	}
@@ -255,7 +258,7 @@ func (e *rlEnv) stamp(c *http.Client) string {
 
 func TestReloadSwapsAndReports(t *testing.T) {
 	e := rlStart(t, rlConf{Stamp: "A", Messages: true})
-	c := pxClient()
+	c := testkit.Client()
 	if got := e.stamp(c); got != "A" {
 		t.Fatalf("stamp %q, want A", got)
 	}
@@ -266,32 +269,32 @@ func TestReloadSwapsAndReports(t *testing.T) {
 
 	e.write(rlConf{Stamp: "B", Messages: true})
 	code, st := e.post("")
-	if code != 200 || st.Generation != 2 || st.LastResult != ReloadLoaded || st.LastTrigger != "admin" || st.Reloads != 1 || st.LastError != "" {
+	if code != 200 || st.Generation != 2 || st.LastResult != Loaded || st.LastTrigger != "admin" || st.Reloads != 1 || st.LastError != "" {
 		t.Fatalf("reload: %d %+v", code, st)
 	}
 	if got := e.stamp(c); got != "B" {
 		t.Fatalf("stamp after reload %q, want B", got)
 	}
 	// The first generation's chains are released once drained.
-	pxEventually(t, 2*time.Second, "generation 1 closed", func() bool { return e.b.closes.Load() == 1 })
+	testkit.Eventually(t, 2*time.Second, "generation 1 closed", func() bool { return e.b.closes.Load() == 1 })
 
 	// The same bytes again: nothing is built.
 	builds := e.b.builds.Load()
 	code, st = e.post("")
-	if code != 200 || st.LastResult != ReloadUnchanged || st.Generation != 2 || e.b.builds.Load() != builds {
+	if code != 200 || st.LastResult != Unchanged || st.Generation != 2 || e.b.builds.Load() != builds {
 		t.Fatalf("unchanged reload: %d %+v, %d builds", code, st, e.b.builds.Load()-builds)
 	}
 	// A changed module file is a change, even with the same config.
 	os.WriteFile(filepath.Join(e.dir, "stamp.bin"), []byte("stamp v2"), 0o600)
 	code, st = e.post("")
-	if code != 200 || st.LastResult != ReloadLoaded || st.Generation != 3 {
+	if code != 200 || st.LastResult != Loaded || st.Generation != 3 {
 		t.Fatalf("module change: %d %+v", code, st)
 	}
 	if st2 := e.status("/status"); st2.Generation != 3 || st2.Modules["stamp"] != st.Modules["stamp"] {
 		t.Fatalf("GET /status %+v", st2)
 	}
 	// force rebuilds identical files.
-	if code, st = e.post("?force=1"); code != 200 || st.LastResult != ReloadLoaded || st.Generation != 4 {
+	if code, st = e.post("?force=1"); code != 200 || st.LastResult != Loaded || st.Generation != 4 {
 		t.Fatalf("forced reload: %d %+v", code, st)
 	}
 }
@@ -301,7 +304,7 @@ func TestReloadSwapsAndReports(t *testing.T) {
 // line or plugin, and the same failing files are not built again.
 func TestReloadRefusesBrokenConfig(t *testing.T) {
 	e := rlStart(t, rlConf{Stamp: "A", Messages: true})
-	c := pxClient()
+	c := testkit.Client()
 
 	good := rlConf{Stamp: "A", Messages: true, Backend: e.backend}.String()
 	cases := []struct {
@@ -318,7 +321,7 @@ func TestReloadRefusesBrokenConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e.writeRaw(tc.conf)
 			code, st := e.post("")
-			if code != http.StatusUnprocessableEntity || st.LastResult != ReloadFailed || st.Generation != 1 || !strings.Contains(st.LastError, tc.want) {
+			if code != http.StatusUnprocessableEntity || st.LastResult != Failed || st.Generation != 1 || !strings.Contains(st.LastError, tc.want) {
 				t.Fatalf("got %d %+v\nwant the error to contain %q", code, st, tc.want)
 			}
 			if st.Failures != uint64(2*i+1) {
@@ -338,7 +341,7 @@ func TestReloadRefusesBrokenConfig(t *testing.T) {
 	// Back to the serving files: nothing to do, and the error is cleared.
 	e.writeRaw(good)
 	code, st := e.post("")
-	if code != 200 || st.LastResult != ReloadUnchanged || st.LastError != "" || st.Generation != 1 {
+	if code != 200 || st.LastResult != Unchanged || st.LastError != "" || st.Generation != 1 {
 		t.Fatalf("after fixing: %d %+v", code, st)
 	}
 }
@@ -357,12 +360,12 @@ func TestWatchReloads(t *testing.T) {
 			t.Errorf("Watch: %v", err)
 		}
 	})
-	c := pxClient()
+	c := testkit.Client()
 	waitGen := func(n uint64) {
 		t.Helper()
 		// The status is written just after the swap: wait for it, not for
 		// the proxy's generation, so the checks below see this reload.
-		pxEventually(t, 5*time.Second, fmt.Sprintf("generation %d", n), func() bool {
+		testkit.Eventually(t, 5*time.Second, fmt.Sprintf("generation %d", n), func() bool {
 			return e.r.Status().Generation >= n
 		})
 		if g, _ := e.r.Proxy().Generation(); g != n {
@@ -427,7 +430,7 @@ func TestReloadInFlight(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 
 	e := rlStart(t, rlConf{Stamp: "A", Messages: true, Backend: "http://" + ln.Addr().String()})
-	ws, _ := wsDial(t, nil, "ws"+strings.TrimPrefix(e.url, "http")+"/ws", nil)
+	ws, _ := testkit.DialWS(t, nil, "ws"+strings.TrimPrefix(e.url, "http")+"/ws", nil)
 	defer ws.Close()
 	wsEcho(t, ws, "one", "one [A]")
 
@@ -456,7 +459,7 @@ func TestReloadInFlight(t *testing.T) {
 	if got := <-res; got != "A slow" {
 		t.Errorf("in-flight request got %q, want the old chain's stamp", got)
 	}
-	pxEventually(t, 2*time.Second, "generation 1 released", func() bool { return e.b.closes.Load() == 1 })
+	testkit.Eventually(t, 2*time.Second, "generation 1 released", func() bool { return e.b.closes.Load() == 1 })
 	wsEcho(t, ws, "three", "three [B]")
 }
 
@@ -504,7 +507,7 @@ func TestReloadClosesSessionsAfterGrace(t *testing.T) {
 	wsURL := "ws" + strings.TrimPrefix(e.url, "http") + "/ws"
 
 	// Raw session (no message hooks), then the route gains message hooks.
-	raw, _ := wsDial(t, nil, wsURL, nil)
+	raw, _ := testkit.DialWS(t, nil, wsURL, nil)
 	defer raw.Close()
 	wsEcho(t, raw, "raw", "raw")
 	e.write(rlConf{Stamp: "B", Messages: true, Grace: grace.String()})
@@ -515,7 +518,7 @@ func TestReloadClosesSessionsAfterGrace(t *testing.T) {
 	// Filtered from now on for new sessions; the raw one still echoes
 	// unfiltered during the grace period, then gets 1001.
 	wsEcho(t, raw, "still raw", "still raw")
-	ce := wsReadClose(t, raw)
+	ce := testkit.ReadClose(t, raw)
 	if ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("raw session: close %d, want 1001", ce.Code)
 	}
@@ -525,7 +528,7 @@ func TestReloadClosesSessionsAfterGrace(t *testing.T) {
 
 	// A filtered session whose route is removed: its messages still go
 	// through the route's last chain until the grace period ends.
-	kept, _ := wsDial(t, nil, wsURL, nil)
+	kept, _ := testkit.DialWS(t, nil, wsURL, nil)
 	defer kept.Close()
 	wsEcho(t, kept, "hello", "hello [B]")
 	e.write(rlConf{Stamp: "C", Messages: true, Grace: grace.String(), Route: "renamed"})
@@ -534,14 +537,14 @@ func TestReloadClosesSessionsAfterGrace(t *testing.T) {
 		t.Fatalf("reload failed: %+v", st)
 	}
 	wsEcho(t, kept, "during grace", "during grace [B]")
-	ce = wsReadClose(t, kept)
+	ce = testkit.ReadClose(t, kept)
 	if ce.Code != websocket.CloseGoingAway || time.Since(start) < grace-50*time.Millisecond {
 		t.Fatalf("removed route's session: close %d after %v", ce.Code, time.Since(start))
 	}
 
 	// A session whose route keeps its upstream and filters survives many
 	// reloads.
-	live, _ := wsDial(t, nil, wsURL, nil)
+	live, _ := testkit.DialWS(t, nil, wsURL, nil)
 	defer live.Close()
 	for i, s := range []string{"D", "E", "F"} {
 		e.write(rlConf{Stamp: s, Messages: true, Grace: grace.String(), Route: "renamed"})
@@ -553,29 +556,9 @@ func TestReloadClosesSessionsAfterGrace(t *testing.T) {
 	time.Sleep(grace + 100*time.Millisecond)
 	wsEcho(t, live, "end", "end [F]")
 	// Every retired generation was released: no session pins one.
-	pxEventually(t, 2*time.Second, "retired generations released", func() bool {
+	testkit.Eventually(t, 2*time.Second, "retired generations released", func() bool {
 		return e.b.closes.Load() == e.b.builds.Load()-1
 	})
-}
-
-// An upstream whose definition does not change keeps its pool (idle
-// connections, health state) across reloads; a changed one gets a new pool.
-func TestReloadReusesUnchangedUpstreams(t *testing.T) {
-	e := rlStart(t, rlConf{Stamp: "A", Messages: true})
-	pool := func() *pool { return e.r.Proxy().gen.Load().pools["app"] }
-	first := pool()
-	e.write(rlConf{Stamp: "B", Messages: true})
-	e.post("")
-	if pool() != first {
-		t.Fatal("an unchanged upstream got a new pool")
-	}
-	other := pxEchoWS(t)
-	e.write(rlConf{Stamp: "B", Messages: true, Backend: other.URL})
-	e.post("")
-	if pool() == first {
-		t.Fatal("a changed upstream kept its pool")
-	}
-	pxEventually(t, 2*time.Second, "the old pool closed", func() bool { return first.refs.Load() == 0 })
 }
 
 // A changed server.listen serves on the new socket before the old one stops
@@ -588,7 +571,7 @@ func TestReloadMovesListener(t *testing.T) {
 	if got := e.stamp(keep); got != "A" {
 		t.Fatal(got)
 	}
-	newAddr := pxDeadAddr(t)
+	newAddr := testkit.DeadAddr(t)
 	e.write(rlConf{Stamp: "B", Messages: true, Listen: newAddr})
 	if code, st := e.post(""); code != 200 {
 		t.Fatalf("reload %+v", st)
@@ -607,7 +590,7 @@ func TestReloadMovesListener(t *testing.T) {
 		t.Error("the old address still accepts")
 	}
 	e.url = "http://" + newAddr
-	if got := e.stamp(pxClient()); got != "B" {
+	if got := e.stamp(testkit.Client()); got != "B" {
 		t.Fatalf("new address: %q", got)
 	}
 }
@@ -615,8 +598,8 @@ func TestReloadMovesListener(t *testing.T) {
 // A reload with renewed certificate files serves the new certificate to new
 // handshakes; a connection established before keeps working.
 func TestReloadRenewsCertificate(t *testing.T) {
-	certA, keyA, poolA := pxCert(t)
-	certB, keyB, _ := pxCert(t)
+	certA, keyA, poolA := testkit.Cert(t)
+	certB, keyB, _ := testkit.Cert(t)
 	dir := t.TempDir()
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	copyFile(t, certA, cert)
@@ -639,7 +622,7 @@ func TestReloadRenewsCertificate(t *testing.T) {
 
 	copyFile(t, certB, cert)
 	copyFile(t, keyB, key)
-	if code, st := e.post(""); code != 200 || st.LastResult != ReloadLoaded {
+	if code, st := e.post(""); code != 200 || st.LastResult != Loaded {
 		t.Fatalf("reload: %d %+v", code, st)
 	}
 	if got := seen(old); !bytes.Equal(got, before) {
@@ -681,7 +664,7 @@ func TestReloadAfterClose(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "stamp.bin"), []byte("x"), 0o600)
 	os.WriteFile(path, []byte(rlConf{Stamp: "A", Backend: "http://127.0.0.1:1"}.String()), 0o600)
 	b := &stampBuilder{}
-	r, err := NewReloader(path, b.build, Options{})
+	r, err := New(path, b.build, host.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

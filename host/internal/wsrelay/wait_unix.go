@@ -1,6 +1,6 @@
 //go:build unix
 
-package host
+package wsrelay
 
 import (
 	"io"
@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// wsRawConn returns the RawConn of a plain socket, or nil (TLS and other
+// rawConn returns the RawConn of a plain socket, or nil (TLS and other
 // wrappers cannot be read without a buffer held while waiting).
-func wsRawConn(c net.Conn) syscall.RawConn {
+func rawConn(c net.Conn) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil
@@ -23,16 +23,16 @@ func wsRawConn(c net.Conn) syscall.RawConn {
 	return rc
 }
 
-// sysRead is the RawConn.Read callback of wsSock: one read(2) into op.into,
+// sysRead is the RawConn.Read callback of sock: one read(2) into op.into,
 // or into a buffer borrowed from the pool for as long as bytes came. On
 // EAGAIN the buffer goes back and the runtime parks the goroutine on the
 // poller until the socket is readable; the stack it parks on is this short
 // call chain, so an idle relay goroutine stays at the smallest stack size.
-func (s *wsSock) sysRead(fd uintptr) bool {
+func (s *sock) sysRead(fd uintptr) bool {
 	op := &s.op
 	buf := op.into
 	if buf == nil {
-		op.bp = wsGetBuf()
+		op.bp = getBuf()
 		buf = *op.bp
 	}
 	for {
@@ -42,7 +42,7 @@ func (s *wsSock) sysRead(fd uintptr) bool {
 			continue
 		case syscall.EAGAIN:
 			if op.bp != nil {
-				wsPutBuf(op.bp)
+				putBuf(op.bp)
 				op.bp = nil
 			}
 			if s.resume != nil {
@@ -55,7 +55,7 @@ func (s *wsSock) sysRead(fd uintptr) bool {
 			return true
 		}
 		if op.bp != nil {
-			wsPutBuf(op.bp)
+			putBuf(op.bp)
 			op.bp = nil
 		}
 		op.err = io.EOF

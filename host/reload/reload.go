@@ -1,4 +1,4 @@
-package host
+package reload
 
 import (
 	"crypto/sha256"
@@ -15,18 +15,34 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/config"
 )
 
-// Builder builds the filter chains of one generation from its config: the
-// chain of each route, keyed by route name, and a Closer that releases what
-// they hold (compiled modules, instances, runtimes). It runs off the
-// request path while the previous generation serves, and must be all or
-// nothing: on error it has released whatever it built.
+// Builder builds the filter chains of one generation from its config. It
+// runs off the request path while the previous generation serves, and must
+// be all or nothing: on error it has released whatever it built.
+//
+// modules maps each [[plugin]]'s name to the bytes of its module file as
+// the Reloader read and fingerprinted them; a Builder compiles those bytes
+// rather than reading the file again, so that what is pinned, compiled and
+// reported is one read.
 //
 // The host knows nothing about how filters run; the command that wires the
 // proxy passes a Builder backed by the WebAssembly loader.
-type Builder func(cfg *config.Config) (map[string]Chain, io.Closer, error)
+type Builder func(cfg *config.Config, modules map[string][]byte) (Built, error)
+
+// Built is what a Builder made for one generation.
+type Built struct {
+	// Chains are the chains of the routes and what releases them
+	// (compiled modules, instances, runtimes) once the generation is
+	// retired and drained.
+	Chains host.Chains
+	// Modules maps each plugin to the sha256 (hex) of the module bytes it
+	// compiled, for Status. Nil means the Reloader reports its own sums of
+	// the bytes it passed.
+	Modules map[string]string
+}
 
 // Reloader owns a Proxy and replaces its generation when proxy.toml or a
 // file it references changes: on Reload (SIGHUP, the admin endpoint POST
@@ -38,14 +54,14 @@ type Builder func(cfg *config.Config) (map[string]Chain, io.Closer, error)
 // attempt re-reports that failure without building again (pass force to
 // build anyway, for failures outside the files, such as a port that was
 // busy). Otherwise it parses and validates the config, calls the Builder
-// and ApplyWith; only when all succeed does the proxy switch. Any failure
+// and Proxy.Apply; only when all succeed does the proxy switch. Any failure
 // keeps the old generation serving, is logged with the file and line or
 // the plugin and module, and shows in Status until a reload succeeds.
 type Reloader struct {
 	path  string
 	build Builder
 	log   *slog.Logger
-	proxy *Proxy
+	proxy *host.Proxy
 
 	mu     sync.Mutex // serialises reloads
 	closed bool
@@ -57,12 +73,12 @@ type Reloader struct {
 	files []string
 
 	stMu sync.Mutex
-	st   ReloadStatus
+	st   Status
 }
 
-// ReloadStatus is what GET /reload (and GET /status) on the admin listener
+// Status is what GET /reload (and GET /status) on the admin listener
 // reports.
-type ReloadStatus struct {
+type Status struct {
 	// Config is the path of the config file.
 	Config string `json:"config"`
 	// Generation numbers the configs the proxy has served, from 1; LoadedAt
@@ -89,12 +105,12 @@ type ReloadStatus struct {
 
 // The results a reload reports.
 const (
-	ReloadLoaded    = "loaded"
-	ReloadUnchanged = "unchanged"
-	ReloadFailed    = "failed"
+	Loaded    = "loaded"
+	Unchanged = "unchanged"
+	Failed    = "failed"
 )
 
-// NewReloader loads the config at path, builds its chains with build (nil:
+// New loads the config at path, builds its chains with build (nil:
 // no filters), creates the Proxy and registers GET /reload, POST /reload
 // and GET /status on its admin listener. Relative module paths in the
 // config are relative to the config file's directory.
@@ -103,9 +119,9 @@ const (
 //
 // Reading, parsing or validating the config, or building its chains or the
 // proxy.
-func NewReloader(path string, build Builder, opts Options) (*Reloader, error) {
+func New(path string, build Builder, opts host.Options) (*Reloader, error) {
 	if build == nil {
-		build = func(*config.Config) (map[string]Chain, io.Closer, error) { return nil, nil, nil }
+		build = func(*config.Config, map[string][]byte) (Built, error) { return Built{}, nil }
 	}
 	r := &Reloader{path: path, build: build, log: opts.Logger}
 	if r.log == nil {
@@ -115,21 +131,24 @@ func NewReloader(path string, build Builder, opts Options) (*Reloader, error) {
 	if err != nil {
 		return nil, err
 	}
-	chains, closer, err := build(in.cfg)
+	b, err := build(in.cfg, in.moduleBytes)
+	in.moduleBytes = nil
 	if err != nil {
 		return nil, err
 	}
-	opts.Closer = closer
-	p, err := New(in.cfg, chains, opts)
+	p, err := host.New(in.cfg, b.Chains, opts)
 	if err != nil {
-		if closer != nil {
-			closer.Close()
+		if b.Chains.Closer != nil {
+			b.Chains.Closer.Close()
 		}
 		return nil, err
 	}
+	if b.Modules != nil {
+		in.modules = b.Modules
+	}
 	r.proxy, r.fp, r.files = p, in.fp, in.files
 	num, at := p.Generation()
-	r.st = ReloadStatus{Config: path, Generation: num, LoadedAt: at, Modules: in.modules}
+	r.st = Status{Config: path, Generation: num, LoadedAt: at, Modules: in.modules}
 	p.HandleAdmin("GET /reload", http.HandlerFunc(r.serveStatus))
 	p.HandleAdmin("GET /status", http.HandlerFunc(r.serveStatus))
 	p.HandleAdmin("POST /reload", http.HandlerFunc(r.serveReload))
@@ -137,10 +156,10 @@ func NewReloader(path string, build Builder, opts Options) (*Reloader, error) {
 }
 
 // Proxy returns the proxy the Reloader feeds.
-func (r *Reloader) Proxy() *Proxy { return r.proxy }
+func (r *Reloader) Proxy() *host.Proxy { return r.proxy }
 
 // Status returns the reload status.
-func (r *Reloader) Status() ReloadStatus {
+func (r *Reloader) Status() Status {
 	r.stMu.Lock()
 	defer r.stMu.Unlock()
 	st := r.st
@@ -158,16 +177,16 @@ func (r *Reloader) Close() error {
 }
 
 // Reload builds a new generation from the files and swaps it in, unless
-// they are what serves already (result ReloadUnchanged) or what failed
-// last time (ReloadFailed again, without building), and force is false.
+// they are what serves already (result Unchanged) or what failed
+// last time (Failed again, without building), and force is false.
 // trigger names the cause in logs and the status. It returns the status
 // after the attempt and, when it failed, the error.
-func (r *Reloader) Reload(trigger string, force bool) (ReloadStatus, error) {
+func (r *Reloader) Reload(trigger string, force bool) (Status, error) {
 	start := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return r.Status(), errors.New("host: reload: the proxy is closed")
+		return r.Status(), errors.New("reload: the proxy is closed")
 	}
 	result, modules, err := r.reloadLocked(force)
 	took := time.Since(start)
@@ -175,13 +194,13 @@ func (r *Reloader) Reload(trigger string, force bool) (ReloadStatus, error) {
 	st := &r.st
 	st.LastAttempt, st.LastTrigger, st.LastResult, st.LastDuration = &start, trigger, result, took.String()
 	switch result {
-	case ReloadLoaded:
+	case Loaded:
 		st.Reloads++
 		st.Generation, st.LoadedAt = r.proxy.Generation()
 		st.Modules, st.LastError = modules, ""
-	case ReloadUnchanged:
+	case Unchanged:
 		st.LastError = ""
-	case ReloadFailed:
+	case Failed:
 		st.Failures++
 		st.LastError = err.Error()
 	}
@@ -189,11 +208,11 @@ func (r *Reloader) Reload(trigger string, force bool) (ReloadStatus, error) {
 	r.stMu.Unlock()
 
 	switch result {
-	case ReloadLoaded:
+	case Loaded:
 		r.log.Info("reloaded", "generation", out.Generation, "trigger", trigger, "took", took)
-	case ReloadUnchanged:
+	case Unchanged:
 		r.log.Debug("reload: nothing changed", "trigger", trigger)
-	case ReloadFailed:
+	case Failed:
 		r.log.Error("reload failed: the previous config keeps serving", "trigger", trigger, "err", err)
 	}
 	return out, err
@@ -208,34 +227,38 @@ func (r *Reloader) reloadLocked(force bool) (string, map[string]string, error) {
 		switch in.fp {
 		case r.fp:
 			r.failedFP = ""
-			return ReloadUnchanged, nil, nil
+			return Unchanged, nil, nil
 		case r.failedFP:
 			if err == nil {
 				err = errors.New(r.Status().LastError)
 			}
-			return ReloadFailed, nil, err
+			return Failed, nil, err
 		}
 	}
 	if err != nil {
 		if in != nil {
 			r.failedFP = in.fp
 		}
-		return ReloadFailed, nil, err
+		return Failed, nil, err
 	}
-	chains, closer, err := r.build(in.cfg)
+	b, err := r.build(in.cfg, in.moduleBytes)
+	in.moduleBytes = nil
 	if err != nil {
 		r.failedFP = in.fp
-		return ReloadFailed, nil, err
+		return Failed, nil, err
 	}
-	if _, err := r.proxy.ApplyWith(in.cfg, chains, closer); err != nil {
-		if closer != nil {
-			closer.Close()
+	if _, err := r.proxy.Apply(in.cfg, b.Chains); err != nil {
+		if b.Chains.Closer != nil {
+			b.Chains.Closer.Close()
 		}
 		r.failedFP = in.fp
-		return ReloadFailed, nil, err
+		return Failed, nil, err
 	}
 	r.fp, r.failedFP = in.fp, ""
-	return ReloadLoaded, in.modules, nil
+	if b.Modules != nil {
+		return Loaded, b.Modules, nil
+	}
+	return Loaded, in.modules, nil
 }
 
 // reloadInput is what a reload read from disk.
@@ -244,6 +267,9 @@ type reloadInput struct {
 	fp      string         // fingerprint of every file's bytes
 	files   []string       // the files the config depends on
 	modules map[string]string
+	// moduleBytes holds each plugin's module as read for the fingerprint,
+	// handed to the Builder so the module is read once.
+	moduleBytes map[string][]byte
 }
 
 // read reads and parses the config and fingerprints it with the files it
@@ -253,7 +279,7 @@ type reloadInput struct {
 func (r *Reloader) read() (*reloadInput, error) {
 	data, err := os.ReadFile(r.path)
 	if err != nil {
-		return nil, fmt.Errorf("host: reload: %w", err)
+		return nil, fmt.Errorf("reload: %w", err)
 	}
 	h := sha256.New()
 	h.Write([]byte(r.path))
@@ -268,20 +294,21 @@ func (r *Reloader) read() (*reloadInput, error) {
 	}
 	in.cfg = cfg
 	in.modules = make(map[string]string, len(cfg.Plugins))
+	in.moduleBytes = make(map[string][]byte, len(cfg.Plugins))
 	var firstErr error
-	add := func(what, path string) string {
+	add := func(what, path string, limit int64) ([]byte, string) {
 		in.files = append(in.files, path)
-		b, err := os.ReadFile(path)
+		b, err := readFile(path, limit)
 		if err != nil {
 			fmt.Fprintf(h, "\x00%s\x00missing", path)
 			if firstErr == nil {
-				firstErr = fmt.Errorf("host: reload: %s: %w", what, err)
+				firstErr = fmt.Errorf("reload: %s: %w", what, err)
 			}
-			return ""
+			return nil, ""
 		}
 		sum := sha256.Sum256(b)
 		fmt.Fprintf(h, "\x00%s\x00%x", path, sum)
-		return hex.EncodeToString(sum[:])
+		return b, hex.EncodeToString(sum[:])
 	}
 	dir := filepath.Dir(r.path)
 	for _, pc := range cfg.Plugins {
@@ -289,14 +316,39 @@ func (r *Reloader) read() (*reloadInput, error) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
 		}
-		in.modules[pc.Name] = add(fmt.Sprintf("plugin %q", pc.Name), path)
+		b, sum := add(fmt.Sprintf("plugin %q", pc.Name), path, int64(pc.MaxModuleSize))
+		in.modules[pc.Name] = sum
+		if b != nil {
+			in.moduleBytes[pc.Name] = b
+		}
 	}
 	if s := cfg.Server; s.TLSCert != "" {
-		add("server.tls_cert", s.TLSCert)
-		add("server.tls_key", s.TLSKey)
+		add("server.tls_cert", s.TLSCert, 0)
+		add("server.tls_key", s.TLSKey, 0)
 	}
 	in.fp = hex.EncodeToString(h.Sum(nil))
 	return in, firstErr
+}
+
+// readFile reads a file, refusing one larger than limit (when positive)
+// without reading more than limit+1 bytes of it.
+func readFile(path string, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		return os.ReadFile(path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than max_module_size (%s)", path, config.Size(limit))
+	}
+	return b, nil
 }
 
 // watched returns the files the current config depends on.
@@ -325,7 +377,7 @@ func (r *Reloader) serveReload(w http.ResponseWriter, req *http.Request) {
 	writeStatus(w, code, st)
 }
 
-func writeStatus(w http.ResponseWriter, code int, st ReloadStatus) {
+func writeStatus(w http.ResponseWriter, code int, st Status) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)

@@ -1,4 +1,4 @@
-package host
+package reload
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func (r *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("host: watch: %w", err)
+		return fmt.Errorf("reload: watch: %w", err)
 	}
 	defer w.Close()
 
@@ -55,7 +55,7 @@ func (r *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 		for d := range want {
 			if !dirs[d] {
 				if err := w.Add(d); err != nil {
-					r.log.Warn("host: watch: cannot watch a directory", "dir", d, "err", err)
+					r.log.Warn("reload: watch: cannot watch a directory", "dir", d, "err", err)
 					continue
 				}
 				dirs[d] = true
@@ -96,7 +96,7 @@ func (r *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 				return nil
 			}
 			// An overflow loses events: reload to be sure nothing was missed.
-			r.log.Warn("host: watch", "err", err)
+			r.log.Warn("reload: watch", "err", err)
 			timer.Reset(debounce)
 		case <-timer.C:
 			_, _ = r.Reload("watch", false)

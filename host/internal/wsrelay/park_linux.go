@@ -1,4 +1,4 @@
-package host
+package wsrelay
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"syscall"
 )
 
-// wsParker holds the raw-mode directions that went idle: their sockets sit
+// parker holds the raw-mode directions that went idle: their sockets sit
 // in an epoll set of the relay's own, and no goroutine waits for them. When
 // one becomes readable (or hangs up), its direction gets a fresh goroutine
 // again. One goroutine serves the whole set; it waits on the epoll
@@ -18,7 +18,7 @@ import (
 // runtime does not shrink a 4 KiB stack of a parked relay back to 2 KiB)
 // plus its descriptor, about as much as everything else an idle raw session
 // holds together.
-type wsParker struct {
+type parker struct {
 	once sync.Once
 	err  error
 	epfd int
@@ -27,14 +27,14 @@ type wsParker struct {
 
 	mu    sync.Mutex
 	seq   uint64
-	socks map[uint64]*wsSock
+	socks map[uint64]*sock
 }
 
-const wsCanPark = true
+const canPark = true
 
-var wsPark wsParker
+var idleParker parker
 
-func (p *wsParker) start() error {
+func (p *parker) start() error {
 	p.once.Do(func() {
 		fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 		if err != nil {
@@ -51,7 +51,7 @@ func (p *wsParker) start() error {
 		if p.rc, p.err = p.file.SyscallConn(); p.err != nil {
 			return
 		}
-		p.socks = make(map[uint64]*wsSock)
+		p.socks = make(map[uint64]*sock)
 		go p.loop()
 	})
 	return p.err
@@ -59,7 +59,7 @@ func (p *wsParker) start() error {
 
 // arm puts s's socket in the set, for one readiness event. Callers hold
 // s.dmu.
-func (p *wsParker) arm(s *wsSock) error {
+func (p *parker) arm(s *sock) error {
 	if err := p.start(); err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func (p *wsParker) arm(s *wsSock) error {
 
 // forget drops s from the set's table, once its session ended. The kernel
 // drops the socket from the epoll set when it is closed.
-func (p *wsParker) forget(s *wsSock) {
+func (p *parker) forget(s *sock) {
 	if s.parkKey == 0 {
 		return
 	}
@@ -103,7 +103,7 @@ func (p *wsParker) forget(s *wsSock) {
 	p.mu.Unlock()
 }
 
-func (p *wsParker) loop() {
+func (p *parker) loop() {
 	var evs [128]syscall.EpollEvent
 	n := 0
 	wait := func(fd uintptr) bool {

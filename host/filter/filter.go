@@ -1,4 +1,10 @@
-package host
+// Package filter defines what the proxy core and a filter chain say to each
+// other: the hook points (Chain, HookSet), what a hook sees of an HTTP
+// exchange (Exchange, Reply, State) and of a WebSocket session (Session,
+// Message, MessageVerdict). It depends on the standard library only, so the
+// core (package host) and the WebAssembly runtime (package plugins) both
+// import it without importing each other.
+package filter
 
 import (
 	"net/http"
@@ -192,4 +198,14 @@ type Session struct {
 	// hookMu serialises the hook calls of the session: the relay reads both
 	// sides at once, and filters see one call at a time.
 	hookMu sync.Mutex
+}
+
+// Serialize runs f while holding the session's hook lock. The relay makes
+// every hook call of a session through it, because it reads both sides at
+// once while filters must see one call at a time. The lock is not
+// reentrant: a Chain must not call Serialize from inside a hook.
+func (s *Session) Serialize(f func()) {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	f()
 }

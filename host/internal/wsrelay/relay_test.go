@@ -1,10 +1,6 @@
-package host
+package wsrelay
 
 import (
-	"context"
-	"crypto/sha1"
-	"encoding/base64"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -18,163 +14,33 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
-// These tests mount serveWebSocket in a test server between a real client
+// These tests mount Serve in a test server between a real client
 // (gorilla, or the ws package through testdata/wsclient) and a real upstream
 // (gorilla), all on 127.0.0.1.
 
-const wsTestWait = 5 * time.Second
-
-// wsTestChain is a Chain written in Go: the hooks it declares and an optional
-// message hook.
-type wsTestChain struct {
-	hooks     HookSet
-	onMessage func(*Session, *Message) MessageVerdict
-	closes    atomic.Int32
-	calls     atomic.Int32
-	inHook    atomic.Int32
-	overlap   atomic.Bool
+// testProxy mounts Serve the way the proxy does.
+type testProxy struct {
+	srv   *httptest.Server
+	stats chan Stats
+	ctx   *SessionContext // shared by every session of the test proxy
+	url   string          // ws:// base URL
 }
 
-func (c *wsTestChain) Hooks() HookSet                     { return c.hooks }
-func (c *wsTestChain) OnRequestHeaders(*Exchange) *Reply  { return nil }
-func (c *wsTestChain) OnUpgrade(*Exchange) *Reply         { return nil }
-func (c *wsTestChain) OnResponseHeaders(*Exchange) *Reply { return nil }
-func (c *wsTestChain) OnClose(*Session)                   { c.closes.Add(1) }
+// cancel ends every session as a shutdown does.
+func (p *testProxy) cancel() { p.ctx.Cancel(nil) }
 
-func (c *wsTestChain) OnMessage(s *Session, m *Message) MessageVerdict {
-	if c.inHook.Add(1) > 1 {
-		c.overlap.Store(true)
-	}
-	defer c.inHook.Add(-1)
-	c.calls.Add(1)
-	if c.onMessage == nil {
-		return MessageVerdict{}
-	}
-	return c.onMessage(s, m)
-}
-
-var _ Chain = (*wsTestChain)(nil)
-
-// wsModes are the two relay modes: a chain without a message hook relays raw
-// bytes, one with it relays message by message.
-var wsModes = []struct {
-	name  string
-	hooks HookSet
-}{
-	{"raw", HookClose},
-	{"message", HookMessage | HookClose},
-}
-
-// wsCloseSeen is a close frame an upstream received.
-type wsCloseSeen struct {
-	code int
-	text string
-}
-
-// wsTestUpstream is a gorilla WebSocket server with a few behaviours chosen
-// by path.
-type wsTestUpstream struct {
-	srv     *httptest.Server
-	closes  chan wsCloseSeen
-	headers chan *http.Request
-}
-
-func newWSTestUpstream(t *testing.T) *wsTestUpstream {
+func newTestProxy(t *testing.T, target string, chain filter.Chain, opt Options) *testProxy {
 	t.Helper()
-	u := &wsTestUpstream{closes: make(chan wsCloseSeen, 8), headers: make(chan *http.Request, 8)}
-	up := websocket.Upgrader{Subprotocols: []string{"chat.v2"}, CheckOrigin: func(*http.Request) bool { return true }}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Reason", "nope")
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(http.StatusForbidden)
-		io.WriteString(w, strings.Repeat("denied ", 400))
-	})
-	mux.HandleFunc("/push", func(w http.ResponseWriter, r *http.Request) {
-		// The 101 response and a first frame in one write, so the proxy's
-		// handshake read takes both.
-		c, _, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		h := sha1.Sum([]byte(r.Header.Get("Sec-Websocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-		resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-			base64.StdEncoding.EncodeToString(h[:]) + "\r\n\r\n"
-		c.Write(append([]byte(resp), 0x81, 5, 'h', 'e', 'l', 'l', 'o'))
-		io.Copy(io.Discard, c)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case u.headers <- r:
-		default:
-		}
-		c, err := up.Upgrade(w, r, http.Header{"Set-Cookie": {"sid=abc; Path=/"}, "X-Upstream": {"yes"}})
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		c.SetCloseHandler(func(code int, text string) error {
-			u.closes <- wsCloseSeen{code, text}
-			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
-			return nil
-		})
-		for {
-			typ, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			s := string(msg)
-			switch {
-			case s == "die":
-				c.NetConn().Close()
-				return
-			case strings.HasPrefix(s, "close:"):
-				parts := strings.SplitN(s, ":", 3)
-				code, _ := strconv.Atoi(parts[1])
-				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, parts[2]), time.Now().Add(time.Second))
-			case strings.HasPrefix(s, "stream:"):
-				// Big messages, spread over time.
-				n, _ := strconv.Atoi(s[7:])
-				for i := range n {
-					c.WriteMessage(websocket.BinaryMessage, []byte(strings.Repeat(strconv.Itoa(i%10), 30000)))
-					time.Sleep(time.Millisecond)
-				}
-			case strings.HasPrefix(s, "push:"):
-				n, _ := strconv.Atoi(s[5:])
-				for i := range n {
-					c.WriteMessage(websocket.TextMessage, []byte("push "+strconv.Itoa(i)))
-				}
-			default:
-				if err := c.WriteMessage(typ, msg); err != nil {
-					return
-				}
-			}
-		}
-	})
-	u.srv = httptest.NewServer(mux)
-	t.Cleanup(u.srv.Close)
-	return u
-}
-
-// wsTestProxy mounts serveWebSocket the way the proxy does.
-type wsTestProxy struct {
-	srv    *httptest.Server
-	stats  chan wsStats
-	cancel context.CancelFunc
-	url    string // ws:// base URL
-}
-
-func newWSTestProxy(t *testing.T, target string, chain Chain, opt wsOptions) *wsTestProxy {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := NewSessionContext()
 	tu, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &wsTestProxy{stats: make(chan wsStats, 16), cancel: cancel}
+	p := &testProxy{stats: make(chan Stats, 16), ctx: ctx}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Clone()
@@ -182,95 +48,42 @@ func newWSTestProxy(t *testing.T, target string, chain Chain, opt wsOptions) *ws
 			h.Del(k)
 		}
 		h.Set("X-Forwarded-For", "127.0.0.1")
-		s := &Session{ID: "t", Upgrade: r, ClientAddr: r.RemoteAddr}
-		st, running := serveWebSocket(ctx, w, r, tu, h, func() Chain { return chain }, s, opt, log, func(st wsStats) { p.stats <- st })
+		s := &filter.Session{ID: "t", Upgrade: r, ClientAddr: r.RemoteAddr}
+		st, running := Serve(w, r, Params{Context: ctx, Target: tu, Header: h, Chain: chain, Session: s,
+			Options: opt, Log: log, OnEnd: func(st Stats) { p.stats <- st }})
 		if !running {
 			p.stats <- st
 		}
 	}))
 	p.url = "ws" + strings.TrimPrefix(p.srv.URL, "http")
 	t.Cleanup(func() {
-		cancel()
+		ctx.Cancel(nil)
 		p.srv.Close()
 	})
 	return p
 }
 
-func (p *wsTestProxy) waitStats(t *testing.T) wsStats {
+func (p *testProxy) waitStats(t *testing.T) Stats {
 	t.Helper()
 	select {
 	case st := <-p.stats:
 		return st
-	case <-time.After(wsTestWait):
-		t.Fatal("serveWebSocket did not return")
-		return wsStats{}
-	}
-}
-
-func wsDial(t *testing.T, d *websocket.Dialer, u string, h http.Header) (*websocket.Conn, *http.Response) {
-	t.Helper()
-	if d == nil {
-		d = &websocket.Dialer{HandshakeTimeout: wsTestWait}
-	}
-	c, resp, err := d.Dial(u, h)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (status %d)", u, err, status)
-	}
-	t.Cleanup(func() { c.Close() })
-	c.SetReadDeadline(time.Now().Add(wsTestWait))
-	return c, resp
-}
-
-func wsRead(t *testing.T, c *websocket.Conn) (int, string) {
-	t.Helper()
-	typ, msg, err := c.ReadMessage()
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	return typ, string(msg)
-}
-
-// wsReadClose reads until the close frame and returns it.
-func wsReadClose(t *testing.T, c *websocket.Conn) *websocket.CloseError {
-	t.Helper()
-	for {
-		_, _, err := c.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) {
-			t.Fatalf("want a close frame, got %v", err)
-		}
-		return ce
-	}
-}
-
-func (u *wsTestUpstream) waitClose(t *testing.T) wsCloseSeen {
-	t.Helper()
-	select {
-	case c := <-u.closes:
-		return c
-	case <-time.After(wsTestWait):
-		t.Fatal("upstream saw no close frame")
-		return wsCloseSeen{}
+	case <-time.After(testkit.Wait):
+		t.Fatal("Serve did not return")
+		return Stats{}
 	}
 }
 
 func TestWebSocketEcho(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			chain := &wsTestChain{hooks: mode.hooks}
-			p := newWSTestProxy(t, up.srv.URL, chain, wsOptions{MaxMessageSize: 1 << 20})
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			chain := &testkit.Chain{Set: mode.Hooks}
+			p := newTestProxy(t, up.Server.URL, chain, Options{MaxMessageSize: 1 << 20})
 
 			// A small write buffer makes gorilla send the long message as
 			// many frames: the relay must deliver it whole.
-			c, _ := wsDial(t, &websocket.Dialer{WriteBufferSize: 64}, p.url+"/echo", nil)
+			c, _ := testkit.DialWS(t, &websocket.Dialer{WriteBufferSize: 64}, p.url+"/echo", nil)
 			long := strings.Repeat("fragmented ", 500)
 			cases := []struct {
 				typ  int
@@ -285,7 +98,7 @@ func TestWebSocketEcho(t *testing.T) {
 				if err := c.WriteMessage(tc.typ, []byte(tc.data)); err != nil {
 					t.Fatal(err)
 				}
-				typ, got := wsRead(t, c)
+				typ, got := testkit.ReadWS(t, c)
 				if typ != tc.typ || got != tc.data {
 					t.Fatalf("echo: got type %d %.40q, want type %d %.40q", typ, got, tc.typ, tc.data)
 				}
@@ -297,7 +110,7 @@ func TestWebSocketEcho(t *testing.T) {
 			c.SetPongHandler(func(s string) error { pong <- s; return nil })
 			c.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second))
 			c.WriteMessage(websocket.TextMessage, []byte("after ping"))
-			if _, got := wsRead(t, c); got != "after ping" {
+			if _, got := testkit.ReadWS(t, c); got != "after ping" {
 				t.Fatalf("got %q", got)
 			}
 			select {
@@ -312,10 +125,10 @@ func TestWebSocketEcho(t *testing.T) {
 			// The client closes with a code and reason: the upstream sees
 			// both, and its reply reaches the client.
 			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bye"), time.Now().Add(time.Second))
-			if got := up.waitClose(t); got != (wsCloseSeen{1000, "bye"}) {
+			if got := up.WaitClose(t); got != (testkit.CloseSeen{Code: 1000, Text: "bye"}) {
 				t.Fatalf("upstream saw close %+v", got)
 			}
-			if ce := wsReadClose(t, c); ce.Code != 1000 || ce.Text != "bye" {
+			if ce := testkit.ReadClose(t, c); ce.Code != 1000 || ce.Text != "bye" {
 				t.Fatalf("client got close reply %d %q", ce.Code, ce.Text)
 			}
 			c.Close()
@@ -327,19 +140,19 @@ func TestWebSocketEcho(t *testing.T) {
 			if st.CloseBy != "client" || st.CloseCode != 1000 {
 				t.Fatalf("close recorded as %q %d", st.CloseBy, st.CloseCode)
 			}
-			if want := int64(len(cases) + 1); st.Messages[ClientToUpstream] != want || st.Messages[UpstreamToClient] != want {
+			if want := int64(len(cases) + 1); st.Messages[filter.ClientToUpstream] != want || st.Messages[filter.UpstreamToClient] != want {
 				t.Fatalf("messages %v, want %d each way", st.Messages, want)
 			}
-			if st.Bytes[ClientToUpstream] < int64(len(long)) || st.Bytes[UpstreamToClient] < int64(len(long)) {
+			if st.Bytes[filter.ClientToUpstream] < int64(len(long)) || st.Bytes[filter.UpstreamToClient] < int64(len(long)) {
 				t.Fatalf("bytes %v", st.Bytes)
 			}
-			if n := chain.closes.Load(); n != 1 {
+			if n := chain.Closes.Load(); n != 1 {
 				t.Fatalf("OnClose ran %d times", n)
 			}
-			if mode.hooks.Has(HookMessage) != (chain.calls.Load() > 0) {
-				t.Fatalf("OnMessage ran %d times in %s mode", chain.calls.Load(), mode.name)
+			if mode.Hooks.Has(filter.HookMessage) != (chain.Calls.Load() > 0) {
+				t.Fatalf("OnMessage ran %d times in %s mode", chain.Calls.Load(), mode.Name)
 			}
-			if chain.overlap.Load() {
+			if chain.Overlap.Load() {
 				t.Fatal("hook calls of one session overlapped")
 			}
 		})
@@ -347,19 +160,19 @@ func TestWebSocketEcho(t *testing.T) {
 }
 
 func TestWebSocketUpstreamCloses(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{})
-			c, _ := wsDial(t, nil, p.url+"/x", nil)
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{})
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 			c.WriteMessage(websocket.TextMessage, []byte("close:4001:upstream bye"))
-			ce := wsReadClose(t, c)
+			ce := testkit.ReadClose(t, c)
 			if ce.Code != 4001 || ce.Text != "upstream bye" {
 				t.Fatalf("client got close %d %q", ce.Code, ce.Text)
 			}
 			// The client's reply goes back to the upstream.
 			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4001, ""), time.Now().Add(time.Second))
-			if got := up.waitClose(t); got.code != 4001 {
+			if got := up.WaitClose(t); got.Code != 4001 {
 				t.Fatalf("upstream saw reply %+v", got)
 			}
 			st := p.waitStats(t)
@@ -371,13 +184,13 @@ func TestWebSocketUpstreamCloses(t *testing.T) {
 }
 
 func TestWebSocketPeerDisappears(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name+"/upstream", func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{})
-			c, _ := wsDial(t, nil, p.url+"/x", nil)
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name+"/upstream", func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{})
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 			c.WriteMessage(websocket.TextMessage, []byte("die"))
-			if ce := wsReadClose(t, c); ce.Code != websocket.CloseGoingAway {
+			if ce := testkit.ReadClose(t, c); ce.Code != websocket.CloseGoingAway {
 				t.Fatalf("client got close %d %q, want 1001", ce.Code, ce.Text)
 			}
 			st := p.waitStats(t)
@@ -385,14 +198,14 @@ func TestWebSocketPeerDisappears(t *testing.T) {
 				t.Fatalf("close recorded as %q %d", st.CloseBy, st.CloseCode)
 			}
 		})
-		t.Run(mode.name+"/client", func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{})
-			c, _ := wsDial(t, nil, p.url+"/x", nil)
+		t.Run(mode.Name+"/client", func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{})
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 			c.WriteMessage(websocket.TextMessage, []byte("hi"))
-			wsRead(t, c)
+			testkit.ReadWS(t, c)
 			c.NetConn().Close()
-			if got := up.waitClose(t); got.code != websocket.CloseGoingAway {
+			if got := up.WaitClose(t); got.Code != websocket.CloseGoingAway {
 				t.Fatalf("upstream saw close %+v, want 1001", got)
 			}
 			st := p.waitStats(t)
@@ -404,29 +217,29 @@ func TestWebSocketPeerDisappears(t *testing.T) {
 }
 
 func TestWebSocketMessageTooBig(t *testing.T) {
-	for _, mode := range wsModes {
+	for _, mode := range testkit.Modes {
 		for _, frag := range []bool{false, true} {
-			name := mode.name
+			name := mode.Name
 			if frag {
 				name += "/fragmented"
 			}
 			t.Run(name, func(t *testing.T) {
-				up := newWSTestUpstream(t)
-				p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{MaxMessageSize: 1000})
+				up := testkit.NewWSBackend(t)
+				p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{MaxMessageSize: 1000})
 				d := &websocket.Dialer{}
 				if frag {
 					d.WriteBufferSize = 200
 				}
-				c, _ := wsDial(t, d, p.url+"/x", nil)
+				c, _ := testkit.DialWS(t, d, p.url+"/x", nil)
 				c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("a", 1000))) // at the limit: fine
-				if _, got := wsRead(t, c); len(got) != 1000 {
+				if _, got := testkit.ReadWS(t, c); len(got) != 1000 {
 					t.Fatalf("echo of %d bytes", len(got))
 				}
 				c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("b", 3000)))
-				if ce := wsReadClose(t, c); ce.Code != websocket.CloseMessageTooBig {
+				if ce := testkit.ReadClose(t, c); ce.Code != websocket.CloseMessageTooBig {
 					t.Fatalf("client got close %d %q, want 1009", ce.Code, ce.Text)
 				}
-				if got := up.waitClose(t); got.code != websocket.CloseGoingAway {
+				if got := up.WaitClose(t); got.Code != websocket.CloseGoingAway {
 					t.Fatalf("upstream saw close %+v, want 1001", got)
 				}
 				st := p.waitStats(t)
@@ -439,8 +252,8 @@ func TestWebSocketMessageTooBig(t *testing.T) {
 }
 
 func TestWebSocketRefusedHandshake(t *testing.T) {
-	up := newWSTestUpstream(t)
-	p := newWSTestProxy(t, up.srv.URL, &wsTestChain{}, wsOptions{HandshakeTimeout: time.Second})
+	up := testkit.NewWSBackend(t)
+	p := newTestProxy(t, up.Server.URL, &testkit.Chain{}, Options{HandshakeTimeout: time.Second})
 	req, _ := http.NewRequest("GET", p.srv.URL+"/refuse", nil)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
@@ -469,7 +282,7 @@ func TestWebSocketUnreachable(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
-	p := newWSTestProxy(t, "http://"+addr, &wsTestChain{}, wsOptions{HandshakeTimeout: time.Second})
+	p := newTestProxy(t, "http://"+addr, &testkit.Chain{}, Options{HandshakeTimeout: time.Second})
 	_, resp, err := websocket.DefaultDialer.Dial(p.url+"/x", nil)
 	if err == nil || resp == nil || resp.StatusCode != 502 {
 		t.Fatalf("got %v %v", resp, err)
@@ -490,7 +303,7 @@ func TestWebSocketUnreachable(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	p = newWSTestProxy(t, "http://"+silent.Addr().String(), &wsTestChain{}, wsOptions{HandshakeTimeout: 200 * time.Millisecond})
+	p = newTestProxy(t, "http://"+silent.Addr().String(), &testkit.Chain{}, Options{HandshakeTimeout: 200 * time.Millisecond})
 	start := time.Now()
 	_, resp, err = websocket.DefaultDialer.Dial(p.url+"/x", nil)
 	if err == nil || resp == nil || resp.StatusCode != 504 {
@@ -505,12 +318,12 @@ func TestWebSocketUnreachable(t *testing.T) {
 }
 
 func TestWebSocketHandshakeHeaders(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL+"/base", &wsTestChain{hooks: mode.hooks}, wsOptions{})
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL+"/base", &testkit.Chain{Set: mode.Hooks}, Options{})
 			d := &websocket.Dialer{Subprotocols: []string{"chat.v1", "chat.v2"}}
-			c, resp := wsDial(t, d, p.url+"/room?x=1", http.Header{
+			c, resp := testkit.DialWS(t, d, p.url+"/room?x=1", http.Header{
 				"Origin": {"http://elsewhere.example"}, "Cookie": {"a=b"}, "X-Custom": {"42"},
 			})
 			if c.Subprotocol() != "chat.v2" {
@@ -522,7 +335,7 @@ func TestWebSocketHandshakeHeaders(t *testing.T) {
 			if resp.Header.Get("X-Upstream") != "yes" {
 				t.Fatalf("upstream header lost: %v", resp.Header)
 			}
-			r := <-up.headers
+			r := <-up.Headers
 			if r.URL.Path != "/base/room" || r.URL.RawQuery != "x=1" {
 				t.Fatalf("upstream request %s", r.URL)
 			}
@@ -539,33 +352,54 @@ func TestWebSocketHandshakeHeaders(t *testing.T) {
 }
 
 func TestWebSocketFramesRightAfterHandshake(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{})
-			c, _ := wsDial(t, nil, p.url+"/push", nil)
-			if _, got := wsRead(t, c); got != "hello" {
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{})
+			c, _ := testkit.DialWS(t, nil, p.url+"/push", nil)
+			if _, got := testkit.ReadWS(t, c); got != "hello" {
 				t.Fatalf("got %q", got)
 			}
 		})
 	}
 }
 
-func TestWebSocketShutdown(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{})
-			c, _ := wsDial(t, nil, p.url+"/x", nil)
+// A session that a reload closes tells both sides so, rather than that the
+// proxy is shutting down.
+func TestWebSocketReloadCloseReason(t *testing.T) {
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{})
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 			c.WriteMessage(websocket.TextMessage, []byte("hi"))
-			wsRead(t, c)
+			testkit.ReadWS(t, c)
+			p.ctx.Cancel(ErrReloaded)
+			if ce := testkit.ReadClose(t, c); ce.Code != websocket.CloseGoingAway || ce.Text != "proxy reloaded" {
+				t.Fatalf("client got close %d %q, want 1001 \"proxy reloaded\"", ce.Code, ce.Text)
+			}
+			if got := up.WaitClose(t); got.Code != websocket.CloseGoingAway {
+				t.Fatalf("upstream saw close %+v", got)
+			}
+		})
+	}
+}
+
+func TestWebSocketShutdown(t *testing.T) {
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{})
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
+			c.WriteMessage(websocket.TextMessage, []byte("hi"))
+			testkit.ReadWS(t, c)
 			start := time.Now()
 			p.cancel()
-			ce := wsReadClose(t, c)
+			ce := testkit.ReadClose(t, c)
 			if ce.Code != websocket.CloseGoingAway || ce.Text != "proxy shutting down" {
 				t.Fatalf("client got close %d %q", ce.Code, ce.Text)
 			}
-			if got := up.waitClose(t); got.code != websocket.CloseGoingAway {
+			if got := up.WaitClose(t); got.Code != websocket.CloseGoingAway {
 				t.Fatalf("upstream saw close %+v", got)
 			}
 			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1001, ""), time.Now().Add(time.Second))
@@ -581,14 +415,14 @@ func TestWebSocketShutdown(t *testing.T) {
 }
 
 func TestWebSocketKeepalive(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name+"/pings", func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{PingInterval: 50 * time.Millisecond})
-			c, _ := wsDial(t, nil, p.url+"/x", nil)
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name+"/pings", func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{PingInterval: 50 * time.Millisecond})
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 			var pings atomic.Int32
 			c.SetPingHandler(func(s string) error {
-				if s == wsPingPayload {
+				if s == pingPayload {
 					pings.Add(1)
 				}
 				return c.WriteControl(websocket.PongMessage, []byte(s), time.Now().Add(time.Second))
@@ -598,19 +432,19 @@ func TestWebSocketKeepalive(t *testing.T) {
 				time.Sleep(400 * time.Millisecond)
 				c.WriteMessage(websocket.TextMessage, []byte("still here"))
 			}()
-			if _, got := wsRead(t, c); got != "still here" {
+			if _, got := testkit.ReadWS(t, c); got != "still here" {
 				t.Fatalf("got %q", got)
 			}
 			if n := pings.Load(); n < 3 {
 				t.Fatalf("%d keep-alive pings in 400ms at a 50ms interval", n)
 			}
 		})
-		t.Run(mode.name+"/dead-client", func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{PingInterval: 50 * time.Millisecond})
+		t.Run(mode.Name+"/dead-client", func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{PingInterval: 50 * time.Millisecond})
 			// This client never reads, so it never answers a ping.
-			wsDial(t, nil, p.url+"/x", nil)
-			if got := up.waitClose(t); got.code != websocket.CloseGoingAway {
+			testkit.DialWS(t, nil, p.url+"/x", nil)
+			if got := up.WaitClose(t); got.Code != websocket.CloseGoingAway {
 				t.Fatalf("upstream saw close %+v", got)
 			}
 			st := p.waitStats(t)
@@ -618,12 +452,12 @@ func TestWebSocketKeepalive(t *testing.T) {
 				t.Fatalf("close recorded as %q %d", st.CloseBy, st.CloseCode)
 			}
 		})
-		t.Run(mode.name+"/idle", func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{IdleTimeout: 150 * time.Millisecond})
-			c, _ := wsDial(t, nil, p.url+"/x", nil)
+		t.Run(mode.Name+"/idle", func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{IdleTimeout: 150 * time.Millisecond})
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 			start := time.Now()
-			ce := wsReadClose(t, c)
+			ce := testkit.ReadClose(t, c)
 			if ce.Code != websocket.CloseGoingAway || ce.Text != "idle timeout" {
 				t.Fatalf("client got close %d %q", ce.Code, ce.Text)
 			}
@@ -637,48 +471,23 @@ func TestWebSocketKeepalive(t *testing.T) {
 	}
 }
 
-// wsVerdictChain acts on the client's messages by their text.
-func wsVerdictChain() *wsTestChain {
-	return &wsTestChain{hooks: HookMessage, onMessage: func(s *Session, m *Message) MessageVerdict {
-		if m.Direction != ClientToUpstream {
-			return MessageVerdict{}
-		}
-		p := string(m.Payload)
-		switch {
-		case strings.HasPrefix(p, "upper:"):
-			m.Payload = []byte(strings.ToUpper(p[6:]))
-		case p == "drop":
-			return MessageVerdict{Action: MessageDrop}
-		case p == "close":
-			return MessageVerdict{Action: MessageClose, CloseCode: 4000, CloseReason: "filter said no"}
-		case p == "inject":
-			return MessageVerdict{Inject: []Message{
-				{Direction: UpstreamToClient, Payload: []byte("to-client")},
-				{Direction: ClientToUpstream, Binary: true, Payload: []byte("to-upstream")},
-			}}
-		case p == "panic":
-			panic("filter bug")
-		}
-		return MessageVerdict{}
-	}}
-}
-
+// verdictChain acts on the client's messages by their text.
 func TestWebSocketVerdicts(t *testing.T) {
-	up := newWSTestUpstream(t)
-	p := newWSTestProxy(t, up.srv.URL, wsVerdictChain(), wsOptions{})
-	c, _ := wsDial(t, nil, p.url+"/x", nil)
+	up := testkit.NewWSBackend(t)
+	p := newTestProxy(t, up.Server.URL, testkit.VerdictChain(), Options{})
+	c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 
 	c.WriteMessage(websocket.TextMessage, []byte("upper:shout"))
-	if typ, got := wsRead(t, c); typ != websocket.TextMessage || got != "SHOUT" {
+	if typ, got := testkit.ReadWS(t, c); typ != websocket.TextMessage || got != "SHOUT" {
 		t.Fatalf("replace: got %d %q", typ, got)
 	}
 	c.WriteMessage(websocket.BinaryMessage, []byte("upper:bin"))
-	if typ, got := wsRead(t, c); typ != websocket.BinaryMessage || got != "BIN" {
+	if typ, got := testkit.ReadWS(t, c); typ != websocket.BinaryMessage || got != "BIN" {
 		t.Fatalf("replace keeps the type: got %d %q", typ, got)
 	}
 	c.WriteMessage(websocket.TextMessage, []byte("drop"))
 	c.WriteMessage(websocket.TextMessage, []byte("after drop"))
-	if _, got := wsRead(t, c); got != "after drop" {
+	if _, got := testkit.ReadWS(t, c); got != "after drop" {
 		t.Fatalf("drop: got %q", got)
 	}
 	c.WriteMessage(websocket.TextMessage, []byte("inject"))
@@ -686,15 +495,15 @@ func TestWebSocketVerdicts(t *testing.T) {
 		typ  int
 		data string
 	}{{websocket.TextMessage, "to-client"}, {websocket.BinaryMessage, "to-upstream"}, {websocket.TextMessage, "inject"}} {
-		if typ, got := wsRead(t, c); typ != want.typ || got != want.data {
+		if typ, got := testkit.ReadWS(t, c); typ != want.typ || got != want.data {
 			t.Fatalf("inject: got %d %q, want %d %q", typ, got, want.typ, want.data)
 		}
 	}
 	c.WriteMessage(websocket.TextMessage, []byte("close"))
-	if ce := wsReadClose(t, c); ce.Code != 4000 || ce.Text != "filter said no" {
+	if ce := testkit.ReadClose(t, c); ce.Code != 4000 || ce.Text != "filter said no" {
 		t.Fatalf("client got close %d %q", ce.Code, ce.Text)
 	}
-	if got := up.waitClose(t); got != (wsCloseSeen{4000, "filter said no"}) {
+	if got := up.WaitClose(t); got != (testkit.CloseSeen{Code: 4000, Text: "filter said no"}) {
 		t.Fatalf("upstream saw close %+v", got)
 	}
 	st := p.waitStats(t)
@@ -704,11 +513,11 @@ func TestWebSocketVerdicts(t *testing.T) {
 }
 
 func TestWebSocketFilterPanics(t *testing.T) {
-	up := newWSTestUpstream(t)
-	p := newWSTestProxy(t, up.srv.URL, wsVerdictChain(), wsOptions{})
-	c, _ := wsDial(t, nil, p.url+"/x", nil)
+	up := testkit.NewWSBackend(t)
+	p := newTestProxy(t, up.Server.URL, testkit.VerdictChain(), Options{})
+	c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 	c.WriteMessage(websocket.TextMessage, []byte("panic"))
-	if ce := wsReadClose(t, c); ce.Code != websocket.CloseInternalServerErr {
+	if ce := testkit.ReadClose(t, c); ce.Code != websocket.CloseInternalServerErr {
 		t.Fatalf("client got close %d %q, want 1011", ce.Code, ce.Text)
 	}
 	if st := p.waitStats(t); st.CloseBy != "proxy" || st.CloseCode != websocket.CloseInternalServerErr {
@@ -719,20 +528,20 @@ func TestWebSocketFilterPanics(t *testing.T) {
 // TestWebSocketRawManyMessages pushes enough messages through raw mode that
 // reads end inside frames and frame headers, and checks the count.
 func TestWebSocketRawManyMessages(t *testing.T) {
-	up := newWSTestUpstream(t)
-	p := newWSTestProxy(t, up.srv.URL, &wsTestChain{}, wsOptions{MaxMessageSize: 1 << 20})
-	c, _ := wsDial(t, nil, p.url+"/x", nil)
+	up := testkit.NewWSBackend(t)
+	p := newTestProxy(t, up.Server.URL, &testkit.Chain{}, Options{MaxMessageSize: 1 << 20})
+	c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 	const n = 2000
 	c.WriteMessage(websocket.TextMessage, []byte("push:"+strconv.Itoa(n)))
 	for i := range n {
-		if _, got := wsRead(t, c); got != "push "+strconv.Itoa(i) {
+		if _, got := testkit.ReadWS(t, c); got != "push "+strconv.Itoa(i) {
 			t.Fatalf("message %d: %q", i, got)
 		}
 	}
 	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
-	wsReadClose(t, c)
+	testkit.ReadClose(t, c)
 	st := p.waitStats(t)
-	if st.Messages[UpstreamToClient] != n || st.Messages[ClientToUpstream] != 1 {
+	if st.Messages[filter.UpstreamToClient] != n || st.Messages[filter.ClientToUpstream] != 1 {
 		t.Fatalf("messages %v", st.Messages)
 	}
 }
@@ -740,9 +549,9 @@ func TestWebSocketRawManyMessages(t *testing.T) {
 // TestWebSocketRawPingsBetweenFrames has the relay ping a client while big
 // messages stream to it, in raw mode: the pings must land between frames.
 func TestWebSocketRawPingsBetweenFrames(t *testing.T) {
-	up := newWSTestUpstream(t)
-	p := newWSTestProxy(t, up.srv.URL, &wsTestChain{}, wsOptions{PingInterval: 20 * time.Millisecond})
-	c, _ := wsDial(t, nil, p.url+"/x", nil)
+	up := testkit.NewWSBackend(t)
+	p := newTestProxy(t, up.Server.URL, &testkit.Chain{}, Options{PingInterval: 20 * time.Millisecond})
+	c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 	var pings atomic.Int32
 	c.SetPingHandler(func(s string) error {
 		pings.Add(1)
@@ -753,7 +562,7 @@ func TestWebSocketRawPingsBetweenFrames(t *testing.T) {
 	const n = 200
 	c.WriteMessage(websocket.TextMessage, []byte("stream:"+strconv.Itoa(n)))
 	for i := range n {
-		if _, got := wsRead(t, c); got != strings.Repeat(strconv.Itoa(i%10), 30000) {
+		if _, got := testkit.ReadWS(t, c); got != strings.Repeat(strconv.Itoa(i%10), 30000) {
 			t.Fatalf("message %d corrupted", i)
 		}
 	}
@@ -767,8 +576,8 @@ func TestWSFrameTracker(t *testing.T) {
 	var stream []byte
 	stream = append(stream, 0x01, 0x80|3, 1, 2, 3, 4, 'a'^1, 'b'^2, 'c'^3) // text, not final
 	stream = append(stream, 0x80, 0x80|1, 0, 0, 0, 0, 'd')                 // final continuation
-	stream = append(stream, wsControlFrame(websocket.CloseMessage, websocket.FormatCloseMessage(4002, "x"), true)...)
-	var tr wsFrameTracker
+	stream = append(stream, controlFrame(websocket.CloseMessage, websocket.FormatCloseMessage(4002, "x"), true)...)
+	var tr frameTracker
 	var msgs int64
 	var code int
 	for i := range stream {

@@ -1,4 +1,4 @@
-package host
+package wsrelay
 
 import (
 	"context"
@@ -16,55 +16,55 @@ import (
 
 // Raw mode: when no filter of the route has a message hook, the relay copies
 // bytes between the two sockets without decoding frames. It only follows the
-// frame headers as they stream past (wsFrameTracker, no payload is touched),
+// frame headers as they stream past (frameTracker, no payload is touched),
 // which costs a few comparisons per frame and buys three things: counting
 // messages, reading close codes for the stats, and knowing when a control
 // frame of the relay's own (a keep-alive ping, a close on shutdown) can be
 // slipped in between two frames without corrupting the stream.
 
-// errWsWrite marks a copy that ended because the destination failed.
-var errWsWrite = errors.New("host: websocket write failed")
+// errWrite marks a copy that ended because the destination failed.
+var errWrite = errors.New("wsrelay: websocket write failed")
 
-// wsRawDir is one direction of a raw session: bytes from side src to the other.
-type wsRawDir struct {
-	src, dst *wsSock
+// rawDir is one direction of a raw session: bytes from side src to the other.
+type rawDir struct {
+	src, dst *sock
 	// mu guards writes to dst and the fields below: the copier, the
 	// keep-alive timer and shutdown all write to dst.
 	mu sync.Mutex
-	fr wsFrameTracker
+	fr frameTracker
 	// stopped is set once the relay wrote its own close frame to dst (or dst
 	// is gone): what src sends afterwards is discarded.
 	stopped  bool
 	sawClose atomic.Bool // src sent a close frame
 }
 
-type wsRaw struct {
-	rs    *wsRelayState
-	conns [2]*wsSock // by side
-	dirs  [2]*wsRawDir
+type rawRelay struct {
+	rs    *relayState
+	conns [2]*sock // by side
+	dirs  [2]*rawDir
 	left  atomic.Int32 // directions still running
 	done  func()       // run by the direction that ends last
 }
 
-// wsStartRaw starts relaying a session in raw mode: one goroutine per
-// direction while bytes flow, none while it is idle (wsParker). The
+// startRaw starts relaying a session in raw mode: one goroutine per
+// direction while bytes flow, none while it is idle (parker). The
 // direction that ends last closes the sockets and calls done.
-func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock, leftover []byte, done func()) {
-	x := &wsRaw{rs: rs, conns: [2]*wsSock{client, upstream}}
-	x.dirs[wsClient] = &wsRawDir{src: client, dst: upstream}
-	x.dirs[wsUpstream] = &wsRawDir{src: upstream, dst: client}
+func startRaw(ctx context.Context, rs *relayState, client, upstream *sock, leftover []byte, done func()) {
+	x := &rawRelay{rs: rs, conns: [2]*sock{client, upstream}}
+	x.dirs[sideClient] = &rawDir{src: client, dst: upstream}
+	x.dirs[sideUpstream] = &rawDir{src: upstream, dst: client}
 	for _, dir := range x.dirs {
 		dir.fr.limit = rs.opt.MaxMessageSize
 	}
 	// Before anything (the timer, a cancelled ctx) can touch the sockets.
 	for d, c := range x.conns {
 		c.resume = func() { go x.run(d) }
-		c.parkable = wsCanPark && c.rc != nil
+		c.parkable = canPark && c.rc != nil
 	}
 
 	rs.startTimer(x)
-	stop := wsAfterFunc(ctx, func() {
-		x.shutdown(websocket.CloseGoingAway, "proxy shutting down", "proxy", websocket.CloseGoingAway)
+	stop := afterFunc(ctx, func() {
+		x.shutdown(websocket.CloseGoingAway, shutdownReason(ctx), "proxy", websocket.CloseGoingAway)
 	})
 	x.left.Store(2)
 	x.done = func() {
@@ -73,7 +73,7 @@ func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock,
 		client.Close()
 		upstream.Close()
 		for _, c := range x.conns {
-			wsPark.forget(c)
+			idleParker.forget(c)
 			c.release()
 		}
 		done()
@@ -82,20 +82,20 @@ func wsStartRaw(ctx context.Context, rs *wsRelayState, client, upstream *wsSock,
 	go func() {
 		// Frames the upstream sent right behind its 101 response.
 		if len(leftover) > 0 {
-			rs.bytes[wsUpstream].Add(int64(len(leftover)))
-			if _, err := x.forward(wsUpstream, leftover); err != nil {
-				x.sideGone(wsClient)
+			rs.bytes[sideUpstream].Add(int64(len(leftover)))
+			if _, err := x.forward(sideUpstream, leftover); err != nil {
+				x.sideGone(sideClient)
 			}
 		}
-		x.run(wsUpstream)
+		x.run(sideUpstream)
 	}()
-	go x.run(wsClient)
+	go x.run(sideClient)
 }
 
 // run copies from side d until the direction ends, or until it is parked:
 // then the goroutine ends, and a new one runs again when the socket is
-// readable (wsParker).
-func (x *wsRaw) run(d int) {
+// readable (parker).
+func (x *rawRelay) run(d int) {
 	parked, err := x.copy(d)
 	if parked {
 		return
@@ -108,10 +108,10 @@ func (x *wsRaw) run(d int) {
 
 // copy moves bytes from side d to the other side until an error, or until
 // the close reply arrives after the relay closed the session itself, or
-// until the direction has been idle for wsIdlePark and could be parked.
+// until the direction has been idle for idlePark and could be parked.
 // Each read is one system call into a buffer borrowed for that read and its
 // write.
-func (x *wsRaw) copy(d int) (parked bool, _ error) {
+func (x *rawRelay) copy(d int) (parked bool, _ error) {
 	dir := x.dirs[d]
 	for {
 		bp, b, err := dir.src.next()
@@ -132,11 +132,11 @@ func (x *wsRaw) copy(d int) (parked bool, _ error) {
 			end, werr = x.forward(d, b)
 		}
 		if bp != nil {
-			wsPutBuf(bp)
+			putBuf(bp)
 		}
 		switch {
 		case werr != nil:
-			return false, errWsWrite
+			return false, errWrite
 		case err != nil:
 			return false, err
 		case end:
@@ -148,7 +148,7 @@ func (x *wsRaw) copy(d int) (parked bool, _ error) {
 // forward writes p, read from side d, to the other side. It reports end when
 // the relay had already closed that side and p completed src's close frame:
 // nothing more is expected from src.
-func (x *wsRaw) forward(d int, p []byte) (end bool, err error) {
+func (x *rawRelay) forward(d int, p []byte) (end bool, err error) {
 	dir := x.dirs[d]
 	dir.mu.Lock()
 	ev := dir.fr.feed(p)
@@ -156,7 +156,7 @@ func (x *wsRaw) forward(d int, p []byte) (end bool, err error) {
 	if ev.closed {
 		// Recorded before the close goes on, so that the reply cannot be
 		// recorded as the first close.
-		x.rs.record(wsSideName[d], ev.code)
+		x.rs.record(sideName[d], ev.code)
 	}
 	if ev.tooBig {
 		p = p[:ev.cut]
@@ -181,11 +181,11 @@ func (x *wsRaw) forward(d int, p []byte) (end bool, err error) {
 		x.closeTo(d, websocket.CloseMessageTooBig, "message too big")
 		if clean {
 			dir.mu.Lock()
-			dir.dst.writeDirect(wsControlFrame(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, wsSideName[d]+" sent a message too big"), d == wsClient))
+			dir.dst.writeDirect(controlFrame(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, sideName[d]+" sent a message too big"), d == sideClient))
 			dir.mu.Unlock()
 		}
-		deadline := time.Now().Add(wsCloseGrace)
+		deadline := time.Now().Add(closeGrace)
 		x.conns[0].SetReadDeadline(deadline)
 		x.conns[1].SetReadDeadline(deadline)
 	}
@@ -209,9 +209,9 @@ func (x *wsRaw) forward(d int, p []byte) (end bool, err error) {
 }
 
 // ended handles the end of the copy from side d.
-func (x *wsRaw) ended(d int, err error) {
+func (x *rawRelay) ended(d int, err error) {
 	switch {
-	case errors.Is(err, errWsWrite):
+	case errors.Is(err, errWrite):
 		x.sideGone(1 - d)
 	case err != nil && !x.dirs[d].sawClose.Load():
 		// Side d went away without a close frame (or the relay's grace
@@ -222,29 +222,29 @@ func (x *wsRaw) ended(d int, err error) {
 	dir.mu.Lock()
 	dir.stopped = true
 	dir.mu.Unlock()
-	wsCloseWrite(dir.dst)
+	closeWrite(dir.dst)
 	// The other direction gets the grace period to finish.
-	x.conns[1-d].SetReadDeadline(time.Now().Add(wsCloseGrace))
+	x.conns[1-d].SetReadDeadline(time.Now().Add(closeGrace))
 }
 
 // sideGone handles side g disappearing without a close frame: the other side
 // gets 1001 if a frame boundary allows it, the stats say 1006.
-func (x *wsRaw) sideGone(g int) {
-	if !x.rs.record(wsSideName[g], websocket.CloseAbnormalClosure) {
+func (x *rawRelay) sideGone(g int) {
+	if !x.rs.record(sideName[g], websocket.CloseAbnormalClosure) {
 		return
 	}
-	x.closeTo(1-g, websocket.CloseGoingAway, wsSideName[g]+" went away")
+	x.closeTo(1-g, websocket.CloseGoingAway, sideName[g]+" went away")
 	x.conns[g].Close()
-	x.conns[1-g].SetReadDeadline(time.Now().Add(wsCloseGrace))
+	x.conns[1-g].SetReadDeadline(time.Now().Add(closeGrace))
 }
 
 // shutdown closes both sides with code and reason, when the relay itself ends
 // the session (context cancelled, idle timeout, dead peer).
-func (x *wsRaw) shutdown(code int, reason, by string, statCode int) {
+func (x *rawRelay) shutdown(code int, reason, by string, statCode int) {
 	if !x.rs.record(by, statCode) {
 		return
 	}
-	deadline := time.Now().Add(wsCloseGrace)
+	deadline := time.Now().Add(closeGrace)
 	for side := range 2 {
 		x.closeTo(side, code, reason)
 		x.conns[side].SetReadDeadline(deadline)
@@ -254,12 +254,12 @@ func (x *wsRaw) shutdown(code int, reason, by string, statCode int) {
 // closeTo writes a close frame to side, unless the stream into it is in the
 // middle of a frame (then the side only sees the TCP connection end), and
 // stops forwarding to it.
-func (x *wsRaw) closeTo(side, code int, reason string) {
+func (x *rawRelay) closeTo(side, code int, reason string) {
 	dir := x.dirs[1-side]
 	dir.mu.Lock()
 	defer dir.mu.Unlock()
 	if !dir.stopped && dir.fr.atBoundary() {
-		f := wsControlFrame(websocket.CloseMessage, websocket.FormatCloseMessage(code, wsCloseReason(reason)), side == wsUpstream)
+		f := controlFrame(websocket.CloseMessage, websocket.FormatCloseMessage(code, closeReason(reason)), side == sideUpstream)
 		dir.dst.writeDirect(f)
 	}
 	dir.stopped = true
@@ -268,14 +268,14 @@ func (x *wsRaw) closeTo(side, code int, reason string) {
 // ping sends a keep-alive ping to side between two frames. The peer's pong
 // travels on to the other side, which ignores an unsolicited pong (RFC 6455
 // 5.5.3).
-func (x *wsRaw) ping(side int) bool {
+func (x *rawRelay) ping(side int) bool {
 	dir := x.dirs[1-side]
 	dir.mu.Lock()
 	defer dir.mu.Unlock()
 	if dir.stopped || !dir.fr.atBoundary() {
 		return false
 	}
-	_, err := dir.dst.writeDirect(wsControlFrame(websocket.PingMessage, []byte(wsPingPayload), side == wsUpstream))
+	_, err := dir.dst.writeDirect(controlFrame(websocket.PingMessage, []byte(pingPayload), side == sideUpstream))
 	return err == nil
 }
 
@@ -283,15 +283,15 @@ func (x *wsRaw) ping(side int) bool {
 // the client the relay is the server, which closes the TCP connection first
 // (RFC 6455 7.1.1); towards the upstream it is the client, which half-closes
 // and lets the server close, within the grace period.
-func (x *wsRaw) finish() {
-	x.conns[wsClient].Close()
-	wsCloseWrite(x.conns[wsUpstream])
-	x.conns[wsUpstream].SetReadDeadline(time.Now().Add(wsCloseGrace))
+func (x *rawRelay) finish() {
+	x.conns[sideClient].Close()
+	closeWrite(x.conns[sideUpstream])
+	x.conns[sideUpstream].SetReadDeadline(time.Now().Add(closeGrace))
 }
 
-// wsCloseWrite sends FIN where the connection supports a half close, and
+// closeWrite sends FIN where the connection supports a half close, and
 // closes it otherwise.
-func wsCloseWrite(c net.Conn) {
+func closeWrite(c net.Conn) {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 		return
@@ -299,9 +299,9 @@ func wsCloseWrite(c net.Conn) {
 	c.Close()
 }
 
-// wsControlFrame builds one control frame; frames sent to the upstream are
+// controlFrame builds one control frame; frames sent to the upstream are
 // masked, as the client side of a connection must (RFC 6455 5.3).
-func wsControlFrame(opcode int, payload []byte, mask bool) []byte {
+func controlFrame(opcode int, payload []byte, mask bool) []byte {
 	if len(payload) > 125 {
 		payload = payload[:125]
 	}
@@ -321,9 +321,9 @@ func wsControlFrame(opcode int, payload []byte, mask bool) []byte {
 	return f
 }
 
-// wsFrameTracker follows frame boundaries in a byte stream without touching
+// frameTracker follows frame boundaries in a byte stream without touching
 // payloads, except the close frame's (at most 125 bytes), whose code it reads.
-type wsFrameTracker struct {
+type frameTracker struct {
 	hdr    [14]byte
 	hdrN   int
 	inPay  bool
@@ -338,8 +338,8 @@ type wsFrameTracker struct {
 	hdrCarried bool  // the current header began in an earlier chunk
 }
 
-// wsFrameEvents is what one chunk of bytes contained.
-type wsFrameEvents struct {
+// frameEvents is what one chunk of bytes contained.
+type frameEvents struct {
 	msgs   int64 // data messages completed (final frames)
 	data   bool  // a data frame started
 	closed bool  // a close frame completed
@@ -355,9 +355,9 @@ type wsFrameEvents struct {
 }
 
 // atBoundary reports whether the bytes so far end exactly between two frames.
-func (t *wsFrameTracker) atBoundary() bool { return !t.inPay && t.hdrN == 0 }
+func (t *frameTracker) atBoundary() bool { return !t.inPay && t.hdrN == 0 }
 
-func wsFrameHeaderLen(b1 byte) int {
+func frameHeaderLen(b1 byte) int {
 	n := 2
 	switch b1 & 0x7f {
 	case 126:
@@ -371,7 +371,7 @@ func wsFrameHeaderLen(b1 byte) int {
 	return n
 }
 
-func (t *wsFrameTracker) feed(p []byte) (ev wsFrameEvents) {
+func (t *frameTracker) feed(p []byte) (ev frameEvents) {
 	off := 0
 	for off < len(p) {
 		if !t.inPay {
@@ -380,12 +380,12 @@ func (t *wsFrameTracker) feed(p []byte) (ev wsFrameEvents) {
 			}
 			need := 2
 			if t.hdrN >= 2 {
-				need = wsFrameHeaderLen(t.hdr[1])
+				need = frameHeaderLen(t.hdr[1])
 			}
 			k := copy(t.hdr[t.hdrN:need], p[off:])
 			t.hdrN += k
 			off += k
-			if t.hdrN < 2 || t.hdrN < wsFrameHeaderLen(t.hdr[1]) {
+			if t.hdrN < 2 || t.hdrN < frameHeaderLen(t.hdr[1]) {
 				if off == len(p) {
 					t.hdrCarried = true // the header goes on in the next chunk
 				}
@@ -413,7 +413,7 @@ func (t *wsFrameTracker) feed(p []byte) (ev wsFrameEvents) {
 	return ev
 }
 
-func (t *wsFrameTracker) startFrame(ev *wsFrameEvents) {
+func (t *frameTracker) startFrame(ev *frameEvents) {
 	fin := t.hdr[0]&0x80 != 0
 	t.opcode = t.hdr[0] & 0x0f
 	t.masked = t.hdr[1]&0x80 != 0
@@ -451,7 +451,7 @@ func (t *wsFrameTracker) startFrame(ev *wsFrameEvents) {
 	t.hdrN = 0
 }
 
-func (t *wsFrameTracker) endFrame(ev *wsFrameEvents) {
+func (t *frameTracker) endFrame(ev *frameEvents) {
 	t.inPay = false
 	if t.opcode != websocket.CloseMessage {
 		return

@@ -1,4 +1,4 @@
-package host
+package wsrelay
 
 import (
 	"net"
@@ -7,18 +7,18 @@ import (
 	"time"
 )
 
-// wsRelayBufSize is the size of the pooled buffers the relay reads into and
+// relayBufSize is the size of the pooled buffers the relay reads into and
 // batches writes in. A buffer is borrowed only while bytes are there to be
 // moved and given back before the relay waits again, so an idle session
 // holds none.
-const wsRelayBufSize = 16 << 10
+const relayBufSize = 16 << 10
 
-var wsBufPool = sync.Pool{New: func() any { b := make([]byte, wsRelayBufSize); return &b }}
+var bufPool = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 
-func wsGetBuf() *[]byte  { return wsBufPool.Get().(*[]byte) }
-func wsPutBuf(b *[]byte) { wsBufPool.Put(b) }
+func getBuf() *[]byte  { return bufPool.Get().(*[]byte) }
+func putBuf(b *[]byte) { bufPool.Put(b) }
 
-// wsSock is one side's socket as the relay uses it. It does three things the
+// sock is one side's socket as the relay uses it. It does three things the
 // bare net.Conn does not:
 //
 //   - Reads borrow a pooled buffer only once bytes are there. On a plain
@@ -36,7 +36,7 @@ func wsPutBuf(b *[]byte) { wsBufPool.Put(b) }
 //   - During the upstream handshake it records what gorilla reads, so that
 //     the relay can find the bytes that followed the 101 response, or read a
 //     refused response again whole; and it can hold off gorilla's Close.
-type wsSock struct {
+type sock struct {
 	net.Conn
 	rc syscall.RawConn // nil when reads cannot wait without a buffer
 
@@ -47,7 +47,7 @@ type wsSock struct {
 	// flushPeer, in message mode, sends what is batched for the side this
 	// one feeds: called before every read that may block.
 	flushPeer func()
-	op        wsReadOp
+	op        readOp
 	readFn    func(fd uintptr) bool // op's callback, bound once (no allocation per read)
 
 	// Write side. batch is set before the relay starts and never changes
@@ -61,46 +61,46 @@ type wsSock struct {
 
 	// Idle parking (raw mode): resume, set before the relay starts, starts
 	// a goroutine that goes on reading this socket; the fields under dmu
-	// say whether the read side is parked in wsPark and what read deadline
-	// the relay itself set. See wsParker.
+	// say whether the read side is parked in idleParker and what read deadline
+	// the relay itself set. See parker.
 	resume   func()
 	dmu      sync.Mutex
-	parkable bool   // an idle read may hand the socket to wsPark
-	parked   bool   // in wsPark, with no goroutine reading
+	parkable bool   // an idle read may hand the socket to idleParker
+	parked   bool   // in idleParker, with no goroutine reading
 	closed   bool   // Close ran
 	rdlSet   bool   // the relay set a read deadline (closing)
 	rdl      int64  // that deadline in Unix nanoseconds, 0 for none
-	parkKey  uint64 // wsPark's key, 0 before the first park
-	inEpoll  bool   // registered in wsPark's epoll set
+	parkKey  uint64 // idleParker's key, 0 before the first park
+	inEpoll  bool   // registered in idleParker's epoll set
 
 	// hs is set during the upstream handshake only.
-	hs *wsRecording
+	hs *recording
 }
 
-// wsRecording is what the upstream socket keeps during the handshake.
-type wsRecording struct {
+// recording is what the upstream socket keeps during the handshake.
+type recording struct {
 	rec       []byte
 	recording bool
 	holdClose bool
 }
 
-// wsReadOp is the state of one read through the RawConn callback.
-type wsReadOp struct {
+// readOp is the state of one read through the RawConn callback.
+type readOp struct {
 	into []byte  // read here, or into a pooled buffer when nil
 	bp   *[]byte // the pooled buffer the bytes are in
 	n    int
 	err  error
 }
 
-// wsIdlePark is how long a raw-mode direction waits for bytes with a
-// goroutine before it hands its socket to wsPark and the goroutine ends.
+// idlePark is how long a raw-mode direction waits for bytes with a
+// goroutine before it hands its socket to idleParker and the goroutine ends.
 // Resuming costs a goroutine start and an epoll_ctl, nothing a session
 // quiet for this long notices.
-const wsIdlePark = 500 * time.Millisecond
+const idlePark = 500 * time.Millisecond
 
-func newWSSock(c net.Conn) *wsSock {
-	s := &wsSock{Conn: c}
-	s.rc = wsRawConn(c)
+func newSock(c net.Conn) *sock {
+	s := &sock{Conn: c}
+	s.rc = rawConn(c)
 	if s.rc != nil {
 		s.readFn = s.sysRead
 	}
@@ -109,43 +109,43 @@ func newWSSock(c net.Conn) *wsSock {
 
 // readPooled reads once into a pooled buffer, which it returns with the
 // bytes (bp is nil when n is 0).
-func (s *wsSock) readPooled() (bp *[]byte, n int, err error) {
+func (s *sock) readPooled() (bp *[]byte, n int, err error) {
 	if s.rc == nil {
-		bp = wsGetBuf()
+		bp = getBuf()
 		n, err = s.Conn.Read(*bp)
 		if n == 0 {
-			wsPutBuf(bp)
+			putBuf(bp)
 			bp = nil
 		}
 		return bp, n, err
 	}
-	s.op = wsReadOp{}
+	s.op = readOp{}
 	if err := s.rc.Read(s.readFn); err != nil {
 		return nil, 0, err
 	}
 	bp, n, err = s.op.bp, s.op.n, s.op.err
-	s.op = wsReadOp{}
+	s.op = readOp{}
 	return bp, n, err
 }
 
 // readInto reads once into p.
-func (s *wsSock) readInto(p []byte) (int, error) {
+func (s *sock) readInto(p []byte) (int, error) {
 	if s.rc == nil {
 		return s.Conn.Read(p)
 	}
-	s.op = wsReadOp{into: p}
+	s.op = readOp{into: p}
 	if err := s.rc.Read(s.readFn); err != nil {
-		s.op = wsReadOp{}
+		s.op = readOp{}
 		return 0, err
 	}
 	n, err := s.op.n, s.op.err
-	s.op = wsReadOp{}
+	s.op = readOp{}
 	return n, err
 }
 
 // next returns the next bytes from the socket, in a pooled buffer that the
-// caller gives back with wsPutBuf: first what an earlier Read left over.
-func (s *wsSock) next() (bp *[]byte, b []byte, err error) {
+// caller gives back with putBuf: first what an earlier Read left over.
+func (s *sock) next() (bp *[]byte, b []byte, err error) {
 	if s.roff < s.rend {
 		bp, b = s.rbuf, (*s.rbuf)[s.roff:s.rend]
 		s.rbuf, s.roff, s.rend = nil, 0, 0
@@ -160,13 +160,13 @@ func (s *wsSock) next() (bp *[]byte, b []byte, err error) {
 
 // Read serves gorilla (message mode, and the handshakes): from what is left
 // of the last read, or else, after flushing the peer, from one new read.
-func (s *wsSock) Read(p []byte) (n int, err error) {
+func (s *sock) Read(p []byte) (n int, err error) {
 	switch {
 	case s.roff < s.rend:
 		n = copy(p, (*s.rbuf)[s.roff:s.rend])
 		s.roff += n
 		if s.roff == s.rend {
-			wsPutBuf(s.rbuf)
+			putBuf(s.rbuf)
 			s.rbuf, s.roff, s.rend = nil, 0, 0
 		}
 	case len(p) == 0:
@@ -174,7 +174,7 @@ func (s *wsSock) Read(p []byte) (n int, err error) {
 		if s.flushPeer != nil {
 			s.flushPeer()
 		}
-		if len(p) >= wsRelayBufSize {
+		if len(p) >= relayBufSize {
 			n, err = s.readInto(p)
 			break
 		}
@@ -186,7 +186,7 @@ func (s *wsSock) Read(p []byte) (n int, err error) {
 			if n < m {
 				s.rbuf, s.roff, s.rend = bp, n, m
 			} else {
-				wsPutBuf(bp)
+				putBuf(bp)
 			}
 		}
 	}
@@ -202,7 +202,7 @@ func (s *wsSock) Read(p []byte) (n int, err error) {
 // gorilla: a session that stays idle from the start then waits on a short
 // stack, and since the runtime sizes new goroutines' stacks by the average
 // it finds, idle sessions keep new readers at the smallest stack size.
-func (s *wsSock) awaitBytes() {
+func (s *sock) awaitBytes() {
 	if s.roff < s.rend {
 		return
 	}
@@ -212,15 +212,15 @@ func (s *wsSock) awaitBytes() {
 }
 
 // release gives back a read buffer still held (the session is over).
-func (s *wsSock) release() {
+func (s *sock) release() {
 	if s.rbuf != nil {
-		wsPutBuf(s.rbuf)
+		putBuf(s.rbuf)
 		s.rbuf, s.roff, s.rend = nil, 0, 0
 	}
 }
 
 // Write sends p, or, in batch mode, appends it to the pending bytes.
-func (s *wsSock) Write(p []byte) (int, error) {
+func (s *sock) Write(p []byte) (int, error) {
 	if !s.batch {
 		return s.Conn.Write(p)
 	}
@@ -234,14 +234,14 @@ func (s *wsSock) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if len(p) >= wsRelayBufSize {
+	if len(p) >= relayBufSize {
 		if err := s.writeLocked(p); err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
 	if s.wbuf == nil {
-		s.wbuf, s.wn = wsGetBuf(), 0
+		s.wbuf, s.wn = getBuf(), 0
 	}
 	s.wn += copy((*s.wbuf)[s.wn:], p)
 	return len(p), nil
@@ -249,25 +249,25 @@ func (s *wsSock) Write(p []byte) (int, error) {
 
 // flush sends the pending bytes. The error is the first write error of the
 // socket, which every later write returns too.
-func (s *wsSock) flush() error {
+func (s *sock) flush() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	return s.flushLocked()
 }
 
-func (s *wsSock) flushLocked() error {
+func (s *sock) flushLocked() error {
 	if s.wbuf == nil {
 		return s.werr
 	}
 	bp, n := s.wbuf, s.wn
 	s.wbuf, s.wn = nil, 0
 	err := s.writeLocked((*bp)[:n])
-	wsPutBuf(bp)
+	putBuf(bp)
 	return err
 }
 
 // writeLocked writes p to the socket under the relay's write deadline.
-func (s *wsSock) writeLocked(p []byte) error {
+func (s *sock) writeLocked(p []byte) error {
 	if s.werr != nil {
 		return s.werr
 	}
@@ -280,20 +280,20 @@ func (s *wsSock) writeLocked(p []byte) error {
 }
 
 // writeDirect writes p at once (raw mode; the caller serialises writes).
-func (s *wsSock) writeDirect(p []byte) (int, error) {
+func (s *sock) writeDirect(p []byte) (int, error) {
 	s.refreshWriteDeadline()
 	return s.Conn.Write(p)
 }
 
-// refreshWriteDeadline keeps the socket's write deadline wsWriteWait ahead,
+// refreshWriteDeadline keeps the socket's write deadline writeWait ahead,
 // resetting the runtime timer only when it got at least a second closer:
 // a peer that stops reading still cannot hold a writer for much longer than
-// wsWriteWait, and a busy relay does not pay for a timer update per write.
+// writeWait, and a busy relay does not pay for a timer update per write.
 // Callers serialise writes.
-func (s *wsSock) refreshWriteDeadline() {
+func (s *sock) refreshWriteDeadline() {
 	now := time.Now()
-	if time.Duration(s.wdl-now.UnixNano()) < wsWriteWait-time.Second {
-		d := now.Add(wsWriteWait)
+	if time.Duration(s.wdl-now.UnixNano()) < writeWait-time.Second {
+		d := now.Add(writeWait)
 		s.wdl = d.UnixNano()
 		s.Conn.SetWriteDeadline(d)
 	}
@@ -302,7 +302,7 @@ func (s *wsSock) refreshWriteDeadline() {
 // SetWriteDeadline is ignored in batch mode: gorilla sets a deadline for
 // each frame it hands over, but the bytes go out later, in flush, which keeps
 // the socket's own deadline.
-func (s *wsSock) SetWriteDeadline(t time.Time) error {
+func (s *sock) SetWriteDeadline(t time.Time) error {
 	if s.batch {
 		return nil
 	}
@@ -311,7 +311,7 @@ func (s *wsSock) SetWriteDeadline(t time.Time) error {
 
 // SetDeadline sets the read deadline, and the write deadline unless in batch
 // mode.
-func (s *wsSock) SetDeadline(t time.Time) error {
+func (s *sock) SetDeadline(t time.Time) error {
 	if s.batch {
 		return s.Conn.SetReadDeadline(t)
 	}
@@ -320,7 +320,7 @@ func (s *wsSock) SetDeadline(t time.Time) error {
 
 // Close closes the socket, unless the handshake holds it. A parked read
 // side resumes, to see the socket closed as a waiting read would.
-func (s *wsSock) Close() error {
+func (s *sock) Close() error {
 	if s.hs != nil && s.hs.holdClose {
 		return nil
 	}
@@ -336,7 +336,7 @@ func (s *wsSock) Close() error {
 // SetReadDeadline sets the relay's own read deadline. In raw mode it is
 // noted, so that the idle deadline does not replace it, and a parked read
 // side resumes to wait for it.
-func (s *wsSock) SetReadDeadline(t time.Time) error {
+func (s *sock) SetReadDeadline(t time.Time) error {
 	if s.resume == nil {
 		return s.Conn.SetReadDeadline(t)
 	}
@@ -351,7 +351,7 @@ func (s *wsSock) SetReadDeadline(t time.Time) error {
 }
 
 // unparkLocked resumes the read side if it is parked, and unlocks dmu.
-func (s *wsSock) unparkLocked() {
+func (s *sock) unparkLocked() {
 	w := s.parked
 	s.parked = false
 	s.dmu.Unlock()
@@ -360,19 +360,19 @@ func (s *wsSock) unparkLocked() {
 	}
 }
 
-// wake resumes the read side after wsPark saw the socket readable.
-func (s *wsSock) wake() {
+// wake resumes the read side after idleParker saw the socket readable.
+func (s *sock) wake() {
 	s.dmu.Lock()
 	s.unparkLocked()
 }
 
 // setIdleDeadline is called when a read is about to wait: unless the relay
-// set a deadline of its own, the wait ends after wsIdlePark, and the reader
+// set a deadline of its own, the wait ends after idlePark, and the reader
 // parks the socket instead (see afterDeadline).
-func (s *wsSock) setIdleDeadline() {
+func (s *sock) setIdleDeadline() {
 	s.dmu.Lock()
 	if s.parkable && !s.rdlSet {
-		s.Conn.SetReadDeadline(time.Now().Add(wsIdlePark))
+		s.Conn.SetReadDeadline(time.Now().Add(idlePark))
 	}
 	s.dmu.Unlock()
 }
@@ -380,7 +380,7 @@ func (s *wsSock) setIdleDeadline() {
 // afterDeadline tells a raw reader what a read deadline error means: park
 // (the idle deadline passed), again (the relay's deadline replaced the idle
 // one and is still ahead), or neither (the relay's deadline passed).
-func (s *wsSock) afterDeadline() (park, again bool) {
+func (s *sock) afterDeadline() (park, again bool) {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
 	if !s.rdlSet {
@@ -389,17 +389,17 @@ func (s *wsSock) afterDeadline() (park, again bool) {
 	return false, s.rdl == 0 || time.Now().UnixNano() < s.rdl
 }
 
-// park hands the read side to wsPark; the caller's goroutine then ends. It
+// park hands the read side to idleParker; the caller's goroutine then ends. It
 // reports false when the socket cannot be parked now (closing, closed, no
 // epoll): the caller reads on.
-func (s *wsSock) park() bool {
+func (s *sock) park() bool {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
 	if s.rdlSet || s.closed || !s.parkable {
 		return false
 	}
 	s.Conn.SetReadDeadline(time.Time{})
-	if err := wsPark.arm(s); err != nil {
+	if err := idleParker.arm(s); err != nil {
 		s.parkable = false
 		return false
 	}
@@ -408,11 +408,11 @@ func (s *wsSock) park() bool {
 }
 
 // CloseWrite half-closes the socket where it can, and closes it otherwise.
-func (s *wsSock) CloseWrite() error {
+func (s *sock) CloseWrite() error {
 	if cw, ok := s.Conn.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return s.Conn.Close()
 }
 
-func (s *wsSock) stopRecording() { s.hs = nil }
+func (s *sock) stopRecording() { s.hs = nil }

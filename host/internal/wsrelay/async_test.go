@@ -1,4 +1,4 @@
-package host
+package wsrelay
 
 import (
 	"bytes"
@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
-// wsGoroutinesSettle waits until the number of goroutines stops changing
+// goroutinesSettle waits until the number of goroutines stops changing
 // (sessions settling, servers' connection goroutines starting) and returns
 // it.
-func wsGoroutinesSettle() int {
+func goroutinesSettle() int {
 	n := runtime.NumGoroutine()
 	for range 50 {
 		time.Sleep(20 * time.Millisecond)
@@ -29,42 +31,42 @@ func wsGoroutinesSettle() int {
 }
 
 // TestWebSocketRelayGoroutines counts what a session costs in goroutines
-// once it runs: net/http's handler goroutine is gone in both modes (the
+// once it runs: net/http's handler goroutine is gone in both testkit.Modes (the
 // handler returned after the handshakes); message mode keeps one reader per
 // side; raw mode keeps none once both directions have been idle for
-// wsIdlePark, and a message then still goes through, both ways.
+// idlePark, and a message then still goes through, both ways.
 func TestWebSocketRelayGoroutines(t *testing.T) {
 	for _, mode := range []struct {
 		name  string
-		hooks HookSet
+		hooks filter.HookSet
 		want  int
 	}{
-		{"raw", HookClose, 0},
-		{"message", HookMessage | HookClose, 2},
+		{"raw", filter.HookClose, 0},
+		{"message", filter.HookMessage | filter.HookClose, 2},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
-			if mode.want == 0 && !wsCanPark {
+			if mode.want == 0 && !canPark {
 				t.Skip("idle raw directions keep their goroutines without epoll")
 			}
-			wsPark.start() // its one goroutine serves every session
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{})
+			idleParker.start() // its one goroutine serves every session
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.hooks}, Options{})
 
 			// The same client straight to the upstream: what the client
 			// and the upstream cost alone.
-			g0 := wsGoroutinesSettle()
-			direct, _ := wsDial(t, nil, "ws"+up.srv.URL[len("http"):]+"/x", nil)
+			g0 := goroutinesSettle()
+			direct, _ := testkit.DialWS(t, nil, "ws"+up.Server.URL[len("http"):]+"/x", nil)
 			direct.WriteMessage(websocket.TextMessage, []byte("hi"))
-			wsRead(t, direct)
-			alone := wsGoroutinesSettle() - g0
+			testkit.ReadWS(t, direct)
+			alone := goroutinesSettle() - g0
 			direct.Close()
 
-			g1 := wsGoroutinesSettle()
-			c, _ := wsDial(t, nil, p.url+"/x", nil)
+			g1 := goroutinesSettle()
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 			c.WriteMessage(websocket.TextMessage, []byte("hi"))
-			wsRead(t, c)
-			time.Sleep(wsIdlePark + 200*time.Millisecond)
-			if got := wsGoroutinesSettle() - g1 - alone; got != mode.want {
+			testkit.ReadWS(t, c)
+			time.Sleep(idlePark + 200*time.Millisecond)
+			if got := goroutinesSettle() - g1 - alone; got != mode.want {
 				t.Fatalf("an idle session runs %d goroutines in the relay, want %d", got, mode.want)
 			}
 
@@ -73,20 +75,20 @@ func TestWebSocketRelayGoroutines(t *testing.T) {
 				c.WriteMessage(websocket.TextMessage, []byte("again "+strconv.Itoa(i)))
 			}
 			for i := range 3 {
-				if _, got := wsRead(t, c); got != "again "+strconv.Itoa(i) {
+				if _, got := testkit.ReadWS(t, c); got != "again "+strconv.Itoa(i) {
 					t.Fatalf("after idle: got %q", got)
 				}
 			}
 			c.WriteMessage(websocket.TextMessage, []byte("push:3"))
 			for i := range 3 {
-				if _, got := wsRead(t, c); got != "push "+strconv.Itoa(i) {
+				if _, got := testkit.ReadWS(t, c); got != "push "+strconv.Itoa(i) {
 					t.Fatalf("after idle, from the upstream: got %q", got)
 				}
 			}
 			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
-			wsReadClose(t, c)
+			testkit.ReadClose(t, c)
 			st := p.waitStats(t)
-			if st.CloseBy != "client" || st.CloseCode != 1000 || st.Messages[ClientToUpstream] != 5 {
+			if st.CloseBy != "client" || st.CloseCode != 1000 || st.Messages[filter.ClientToUpstream] != 5 {
 				t.Fatalf("stats %+v", st)
 			}
 		})
@@ -97,21 +99,21 @@ func TestWebSocketRelayGoroutines(t *testing.T) {
 // session has no goroutine (both directions idle): both sides still get 1001
 // at once, and the relay reports the session's end.
 func TestWebSocketShutdownWhileIdle(t *testing.T) {
-	for _, mode := range wsModes {
-		t.Run(mode.name, func(t *testing.T) {
-			up := newWSTestUpstream(t)
-			p := newWSTestProxy(t, up.srv.URL, &wsTestChain{hooks: mode.hooks}, wsOptions{})
-			c, _ := wsDial(t, nil, p.url+"/x", nil)
+	for _, mode := range testkit.Modes {
+		t.Run(mode.Name, func(t *testing.T) {
+			up := testkit.NewWSBackend(t)
+			p := newTestProxy(t, up.Server.URL, &testkit.Chain{Set: mode.Hooks}, Options{})
+			c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 			c.WriteMessage(websocket.TextMessage, []byte("hi"))
-			wsRead(t, c)
-			time.Sleep(wsIdlePark + 200*time.Millisecond)
+			testkit.ReadWS(t, c)
+			time.Sleep(idlePark + 200*time.Millisecond)
 			start := time.Now()
 			p.cancel()
-			ce := wsReadClose(t, c)
+			ce := testkit.ReadClose(t, c)
 			if ce.Code != websocket.CloseGoingAway || ce.Text != "proxy shutting down" {
 				t.Fatalf("client got close %d %q", ce.Code, ce.Text)
 			}
-			if got := up.waitClose(t); got.code != websocket.CloseGoingAway {
+			if got := up.WaitClose(t); got.Code != websocket.CloseGoingAway {
 				t.Fatalf("upstream saw close %+v", got)
 			}
 			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1001, ""), time.Now().Add(time.Second))
@@ -130,14 +132,14 @@ func TestWebSocketShutdownWhileIdle(t *testing.T) {
 // without a close frame: the parked direction wakes up on the hang-up and
 // the upstream hears 1001.
 func TestWebSocketIdleClientGoesAway(t *testing.T) {
-	up := newWSTestUpstream(t)
-	p := newWSTestProxy(t, up.srv.URL, &wsTestChain{}, wsOptions{})
-	c, _ := wsDial(t, nil, p.url+"/x", nil)
+	up := testkit.NewWSBackend(t)
+	p := newTestProxy(t, up.Server.URL, &testkit.Chain{}, Options{})
+	c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 	c.WriteMessage(websocket.TextMessage, []byte("hi"))
-	wsRead(t, c)
-	time.Sleep(wsIdlePark + 200*time.Millisecond)
+	testkit.ReadWS(t, c)
+	time.Sleep(idlePark + 200*time.Millisecond)
 	c.NetConn().Close()
-	if got := up.waitClose(t); got.code != websocket.CloseGoingAway || got.text != "client went away" {
+	if got := up.WaitClose(t); got.Code != websocket.CloseGoingAway || got.Text != "client went away" {
 		t.Fatalf("upstream saw close %+v", got)
 	}
 	if st := p.waitStats(t); st.CloseBy != "client" || st.CloseCode != websocket.CloseAbnormalClosure {
@@ -150,10 +152,10 @@ func TestWebSocketIdleClientGoesAway(t *testing.T) {
 // several per write; every message must come back whole and in order. A
 // lone message afterwards must come back at once, not wait for a batch.
 func TestWebSocketMessageBatching(t *testing.T) {
-	up := newWSTestUpstream(t)
-	chain := &wsTestChain{hooks: HookMessage}
-	p := newWSTestProxy(t, up.srv.URL, chain, wsOptions{MaxMessageSize: 1 << 20})
-	c, _ := wsDial(t, nil, p.url+"/x", nil)
+	up := testkit.NewWSBackend(t)
+	chain := &testkit.Chain{Set: filter.HookMessage}
+	p := newTestProxy(t, up.Server.URL, chain, Options{MaxMessageSize: 1 << 20})
+	c, _ := testkit.DialWS(t, nil, p.url+"/x", nil)
 	const n = 1500
 	sizes := []int{1, 60, 125, 126, 700, 4000, 16 << 10, 16<<10 + 1, 70000}
 	msg := func(i int) []byte {
@@ -176,7 +178,7 @@ func TestWebSocketMessageBatching(t *testing.T) {
 		errc <- nil
 	}()
 	for i := range n {
-		c.SetReadDeadline(time.Now().Add(wsTestWait))
+		c.SetReadDeadline(time.Now().Add(testkit.Wait))
 		typ, got, err := c.ReadMessage()
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
@@ -192,7 +194,7 @@ func TestWebSocketMessageBatching(t *testing.T) {
 	for i := range 20 {
 		start := time.Now()
 		c.WriteMessage(websocket.TextMessage, []byte("one"))
-		if _, got := wsRead(t, c); got != "one" {
+		if _, got := testkit.ReadWS(t, c); got != "one" {
 			t.Fatalf("got %q", got)
 		}
 		// Generous for a loaded machine; a message stuck in a batch waits
@@ -201,7 +203,7 @@ func TestWebSocketMessageBatching(t *testing.T) {
 			t.Fatalf("round trip %d took %v", i, el)
 		}
 	}
-	if got := chain.calls.Load(); got != 2*(n+20) {
+	if got := chain.Calls.Load(); got != 2*(n+20) {
 		t.Fatalf("%d hook calls, want %d", got, 2*(n+20))
 	}
 }
@@ -209,7 +211,7 @@ func TestWebSocketMessageBatching(t *testing.T) {
 // TestWSSessionCtx checks the session context against what context.AfterFunc
 // and context.WithCancel expect of a context.
 func TestWSSessionCtx(t *testing.T) {
-	c := newWSSessionCtx()
+	c := NewSessionContext()
 	ran := make(chan string, 4)
 	context.AfterFunc(c, func() { ran <- "a" })
 	stopB := context.AfterFunc(c, func() { ran <- "b" })
@@ -221,16 +223,16 @@ func TestWSSessionCtx(t *testing.T) {
 	if c.Err() != nil {
 		t.Fatal("Err before cancel")
 	}
-	c.cancel(errReload)
-	c.cancel(nil)
+	c.Cancel(ErrReloaded)
+	c.Cancel(nil)
 	select {
 	case <-c.Done():
-	case <-time.After(wsTestWait):
+	case <-time.After(testkit.Wait):
 		t.Fatal("Done not closed")
 	}
 	select {
 	case <-child.Done():
-	case <-time.After(wsTestWait):
+	case <-time.After(testkit.Wait):
 		t.Fatal("child not cancelled")
 	}
 	if got := <-ran; got != "a" {

@@ -1,4 +1,4 @@
-package host
+package wsrelay
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/filter"
 )
 
 // Message mode: when a filter of the route has a message hook, the relay
@@ -20,44 +21,44 @@ import (
 // each side has a write lock. Control frames go through gorilla's
 // WriteControl, which is safe alongside other writes.
 //
-// Writes are batched by the sides' wsSocks: a message forwarded by the
+// Writes are batched by the sides' socks: a message forwarded by the
 // reader of side d waits in the other side's buffer until that reader is
 // about to read again (flushPeer), so the messages that one read brought in
 // leave in one write. Everything else (control frames, injections towards
 // the side the reader came from, writes from the keep-alive timer) is
 // flushed at once.
 
-type wsMsgSide struct {
+type msgSide struct {
 	conn      *websocket.Conn
-	sock      *wsSock
+	sock      *sock
 	wmu       sync.Mutex  // one data writer at a time (gorilla's rule)
 	closeSent atomic.Bool // a close frame was written to this side
 	gotClose  atomic.Bool // the side's reader ended on a close frame
 }
 
-type wsMsg struct {
-	rs    *wsRelayState
-	sides [2]*wsMsgSide
-	chain func() Chain
-	s     *Session
+type msgRelay struct {
+	rs    *relayState
+	sides [2]*msgSide
+	chain filter.Chain
+	s     *filter.Session
 	log   *slog.Logger
 }
 
-// wsPayloadPool holds the buffers messages are read into. A buffer is lent
+// payloadPool holds the buffers messages are read into. A buffer is lent
 // to the chain for one OnMessage call and taken back once the message (or
 // its replacement) has been written on, so an idle session holds none.
-var wsPayloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// wsPayloadKeep is the largest payload buffer that goes back to the pool.
-const wsPayloadKeep = 1 << 20
+// payloadKeep is the largest payload buffer that goes back to the pool.
+const payloadKeep = 1 << 20
 
-// wsStartMessages starts relaying a session in message mode: one fresh
+// startMessages starts relaying a session in message mode: one fresh
 // goroutine reads each side. The one that ends last closes the sockets and
 // calls done.
-func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, chain func() Chain, s *Session, done func()) {
-	x := &wsMsg{rs: rs, chain: chain, s: s, log: rs.log}
-	x.sides[wsClient] = &wsMsgSide{conn: hs.client, sock: hs.clientSock}
-	x.sides[wsUpstream] = &wsMsgSide{conn: hs.up, sock: hs.upSock}
+func startMessages(ctx context.Context, rs *relayState, hs handshakes, chain filter.Chain, s *filter.Session, done func()) {
+	x := &msgRelay{rs: rs, chain: chain, s: s, log: rs.log}
+	x.sides[sideClient] = &msgSide{conn: hs.client, sock: hs.clientSock}
+	x.sides[sideUpstream] = &msgSide{conn: hs.up, sock: hs.upSock}
 	for d := range 2 {
 		c, other := x.sides[d].conn, 1-d
 		x.sides[d].sock.batch = true
@@ -79,7 +80,7 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, cha
 		})
 		c.SetPongHandler(func(data string) error {
 			rs.heard[d].Store(time.Now().UnixNano())
-			if data == wsPingPayload {
+			if data == pingPayload {
 				return nil // the answer to the relay's own keep-alive
 			}
 			x.control(other, websocket.PongMessage, []byte(data))
@@ -88,8 +89,8 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, cha
 	}
 
 	rs.startTimer(x)
-	stop := wsAfterFunc(ctx, func() {
-		x.shutdown(websocket.CloseGoingAway, "proxy shutting down", "proxy", websocket.CloseGoingAway)
+	stop := afterFunc(ctx, func() {
+		x.shutdown(websocket.CloseGoingAway, shutdownReason(ctx), "proxy", websocket.CloseGoingAway)
 	})
 	var left atomic.Int32
 	left.Store(2)
@@ -105,7 +106,7 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, cha
 	for d := range 2 {
 		// The first wait happens outside gorilla, on a short stack, unless
 		// gorilla already holds bytes of the upstream's (see awaitBytes).
-		shallow := d == wsClient || len(hs.leftover) == 0
+		shallow := d == sideClient || len(hs.leftover) == 0
 		go func() {
 			if shallow {
 				x.sides[d].sock.awaitBytes()
@@ -121,25 +122,25 @@ func wsStartMessages(ctx context.Context, rs *wsRelayState, hs wsHandshakes, cha
 // unanswered) may have bytes in flight towards the relay: closing with
 // unread bytes resets the connection, and a reset can destroy the close
 // frame the peer has not read yet. Half-close and drain first, briefly.
-func (x *wsMsg) close() {
-	deadline := time.Now().Add(wsLingerWait)
+func (x *msgRelay) close() {
+	deadline := time.Now().Add(lingerWait)
 	for _, sd := range x.sides {
 		sd.sock.flush()
 		if sd.gotClose.Load() {
 			sd.sock.Close()
 		} else {
-			wsLinger(sd.sock, deadline)
+			linger(sd.sock, deadline)
 		}
 		sd.sock.release()
 	}
 }
 
-// wsLingerWait bounds wsLinger.
-const wsLingerWait = 500 * time.Millisecond
+// lingerWait bounds linger.
+const lingerWait = 500 * time.Millisecond
 
-// wsLinger half-closes c, reads and discards until the peer closes or the
+// linger half-closes c, reads and discards until the peer closes or the
 // deadline passes, and closes c.
-func wsLinger(c net.Conn, deadline time.Time) {
+func linger(c net.Conn, deadline time.Time) {
 	defer c.Close()
 	if cw, ok := c.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
 		return
@@ -154,7 +155,7 @@ func wsLinger(c net.Conn, deadline time.Time) {
 }
 
 // read relays the messages of side d until its reader fails.
-func (x *wsMsg) read(d int) error {
+func (x *msgRelay) read(d int) error {
 	src := x.sides[d].conn
 	for {
 		typ, rd, err := src.NextReader()
@@ -164,10 +165,10 @@ func (x *wsMsg) read(d int) error {
 		now := time.Now().UnixNano()
 		x.rs.heard[d].Store(now)
 		x.rs.lastData.Store(now)
-		bp := wsPayloadPool.Get().(*[]byte)
-		payload, err := wsReadPayload(rd, (*bp)[:0])
+		bp := payloadPool.Get().(*[]byte)
+		payload, err := readPayload(rd, (*bp)[:0])
 		if err != nil {
-			wsPutPayload(bp, payload)
+			putPayload(bp, payload)
 			return err
 		}
 		x.rs.msgs[d].Add(1)
@@ -175,12 +176,12 @@ func (x *wsMsg) read(d int) error {
 		if !x.rs.isClosed() { // closing: only the close reply matters now
 			x.handle(d, typ, payload)
 		}
-		wsPutPayload(bp, payload)
+		putPayload(bp, payload)
 	}
 }
 
-// wsReadPayload reads a whole message into b, growing it as needed.
-func wsReadPayload(rd io.Reader, b []byte) ([]byte, error) {
+// readPayload reads a whole message into b, growing it as needed.
+func readPayload(rd io.Reader, b []byte) ([]byte, error) {
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -196,31 +197,31 @@ func wsReadPayload(rd io.Reader, b []byte) ([]byte, error) {
 	}
 }
 
-func wsPutPayload(bp *[]byte, b []byte) {
-	if cap(b) > wsPayloadKeep {
+func putPayload(bp *[]byte, b []byte) {
+	if cap(b) > payloadKeep {
 		return
 	}
 	*bp = b[:0]
-	wsPayloadPool.Put(bp)
+	payloadPool.Put(bp)
 }
 
 // handle runs the chain on one message from side d and acts on its verdict.
-func (x *wsMsg) handle(d, typ int, payload []byte) {
-	c := x.chain()
-	if c == nil || !c.Hooks().Has(HookMessage) {
+func (x *msgRelay) handle(d, typ int, payload []byte) {
+	c := x.chain
+	if c == nil || !c.Hooks().Has(filter.HookMessage) {
 		x.write(d, 1-d, typ, payload)
 		return
 	}
-	m := &Message{Direction: Direction(d), Binary: typ == websocket.BinaryMessage, Payload: payload}
-	var v MessageVerdict
-	if !wsCallHook(x.s, x.log, func() { v = c.OnMessage(x.s, m) }) {
+	m := &filter.Message{Direction: filter.Direction(d), Binary: typ == websocket.BinaryMessage, Payload: payload}
+	var v filter.MessageVerdict
+	if !callHook(x.s, x.log, func() { v = c.OnMessage(x.s, m) }) {
 		x.shutdown(websocket.CloseInternalServerErr, "filter failed", "proxy", websocket.CloseInternalServerErr)
 		return
 	}
 	for _, in := range v.Inject {
-		to := wsUpstream
-		if in.Direction == UpstreamToClient {
-			to = wsClient
+		to := sideUpstream
+		if in.Direction == filter.UpstreamToClient {
+			to = sideClient
 		}
 		t := websocket.TextMessage
 		if in.Binary {
@@ -229,15 +230,15 @@ func (x *wsMsg) handle(d, typ int, payload []byte) {
 		x.write(d, to, t, in.Payload)
 	}
 	switch v.Action {
-	case MessagePass:
+	case filter.MessagePass:
 		// The payload as the chain left it, with the message's own type.
 		x.write(d, 1-d, typ, m.Payload)
-	case MessageDrop:
-	case MessageClose:
-		code := wsSendableCode(v.CloseCode)
+	case filter.MessageDrop:
+	case filter.MessageClose:
+		code := sendableCode(v.CloseCode)
 		x.shutdown(code, v.CloseReason, "proxy", code)
 	default:
-		x.log.Error("host: websocket filter returned an unknown action", "session", x.s.ID, "action", v.Action)
+		x.log.Error("wsrelay: websocket filter returned an unknown action", "session", x.s.ID, "action", v.Action)
 		x.shutdown(websocket.CloseInternalServerErr, "filter failed", "proxy", websocket.CloseInternalServerErr)
 	}
 }
@@ -246,7 +247,7 @@ func (x *wsMsg) handle(d, typ int, payload []byte) {
 // write means that side is gone. A message for the side that from feeds
 // waits in the batch (from's reader flushes it before it reads again);
 // one for the side it came from (an injection) goes out at once.
-func (x *wsMsg) write(from, to, typ int, payload []byte) {
+func (x *msgRelay) write(from, to, typ int, payload []byte) {
 	side := x.sides[to]
 	side.wmu.Lock()
 	err := side.conn.WriteMessage(typ, payload)
@@ -261,9 +262,9 @@ func (x *wsMsg) write(from, to, typ int, payload []byte) {
 
 // control writes a control frame to side and sends it at once, behind the
 // messages batched before it.
-func (x *wsMsg) control(side, typ int, data []byte) error {
+func (x *msgRelay) control(side, typ int, data []byte) error {
 	sd := x.sides[side]
-	err := sd.conn.WriteControl(typ, data, time.Now().Add(wsWriteWait))
+	err := sd.conn.WriteControl(typ, data, time.Now().Add(writeWait))
 	if ferr := sd.sock.flush(); err == nil {
 		err = ferr
 	}
@@ -271,46 +272,46 @@ func (x *wsMsg) control(side, typ int, data []byte) error {
 }
 
 // ended handles the end of side d's reader.
-func (x *wsMsg) ended(d int, err error) {
+func (x *msgRelay) ended(d int, err error) {
 	var ce *websocket.CloseError
 	switch {
 	case errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure:
 		// Side d sent a close frame, either first or as the reply to one:
 		// pass code and reason on.
 		x.sides[d].gotClose.Store(true)
-		x.rs.record(wsSideName[d], ce.Code)
+		x.rs.record(sideName[d], ce.Code)
 		x.sendClose(1-d, ce.Code, ce.Text)
 	case errors.Is(err, websocket.ErrReadLimit):
 		// gorilla already told side d 1009. The other side did nothing
 		// wrong: it hears that its peer went away, and why.
 		x.sides[d].closeSent.Store(true)
 		x.rs.record("proxy", websocket.CloseMessageTooBig)
-		x.sendClose(1-d, websocket.CloseGoingAway, wsSideName[d]+" sent a message too big")
+		x.sendClose(1-d, websocket.CloseGoingAway, sideName[d]+" sent a message too big")
 	default:
 		// Includes gorilla's 1006 for a connection that ended without a
 		// close frame.
 		x.sideGone(d)
 	}
-	x.sides[1-d].conn.SetReadDeadline(time.Now().Add(wsCloseGrace))
+	x.sides[1-d].conn.SetReadDeadline(time.Now().Add(closeGrace))
 }
 
 // sideGone handles side g disappearing without a close frame (or failing a
 // write, or missing the close grace): the other side gets 1001, the stats
 // say 1006 when this ends the session.
-func (x *wsMsg) sideGone(g int) {
-	x.rs.record(wsSideName[g], websocket.CloseAbnormalClosure)
-	x.sendClose(1-g, websocket.CloseGoingAway, wsSideName[g]+" went away")
+func (x *msgRelay) sideGone(g int) {
+	x.rs.record(sideName[g], websocket.CloseAbnormalClosure)
+	x.sendClose(1-g, websocket.CloseGoingAway, sideName[g]+" went away")
 	x.sides[g].conn.Close()
-	x.sides[1-g].conn.SetReadDeadline(time.Now().Add(wsCloseGrace))
+	x.sides[1-g].conn.SetReadDeadline(time.Now().Add(closeGrace))
 }
 
 // shutdown closes both sides with code and reason when the relay or a filter
 // ends the session; the peers' replies end the readers.
-func (x *wsMsg) shutdown(code int, reason, by string, statCode int) {
+func (x *msgRelay) shutdown(code int, reason, by string, statCode int) {
 	if !x.rs.record(by, statCode) {
 		return
 	}
-	deadline := time.Now().Add(wsCloseGrace)
+	deadline := time.Now().Add(closeGrace)
 	for side := range 2 {
 		x.sendClose(side, code, reason)
 		x.sides[side].conn.SetReadDeadline(deadline)
@@ -318,14 +319,14 @@ func (x *wsMsg) shutdown(code int, reason, by string, statCode int) {
 }
 
 // sendClose writes a close frame to side, once.
-func (x *wsMsg) sendClose(side, code int, reason string) {
+func (x *msgRelay) sendClose(side, code int, reason string) {
 	s := x.sides[side]
 	if !s.closeSent.CompareAndSwap(false, true) {
 		return
 	}
-	x.control(side, websocket.CloseMessage, websocket.FormatCloseMessage(code, wsCloseReason(reason)))
+	x.control(side, websocket.CloseMessage, websocket.FormatCloseMessage(code, closeReason(reason)))
 }
 
-func (x *wsMsg) ping(side int) bool {
-	return x.control(side, websocket.PingMessage, []byte(wsPingPayload)) == nil
+func (x *msgRelay) ping(side int) bool {
+	return x.control(side, websocket.PingMessage, []byte(pingPayload)) == nil
 }
