@@ -1,11 +1,15 @@
 package plugins
 
 import (
+	"context"
+	"os"
 	"testing"
 	"time"
 
+	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/tetratelabs/wazero"
 )
 
 // BenchmarkHookCall is one trivial on_request_headers call through a chain:
@@ -94,5 +98,46 @@ func TestHookCallAllocations(t *testing.T) {
 		if n := testing.AllocsPerRun(200, func() { c.OnMessage(s, m) }); n > wazeroPerCall {
 			t.Errorf("%s message hook: %.1f allocations per call, want at most %d", fx, n, wazeroPerCall)
 		}
+	}
+}
+
+// BenchmarkDeadlineMechanism isolates what stopping runaway guests costs
+// per call: the same trivial export called through wazero with and without
+// WithCloseOnContextDone (whose compiled loop checks and per-call watcher
+// goroutine are what the hook deadline rests on).
+func BenchmarkDeadlineMechanism(b *testing.B) {
+	bin, err := os.ReadFile(fixture("noop"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, close := range []bool{false, true} {
+		name := "none"
+		if close {
+			name = "close_on_context_done"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(close))
+			defer rt.Close(ctx)
+			if err := instantiateHost(ctx, rt); err != nil {
+				b.Fatal(err)
+			}
+			mod, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithName(""))
+			if err != nil {
+				b.Fatal(err)
+			}
+			f := mod.ExportedFunction(abi.FuncOnRequestHeaders)
+			// A context that can be cancelled, as a hook call's is.
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stack := make([]uint64, 1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := f.CallWithStack(cctx, stack); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

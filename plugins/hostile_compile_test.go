@@ -65,10 +65,11 @@ func TestLoadRefusesCompileBombs(t *testing.T) {
 		wantErr string // empty: loads
 	}{
 		{"100000 nested blocks", nested("block", 100000), "nests 100000 levels deep, over the limit of 2048"},
-		{"3000 nested loops", nested("loop", 3000), "nests 3000 levels deep"},
+		{"1500 nested loops", nested("loop", 1500), "nests 3000 levels deep"},
 		{"br_table of 100000 targets", brTable(100000), "br_table of 100000 targets, over the limit of 8192"},
 		{"2 MiB function", flat(700000), "over the limit of 1MiB"},
-		{"2000 nested loops", nested("loop", 2000), ""},
+		{"1000 nested loops", nested("loop", 1000), ""},
+		{"2000 nested blocks", nested("block", 2000), ""},
 		{"br_table of 8000 targets", brTable(8000), ""},
 	}
 	for _, tt := range tests {
@@ -110,7 +111,7 @@ func TestMaxModuleSize(t *testing.T) {
 // generation already serving keeps answering within its hook deadline
 // meanwhile.
 func TestCompileTimeout(t *testing.T) {
-	path := watModule(t, "slow", guest(strings.Repeat(nested("loop", 2000), 300)))
+	path := watModule(t, "slow", guest(strings.Repeat(nested("loop", 1000), 300)))
 	serving := load(t, plug("n", "noop", func(p *config.Plugin) { p.Timeout.Duration = 50 * time.Millisecond }))
 	c := serving.chain(t)
 

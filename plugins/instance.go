@@ -76,9 +76,6 @@ type instance struct {
 	stack [3]uint64
 
 	st callState
-	// spent is set when the deadline fired as a call returned: the call's
-	// result stands, but the instance cannot be armed again.
-	spent bool
 	// probe is set while the call is the circuit breaker's half-open probe.
 	probe bool
 
@@ -95,7 +92,6 @@ type instance struct {
 }
 
 func (in *instance) close() {
-	in.ctx.timer.Stop()
 	in.ctx.fire()
 	_ = in.mod.Close(context.Background())
 	in.stdout.Flush()
@@ -104,19 +100,20 @@ func (in *instance) close() {
 
 // callCtx is the context of every call into one instance. It is allocated
 // once per instance and re-armed per call, so a hook call needs no
-// context.WithTimeout (four allocations). The deadline is a timer that
-// closes Done; wazero's WithCloseOnContextDone then closes the module, which
-// stops the guest even inside an infinite loop. A fired callCtx cannot be
-// re-armed (a closed channel stays closed), which matches the policy: an
-// instance that ran out of time is discarded.
+// context.WithTimeout (four allocations) and no timer. Arming it stores the
+// call's deadline; the checks that instrument inserts into the guest's loops
+// and function entries call tick, which traps the guest once the deadline
+// has passed or the context was fired (the pool closing under a running
+// call). A fired callCtx stays fired, which matches the policy: its
+// instance is discarded.
 //
 // Host functions find their instance through it (instanceOf) with one type
 // assertion and no map lookup or lock.
 type callCtx struct {
-	in    *instance
-	done  chan struct{}
-	fired atomic.Bool
-	timer *time.Timer
+	in       *instance
+	done     chan struct{}
+	fired    atomic.Bool
+	deadline atomic.Int64 // monotonic ns
 }
 
 // instanceKey is the context key under which a callCtx answers Value with its
@@ -124,10 +121,7 @@ type callCtx struct {
 type instanceKey struct{}
 
 func newCallCtx(in *instance) *callCtx {
-	c := &callCtx{in: in, done: make(chan struct{})}
-	c.timer = time.AfterFunc(time.Hour, c.fire)
-	c.timer.Stop()
-	return c
+	return &callCtx{in: in, done: make(chan struct{})}
 }
 
 func (c *callCtx) fire() {
@@ -136,15 +130,21 @@ func (c *callCtx) fire() {
 	}
 }
 
-// arm starts the deadline of one call.
-func (c *callCtx) arm(d time.Duration) { c.timer.Reset(d) }
+// arm sets the deadline of one call.
+func (c *callCtx) arm(d time.Duration) { c.deadline.Store(monoNow() + int64(d)) }
 
-// disarm stops the deadline and reports whether the instance is still usable
-// (the timer had not fired, nor started to).
-func (c *callCtx) disarm() bool { return c.timer.Stop() && !c.fired.Load() }
+// disarm ends a call and reports whether the instance is still usable (it
+// was not fired meanwhile).
+func (c *callCtx) disarm() bool { return !c.fired.Load() }
 
-// Deadline implements context.Context. The deadline is enforced through Done;
-// it is not reported, as nothing below needs it.
+// expired reports whether the call must stop.
+func (c *callCtx) expired() bool { return c.fired.Load() || monoNow() > c.deadline.Load() }
+
+// remaining is the time left before the deadline (negative once passed).
+func (c *callCtx) remaining() time.Duration { return time.Duration(c.deadline.Load() - monoNow()) }
+
+// Deadline implements context.Context. The deadline is enforced by tick; it
+// is not reported, as nothing below needs it.
 func (c *callCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 // Done implements context.Context.

@@ -191,16 +191,25 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 // functions only when it compiles with several workers, so it compiles with
 // two; checkShape has bounded what one function can cost.
 func compile(ctx context.Context, cache wazero.CompilationCache, bin []byte, pages uint32, timeout time.Duration) (wazero.Runtime, wazero.CompiledModule, error) {
+	bin, err := instrument(bin)
+	if err != nil {
+		return nil, nil, err
+	}
+	// No WithCloseOnContextDone: the instrumented guest checks its own
+	// deadline (instrument.go).
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
-		WithMemoryLimitPages(pages).
-		WithCloseOnContextDone(true)
+		WithMemoryLimitPages(pages)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		return nil, nil, fmt.Errorf("plugins: WASI: %w", err)
 	}
 	if err := instantiateHost(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, nil, err
+	}
+	if err := instantiateTick(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		return nil, nil, err
 	}

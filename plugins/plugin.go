@@ -221,7 +221,7 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 func (in *instance) initCall(f api.Function) (uint32, error) {
 	in.ctx.arm(initTimeout)
 	err := f.CallWithStack(in.ctx, in.stack[:])
-	if !in.ctx.disarm() {
+	if !in.ctx.disarm() || isDeadline(err) {
 		return 0, errors.New("did not return within " + initTimeout.String())
 	}
 	if err != nil {
@@ -340,9 +340,17 @@ func (p *plugin) suspect() bool {
 
 // wait takes a token of sem, waiting at most until the call's deadline.
 func (p *plugin) wait(sem chan struct{}, in *instance) bool {
+	d := in.ctx.remaining()
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case sem <- struct{}{}:
 		return true
+	case <-t.C:
+		return false
 	case <-in.ctx.done:
 		return false
 	}
@@ -379,12 +387,9 @@ func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
 	<-p.running
 	alive := in.ctx.disarm()
 	switch {
-	case err == nil && alive:
-		return uint32(in.stack[0]), nil
 	case err == nil:
-		// It returned as the deadline fired: the result stands, but the
-		// context is spent, so release discards the instance.
-		in.spent = true
+		// A call that returned stands, even late; if the pool closed
+		// meanwhile, release discards the instance.
 		return uint32(in.stack[0]), nil
 	case in.st.misuse != nil:
 		return 0, &callError{kind: failMisuse, err: in.st.misuse}
@@ -425,7 +430,7 @@ func (p *plugin) release(in *instance, ce *callError) {
 				"failures_in_a_row", p.breaker.threshold, "backoff", p.breaker.first.String(), "last_error", ce.Error())
 		}
 	}
-	if ce == nil && !in.spent && !in.ctx.fired.Load() && !in.mod.IsClosed() {
+	if ce == nil && !in.ctx.fired.Load() && !in.mod.IsClosed() {
 		p.pool.put(in)
 		return
 	}

@@ -15,9 +15,10 @@ import (
 // Compilers stay far below these limits: the deepest function of a Go 1.26
 // build nests 549 levels (the resume-point blocks of its runtime), its
 // largest br_table has as many targets, and its largest body is 50 KB; TinyGo
-// and Rust builds nest a few dozen levels. With these limits one function
-// compiles in about a second on a slow core, and the compile deadline, which
-// wazero checks between functions, does the rest.
+// and Rust builds nest a few dozen levels. A loop counts two levels, since
+// instrument puts an if block in each loop body. With these limits one
+// function compiles in about a second on a slow core, and the compile
+// deadline, which wazero checks between functions, does the rest.
 const (
 	maxNesting      = 2048
 	maxBrTable      = 8192
@@ -117,64 +118,28 @@ func functionShape(fn []byte) (shape, error) {
 		r.uleb()  // count
 		r.skip(1) // type
 	}
-	depth := 0
+	// A loop weighs two levels: instrument adds an if block in its body.
+	depth, weights := 0, make([]byte, 0, 64)
 	for !r.bad && r.i < len(r.b) {
 		op := r.b[r.i]
 		r.i++
-		switch {
-		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
-			r.sleb()
+		switch op {
+		case 0x02, 0x04, 0x1f: // block, if, try_table
 			depth++
-		case op == 0x1f: // try_table
-			r.sleb()
-			n := r.uleb()
-			for i := uint64(0); i < n && !r.bad; i++ {
-				if r.byte() < 2 {
-					r.uleb() // tag
-				}
-				r.uleb() // label
+			weights = append(weights, 1)
+		case 0x03: // loop
+			depth += 2
+			weights = append(weights, 2)
+		case 0x0b: // end
+			if n := len(weights); n > 0 {
+				depth -= int(weights[n-1])
+				weights = weights[:n-1]
 			}
-			depth++
-		case op == 0x0b: // end
-			depth--
-		case op == 0x00, op == 0x01, op == 0x05, op == 0x0a, op == 0x0f,
-			op == 0x1a, op == 0x1b, op == 0xd1,
-			op >= 0x45 && op <= 0xc4:
-		case op == 0x08, op == 0x0c, op == 0x0d, op == 0x10, op == 0x12,
-			op >= 0x20 && op <= 0x26, op == 0xd2:
-			r.uleb()
-		case op == 0x11, op == 0x13: // call_indirect, return_call_indirect
-			r.uleb()
-			r.uleb()
-		case op == 0x0e: // br_table
-			n := r.uleb()
+		case 0x0e: // br_table
+			n, _ := uleb(r.b[r.i:])
 			sh.brTable = max(sh.brTable, int(min(n, 1<<30)))
-			for i := uint64(0); i <= n && !r.bad; i++ {
-				r.uleb()
-			}
-		case op == 0x1c: // select t*
-			r.skip(int(min(r.uleb(), uint64(len(r.b)))))
-		case op >= 0x28 && op <= 0x3e: // loads and stores
-			r.memarg()
-		case op == 0x3f, op == 0x40, op == 0xd0: // memory.size, memory.grow, ref.null
-			r.skip(1)
-		case op == 0x41 || op == 0x42:
-			r.sleb()
-		case op == 0x43:
-			r.skip(4)
-		case op == 0x44:
-			r.skip(8)
-		case op == 0xfc:
-			r.prefixFC()
-		case op == 0xfd:
-			r.prefixFD()
-		case op == 0xfe:
-			if r.uleb() == 0x03 { // atomic.fence
-				r.skip(1)
-			} else {
-				r.memarg()
-			}
-		default:
+		}
+		if !r.instruction(op) {
 			sh.depth = max(sh.depth, depth+(len(r.b)-r.i)/2)
 			return sh, fmt.Errorf("unknown instruction 0x%02x at offset %d", op, r.i-1)
 		}
@@ -228,6 +193,90 @@ func (r *reader) sleb() {
 		}
 	}
 	r.bad = true
+}
+
+// instruction skips the immediates of the instruction whose opcode op was
+// just read, and reports false when it does not know op.
+func (r *reader) instruction(op byte) bool {
+	switch {
+	case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
+		r.sleb()
+	case op == 0x1f: // try_table
+		r.sleb()
+		n := r.uleb()
+		for i := uint64(0); i < n && !r.bad; i++ {
+			if r.byte() < 2 {
+				r.uleb() // tag
+			}
+			r.uleb() // label
+		}
+	case op == 0x00, op == 0x01, op == 0x05, op == 0x0a, op == 0x0b, op == 0x0f,
+		op == 0x1a, op == 0x1b, op == 0xd1,
+		op >= 0x45 && op <= 0xc4:
+	case op == 0x08, op == 0x0c, op == 0x0d, op == 0x10, op == 0x12,
+		op >= 0x20 && op <= 0x26, op == 0xd2:
+		r.uleb()
+	case op == 0x11, op == 0x13: // call_indirect, return_call_indirect
+		r.uleb()
+		r.uleb()
+	case op == 0x0e: // br_table
+		n := r.uleb()
+		for i := uint64(0); i <= n && !r.bad; i++ {
+			r.uleb()
+		}
+	case op == 0x1c: // select t*
+		r.skip(int(min(r.uleb(), uint64(len(r.b)))))
+	case op >= 0x28 && op <= 0x3e: // loads and stores
+		r.memarg()
+	case op == 0x3f, op == 0x40, op == 0xd0: // memory.size, memory.grow, ref.null
+		r.skip(1)
+	case op == 0x41 || op == 0x42:
+		r.sleb()
+	case op == 0x43:
+		r.skip(4)
+	case op == 0x44:
+		r.skip(8)
+	case op == 0xfc:
+		r.prefixFC()
+	case op == 0xfd:
+		r.prefixFD()
+	case op == 0xfe:
+		if r.uleb() == 0x03 { // atomic.fence
+			r.skip(1)
+		} else {
+			r.memarg()
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// name skips a length-prefixed name and returns it.
+func (r *reader) name() string {
+	n := r.uleb()
+	if r.bad || uint64(len(r.b)-r.i) < n {
+		r.bad, r.i = true, len(r.b)
+		return ""
+	}
+	r.i += int(n)
+	return string(r.b[r.i-int(n) : r.i])
+}
+
+// limits skips table or memory limits (flags, minimum, maximum if flagged).
+func (r *reader) limits() {
+	flags := r.byte()
+	r.uleb()
+	if flags&1 != 0 {
+		r.uleb()
+	}
+}
+
+func (r *reader) err() error {
+	if r.bad {
+		return errMalformed
+	}
+	return nil
 }
 
 func (r *reader) memarg() {
