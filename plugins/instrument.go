@@ -90,8 +90,8 @@ func instrument(bin []byte) ([]byte, error) {
 		case 1:
 			types = r.uleb()
 		case 2:
-			imports = r.uleb()
-			for range imports {
+			imports = r.count()
+			for i := uint64(0); i < imports && !r.bad; i++ {
 				r.name()
 				r.name()
 				switch kind := r.byte(); kind {
@@ -192,11 +192,7 @@ func (ins *instrumenter) tickImport(typeIdx uint64) []byte {
 func (ins *instrumenter) rewrite(s section, types uint64) ([]byte, error) {
 	r := &reader{b: s.body}
 	var w []byte
-	vec := func(extra uint64) {
-		n := r.uleb()
-		w = append(w, ulebBytes(n+extra)...)
-		_ = n
-	}
+	vec := func(extra uint64) { w = append(w, ulebBytes(r.uleb()+extra)...) }
 	switch s.id {
 	case 0:
 		name := r.name()
@@ -216,18 +212,19 @@ func (ins *instrumenter) rewrite(s section, types uint64) ([]byte, error) {
 		w = append(w, r.b[r.i:]...)
 		return append(w, ins.tickImport(types)...), nil
 	case 6: // globals: shift ref.func in initialisers, append the budget
-		n := r.uleb()
+		n := r.count()
 		w = append(w, ulebBytes(n+1)...)
-		for range n {
-			w = append(w, r.b[r.i:r.i+2]...)
-			r.skip(2)
+		for i := uint64(0); i < n && !r.bad; i++ {
+			start := r.i
+			r.skip(2) // type, mutability
+			w = append(w, r.b[start:r.i]...)
 			w = ins.expr(r, w)
 		}
 		return append(w, budgetGlobal...), r.err()
 	case 7: // exports
-		n := r.uleb()
+		n := r.count()
 		w = append(w, ulebBytes(n)...)
-		for range n {
+		for i := uint64(0); i < n && !r.bad; i++ {
 			start := r.i
 			r.name()
 			kind := r.byte()
@@ -246,9 +243,9 @@ func (ins *instrumenter) rewrite(s section, types uint64) ([]byte, error) {
 	case 10:
 		return ins.rewriteCode(r)
 	case 4: // tables: an initialiser expression could name a function
-		n := r.uleb()
-		for range n {
-			if r.b[min(r.i, len(r.b)-1)] == 0x40 {
+		n := r.count()
+		for i := uint64(0); i < n && !r.bad; i++ {
+			if r.i < len(r.b) && r.b[r.i] == 0x40 {
 				return nil, errors.New("table initialisers are not supported")
 			}
 			r.skip(1)
@@ -298,9 +295,9 @@ func (ins *instrumenter) expr(r *reader, w []byte) []byte {
 }
 
 func (ins *instrumenter) rewriteElements(r *reader) ([]byte, error) {
-	n := r.uleb()
+	n := r.count()
 	w := ulebBytes(n)
-	for range n {
+	for i := uint64(0); i < n && !r.bad; i++ {
 		flags := r.uleb()
 		w = append(w, ulebBytes(flags)...)
 		if flags > 7 {
@@ -315,9 +312,9 @@ func (ins *instrumenter) rewriteElements(r *reader) ([]byte, error) {
 		if flags&3 != 0 { // elemkind or reftype
 			w = append(w, r.byte())
 		}
-		count := r.uleb()
+		count := r.count()
 		w = append(w, ulebBytes(count)...)
-		for range count {
+		for j := uint64(0); j < count && !r.bad; j++ {
 			if flags&4 != 0 {
 				w = ins.expr(r, w)
 			} else {
@@ -357,10 +354,10 @@ func (ins *instrumenter) check() []byte {
 }
 
 func (ins *instrumenter) rewriteCode(r *reader) ([]byte, error) {
-	n := r.uleb()
+	n := r.count()
 	w := ulebBytes(n)
 	check := ins.check()
-	for i := range n {
+	for i := uint64(0); i < n && !r.bad; i++ {
 		size := r.uleb()
 		if r.bad || uint64(len(r.b)-r.i) < size {
 			return nil, errMalformed
@@ -380,7 +377,7 @@ func (ins *instrumenter) rewriteCode(r *reader) ([]byte, error) {
 // start and after every loop instruction, and function indices shifted.
 func (ins *instrumenter) rewriteBody(fn []byte, check []byte) ([]byte, error) {
 	r := &reader{b: fn}
-	groups := r.uleb()
+	groups := r.count()
 	for i := uint64(0); i < groups && !r.bad; i++ {
 		r.uleb()
 		r.skip(1)
@@ -433,16 +430,16 @@ func (ins *instrumenter) rewriteNames(body []byte) ([]byte, error) {
 		switch id {
 		case 1, 2: // function names, local names: keyed by function index
 			sr := &reader{b: sub}
-			n := sr.uleb()
+			n := sr.count()
 			out = ulebBytes(n)
-			for range n {
+			for j := uint64(0); j < n && !sr.bad; j++ {
 				out = append(out, ulebBytes(ins.fn(sr.uleb()))...)
 				from := sr.i
 				if id == 1 {
 					sr.name()
 				} else {
-					m := sr.uleb()
-					for range m {
+					m := sr.count()
+					for k := uint64(0); k < m && !sr.bad; k++ {
 						sr.uleb()
 						sr.name()
 					}

@@ -113,7 +113,7 @@ func checkShape(bin []byte) error {
 func functionShape(fn []byte) (shape, error) {
 	var sh shape
 	r := reader{b: fn}
-	groups := r.uleb()
+	groups := r.count()
 	for i := uint64(0); i < groups && !r.bad; i++ {
 		r.uleb()  // count
 		r.skip(1) // type
@@ -250,6 +250,13 @@ func (r *reader) instruction(op byte) bool {
 		return false
 	}
 	return true
+}
+
+// count reads the length of a vector, capped at the bytes left (every
+// element takes at least one), so that a forged length cannot make a loop
+// over it run long.
+func (r *reader) count() uint64 {
+	return min(r.uleb(), uint64(len(r.b)-min(r.i, len(r.b))))
 }
 
 // name skips a length-prefixed name and returns it.
