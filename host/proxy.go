@@ -22,9 +22,18 @@ import (
 )
 
 // maxBufferedBody bounds a request or response body that the proxy holds in
-// memory because a filter declared HookRequestBody or HookResponseBody. A
-// larger request gets 413, a larger response 502.
+// memory because a filter declared HookRequestBody or HookResponseBody, for
+// a chain that does not set its own bound (filter.BodyLimiter). A larger request
+// gets 413, a larger response 502.
 const maxBufferedBody = 16 << 20
+
+// bodyLimit is the most of a body the proxy buffers for chain.
+func bodyLimit(chain filter.Chain) int64 {
+	if bl, ok := chain.(filter.BodyLimiter); ok {
+		return bl.MaxBufferedBody()
+	}
+	return maxBufferedBody
+}
 
 // Options holds what the proxy needs besides its config.
 type Options struct {
@@ -146,12 +155,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hooks.Has(filter.HookRequestHeaders) {
 		buffered := hooks.Has(filter.HookRequestBody) && !upgrade && r.Body != nil && r.Body != http.NoBody
 		if buffered {
-			body, err := io.ReadAll(io.LimitReader(r.Body, maxBufferedBody+1))
+			limit := bodyLimit(rt.chain)
+			body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 			if err != nil {
 				localError(lw, id, http.StatusBadRequest, "host: reading the request body failed")
 				return
 			}
-			if len(body) > maxBufferedBody {
+			if int64(len(body)) > limit {
 				localError(lw, id, http.StatusRequestEntityTooLarge, "host: request body too large for the route's filters")
 				return
 			}
@@ -291,12 +301,13 @@ func runResponseHooks(call *proxyCall, resp *http.Response) error {
 	x.ResponseHeader = resp.Header
 	buffered := call.hooks.Has(filter.HookResponseBody)
 	if buffered {
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBufferedBody+1))
+		limit := bodyLimit(call.chain)
+		body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		resp.Body.Close()
 		if err != nil {
 			return fmt.Errorf("host: reading the response body: %w", err)
 		}
-		if len(body) > maxBufferedBody {
+		if int64(len(body)) > limit {
 			return errors.New("host: response body too large for the route's filters")
 		}
 		x.ResponseBody = body

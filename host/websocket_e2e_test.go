@@ -50,13 +50,10 @@ type wsNode struct {
 
 func startWSNode(t *testing.T, args ...string) *wsNode {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed (scripts/install-tools.sh installs it)")
-	}
+	node := testkit.Tool(t, "node")
 	dir := filepath.Join("testdata", "wsclient")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
-		t.Skip("the ws package is not installed in testdata/wsclient (run scripts/install-tools.sh)")
+		testkit.Missing(t, fmt.Errorf("the npm package ws in testdata/wsclient: %w", testkit.ErrMissingTool))
 	}
 	cmd := exec.Command(node, append([]string{filepath.Join(dir, "client.js")}, args...)...)
 	cmd.Stderr = os.Stderr

@@ -104,7 +104,7 @@ func TestHookCallAllocations(t *testing.T) {
 // wazero's WithCloseOnContextDone (a watcher goroutine per call, an exit to
 // Go per loop iteration), and instrumented as this package does.
 func BenchmarkDeadlineMechanism(b *testing.B) {
-	bin, err := os.ReadFile(fixture("spin"))
+	bin, err := os.ReadFile(fixture(b, "spin"))
 	if err != nil {
 		b.Fatal(err)
 	}

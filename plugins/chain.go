@@ -13,9 +13,15 @@ type chain struct {
 	plugins []*plugin
 	by      [numHooks][]*plugin
 	hooks   filter.HookSet
+	// bodyLimit is the smallest max_body_buffer of the plugins that buffer
+	// bodies: the proxy buffers no more than any of them allows.
+	bodyLimit int64
 }
 
-var _ filter.Chain = (*chain)(nil)
+var (
+	_ filter.Chain       = (*chain)(nil)
+	_ filter.BodyLimiter = (*chain)(nil)
+)
 
 // hookSets maps each hook to the proxy's hook point.
 var hookSets = [numHooks]filter.HookSet{
@@ -41,9 +47,16 @@ func newChain(route string, plugins []*plugin) *chain {
 		if p.features&abi.FeatureResponseBody != 0 {
 			c.hooks |= filter.HookResponseBody
 		}
+		if p.features&(abi.FeatureRequestBody|abi.FeatureResponseBody) != 0 &&
+			(c.bodyLimit == 0 || p.quotas.bodyBuffer < c.bodyLimit) {
+			c.bodyLimit = p.quotas.bodyBuffer
+		}
 	}
 	return c
 }
+
+// MaxBufferedBody implements filter.BodyLimiter.
+func (c *chain) MaxBufferedBody() int64 { return c.bodyLimit }
 
 // Hooks implements filter.Chain.
 func (c *chain) Hooks() filter.HookSet { return c.hooks }

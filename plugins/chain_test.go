@@ -321,7 +321,7 @@ func TestConcurrentChain(t *testing.T) {
 }
 
 func TestOtherHostFunctions(t *testing.T) {
-	e := load(t, plug("misc", "misc"))
+	e := load(t, plug("misc", "misc", bodies))
 	c := e.chain(t)
 	if want := filter.HookRequestHeaders | filter.HookResponseHeaders | filter.HookRequestBody | filter.HookResponseBody; c.Hooks() != want {
 		t.Errorf("Hooks() = %b, want %b", c.Hooks(), want)

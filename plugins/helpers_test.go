@@ -3,11 +3,9 @@ package plugins
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,47 +14,25 @@ import (
 
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
-// fixtureDir holds the .wasm files built from testdata/*.wat (see
-// testdata/README.md for the command).
-var fixtureDir string
+// modules builds the fixtures, testdata/*.wat, as tests ask for them (see
+// testdata/README.md); without wat2wasm those tests skip, or fail when CI
+// is set.
+var modules testkit.Modules
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sluice-plugins-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := buildFixtures(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "plugins tests:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	fixtureDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	modules.Close()
 	os.Exit(code)
 }
 
-func buildFixtures(dir string) error {
-	if _, err := exec.LookPath("wat2wasm"); err != nil {
-		return fmt.Errorf("wat2wasm not found: install wabt (scripts/install-tools.sh or apt-get install wabt)")
-	}
-	wats, err := filepath.Glob("testdata/*.wat")
-	if err != nil || len(wats) == 0 {
-		return fmt.Errorf("no fixtures in testdata: %v", err)
-	}
-	for _, wat := range wats {
-		out := filepath.Join(dir, strings.TrimSuffix(filepath.Base(wat), ".wat")+".wasm")
-		if b, err := exec.Command("wat2wasm", wat, "-o", out).CombinedOutput(); err != nil {
-			return fmt.Errorf("wat2wasm %s: %v\n%s", wat, err, b)
-		}
-	}
-	return nil
+// fixture builds testdata/NAME.wat and returns the .wasm path.
+func fixture(t testing.TB, name string) string {
+	t.Helper()
+	return modules.WAT(t, filepath.Join("testdata", name+".wat"))
 }
-
-func fixture(name string) string { return filepath.Join(fixtureDir, name+".wasm") }
 
 // logBuffer collects log records for assertions.
 type logBuffer struct {
@@ -76,12 +52,16 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
+// bodies lets a plugin's module buffer bodies of up to 1MiB.
+func bodies(p *config.Plugin) { p.MaxBodyBuffer = 1 << 20 }
+
 // plug returns a [[plugin]] for a fixture, with the defaults the config
-// package would fill.
+// package would fill. Its module is the fixture's .wat file, which load
+// builds.
 func plug(name, fixtureName string, opts ...func(*config.Plugin)) config.Plugin {
 	p := config.Plugin{
 		Name:        name,
-		Module:      fixture(fixtureName),
+		Module:      filepath.Join("testdata", fixtureName+".wat"),
 		OnError:     "deny",
 		MemoryLimit: 16 << 20,
 		// Generous: tests about deadlines set their own, and the others
@@ -117,6 +97,11 @@ func load(t testing.TB, plugins ...config.Plugin) *env {
 
 func tryLoad(t testing.TB, plugins ...config.Plugin) (*env, error) {
 	t.Helper()
+	for i, p := range plugins {
+		if _, err := os.Stat(p.Module); err == nil && strings.HasSuffix(p.Module, ".wat") {
+			plugins[i].Module = modules.WAT(t, p.Module)
+		}
+	}
 	logs := &logBuffer{}
 	shared := NewMemoryStore(time.Second)
 	l := NewLoader(LoaderOptions{

@@ -95,7 +95,7 @@ func TestLoadRefusesCompileBombs(t *testing.T) {
 }
 
 func TestMaxModuleSize(t *testing.T) {
-	info, err := os.Stat(fixture("noop"))
+	info, err := os.Stat(fixture(t, "noop"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,8 +57,10 @@ type callState struct {
 	payload    []byte
 	payloadSet bool
 	inject     []filter.Message
-	closeCode  int
-	closeText  string
+	// injectBytes counts the payload bytes of inject, for max_injected_bytes.
+	injectBytes int
+	closeCode   int
+	closeText   string
 
 	// misuse records why a host function trapped the guest, so the failure
 	// is reported as ABI misuse rather than as a plain trap.

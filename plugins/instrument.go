@@ -36,12 +36,6 @@ const (
 
 var errInstrument = errors.New("cannot be instrumented for deadlines")
 
-// section is one section of a module binary.
-type section struct {
-	id   byte
-	body []byte
-}
-
 func splitSections(bin []byte) ([]section, error) {
 	if len(bin) < 8 || !bytes.Equal(bin[:4], []byte("\x00asm")) {
 		return nil, fmt.Errorf("%w: not a WebAssembly module", errInstrument)
@@ -85,7 +79,7 @@ func instrument(bin []byte) ([]byte, error) {
 	ins := &instrumenter{}
 	var types, imports, globals uint64
 	for _, s := range secs {
-		r := &reader{b: s.body}
+		r := &codeReader{b: s.body}
 		switch s.id {
 		case 1:
 			types = r.uleb()
@@ -190,7 +184,7 @@ func (ins *instrumenter) tickImport(typeIdx uint64) []byte {
 
 // rewrite returns a section's new body (nil: drop the section).
 func (ins *instrumenter) rewrite(s section, types uint64) ([]byte, error) {
-	r := &reader{b: s.body}
+	r := &codeReader{b: s.body}
 	var w []byte
 	vec := func(extra uint64) { w = append(w, ulebBytes(r.uleb()+extra)...) }
 	switch s.id {
@@ -257,7 +251,7 @@ func (ins *instrumenter) rewrite(s section, types uint64) ([]byte, error) {
 }
 
 // expr copies a constant expression up to its end, shifting ref.func.
-func (ins *instrumenter) expr(r *reader, w []byte) []byte {
+func (ins *instrumenter) expr(r *codeReader, w []byte) []byte {
 	for !r.bad {
 		start := r.i
 		op := r.byte()
@@ -294,7 +288,7 @@ func (ins *instrumenter) expr(r *reader, w []byte) []byte {
 	return w
 }
 
-func (ins *instrumenter) rewriteElements(r *reader) ([]byte, error) {
+func (ins *instrumenter) rewriteElements(r *codeReader) ([]byte, error) {
 	n := r.count()
 	w := ulebBytes(n)
 	for i := uint64(0); i < n && !r.bad; i++ {
@@ -353,7 +347,7 @@ func (ins *instrumenter) check() []byte {
 	return append(b, g...)
 }
 
-func (ins *instrumenter) rewriteCode(r *reader) ([]byte, error) {
+func (ins *instrumenter) rewriteCode(r *codeReader) ([]byte, error) {
 	n := r.count()
 	w := ulebBytes(n)
 	check := ins.check()
@@ -376,7 +370,7 @@ func (ins *instrumenter) rewriteCode(r *reader) ([]byte, error) {
 // rewriteBody copies one function body with the check inserted at its
 // start and after every loop instruction, and function indices shifted.
 func (ins *instrumenter) rewriteBody(fn []byte, check []byte) ([]byte, error) {
-	r := &reader{b: fn}
+	r := &codeReader{b: fn}
 	groups := r.count()
 	for i := uint64(0); i < groups && !r.bad; i++ {
 		r.uleb()
@@ -414,7 +408,7 @@ func (ins *instrumenter) rewriteBody(fn []byte, check []byte) ([]byte, error) {
 // rewriteNames shifts function indices in the name section's function and
 // local names and drops the label names (the inserted checks add labels).
 func (ins *instrumenter) rewriteNames(body []byte) ([]byte, error) {
-	r := &reader{b: body}
+	r := &codeReader{b: body}
 	start := r.i
 	r.name()
 	w := append([]byte(nil), body[start:r.i]...)
@@ -429,7 +423,7 @@ func (ins *instrumenter) rewriteNames(body []byte) ([]byte, error) {
 		var out []byte
 		switch id {
 		case 1, 2: // function names, local names: keyed by function index
-			sr := &reader{b: sub}
+			sr := &codeReader{b: sub}
 			n := sr.count()
 			out = ulebBytes(n)
 			for j := uint64(0); j < n && !sr.bad; j++ {

@@ -19,7 +19,7 @@ func TestInstrumentKeepsEveryIndex(t *testing.T) {
 	if b, err := exec.Command("wat2wasm", "--debug-names", "testdata/indices.wat", "-o", named).CombinedOutput(); err != nil {
 		t.Fatalf("wat2wasm: %v\n%s", err, b)
 	}
-	for name, path := range map[string]string{"plain": fixture("indices"), "names": named} {
+	for name, path := range map[string]string{"plain": fixture(t, "indices"), "names": named} {
 		t.Run(name, func(t *testing.T) {
 			e := load(t, plug("i", "indices", func(p *config.Plugin) { p.Module = path }))
 			if r := e.chain(t).OnRequestHeaders(exchange("/")); r != nil {
@@ -68,9 +68,9 @@ func TestInstrumentRefusesWhatItCannotFollow(t *testing.T) {
 // FuzzInstrument: whatever the bytes, instrument returns an error or a
 // module; it never panics. Seeds: every fixture.
 func FuzzInstrument(f *testing.F) {
-	wasms, _ := filepath.Glob(filepath.Join(fixtureDir, "*.wasm"))
-	for _, w := range wasms {
-		if b, err := os.ReadFile(w); err == nil {
+	wats, _ := filepath.Glob(filepath.Join("testdata", "*.wat"))
+	for _, w := range wats {
+		if b, err := os.ReadFile(fixture(f, strings.TrimSuffix(filepath.Base(w), ".wat"))); err == nil {
 			f.Add(b)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/tetratelabs/wazero"
@@ -82,6 +83,7 @@ type Loader struct {
 type moduleKey struct {
 	sum   [sha256.Size]byte
 	pages uint32
+	stack uint32 // stack_limit, which the stack guard compiles in
 }
 
 // module is a compiled module in its own runtime, shared by the plugins of
@@ -92,6 +94,8 @@ type module struct {
 	refs     int
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
+	// stackCheck is the stack guard's counter value past which it traps.
+	stackCheck uint32
 	// problems found when checking the module against the ABI; every plugin
 	// using it reports them.
 	problems []string
@@ -153,8 +157,8 @@ func (l *Loader) Close() error {
 // acquire returns the compiled module for bin under a memory limit,
 // compiling it in a new runtime unless a live Set already holds it. Plugins
 // load in parallel; two that need the same module wait for one compilation.
-func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages uint32, timeout time.Duration) (*module, error) {
-	key := moduleKey{sum: sum, pages: pages}
+func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages, stack uint32, timeout time.Duration) (*module, error) {
+	key := moduleKey{sum: sum, pages: pages, stack: stack}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -174,7 +178,13 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 	l.modules[key] = m
 	l.mu.Unlock()
 
-	m.rt, m.compiled, m.err = compile(ctx, l.cache, bin, pages, timeout)
+	guarded, check, err := guardStack(bin, stack)
+	m.stackCheck = check
+	if err != nil {
+		m.err = fmt.Errorf("compile: %w", err)
+	} else {
+		m.rt, m.compiled, m.err = compile(ctx, l.cache, guarded, pages, timeout)
+	}
 	if m.err == nil {
 		m.problems = checkModule(m.compiled)
 	}
@@ -290,7 +300,7 @@ func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules ma
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			built[i], errs[i] = l.build(ctx, pc, modules[pc.Name])
+			built[i], errs[i] = l.build(ctx, pc, cfg.Server, modules[pc.Name])
 		}()
 	}
 	wg.Wait()
@@ -329,7 +339,7 @@ func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules ma
 
 // build makes one plugin ready: read (unless bin holds the module already),
 // pin, compile, check, instantiate, configure, warm its pool.
-func (l *Loader) build(ctx context.Context, pc config.Plugin, bin []byte) (*plugin, error) {
+func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Server, bin []byte) (*plugin, error) {
 	pc = pc.WithDefaults() // a config.Config built by hand skipped Parse
 	p := &plugin{
 		name:    pc.Name,
@@ -345,6 +355,8 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, bin []byte) (*plug
 	if p.timeout < 0 {
 		p.timeout = DefaultTimeout
 	}
+	p.quotas = quotasOf(pc, server)
+	p.logs = newLogLimiter(p.quotas.logRate)
 	p.lastLog.Store(monoNow() - int64(time.Second))
 	switch pc.OnError {
 	case "", "deny", "allow":
@@ -398,7 +410,7 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, bin []byte) (*plug
 	if compileTimeout <= 0 {
 		compileTimeout = DefaultCompileTimeout
 	}
-	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages), compileTimeout)
+	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages), uint32(p.quotas.stack), compileTimeout)
 	if err != nil {
 		return nil, p.errf("%w", err)
 	}
@@ -417,6 +429,16 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, bin []byte) (*plug
 		first.close()
 		l.release(p.mod)
 		return nil, err
+	}
+	if body := p.features & (abi.FeatureRequestBody | abi.FeatureResponseBody); body != 0 && p.quotas.bodyBuffer == 0 {
+		// The operator decides whether bodies are held in memory, not the
+		// module: without max_body_buffer, get_body reads -1.
+		p.features &^= body
+		p.logger.Warn("plugins: the module asks for buffered bodies, but the plugin has no max_body_buffer: bodies are not buffered for it",
+			"features", uint32(body))
+	}
+	if lim, ok := l.shared.(Limiter); ok {
+		lim.Limit(p.name, p.quotas.sharedBytes, p.quotas.sharedKeys)
 	}
 	p.pool = newPool(p, size)
 	p.pool.add(first)

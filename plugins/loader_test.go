@@ -62,7 +62,7 @@ func TestLoadRefuses(t *testing.T) {
 }
 
 func TestLoadSHA256PinMatches(t *testing.T) {
-	bin, err := os.ReadFile(fixture("noop"))
+	bin, err := os.ReadFile(fixture(t, "noop"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestInitializeRunsStartDoesNot(t *testing.T) {
 }
 
 func TestChainHooksAndRoutes(t *testing.T) {
-	e := load(t, plug("h", "hooks"), plug("n", "noop"))
+	e := load(t, plug("h", "hooks", bodies), plug("n", "noop"))
 	if _, ok := e.set.Chains()["bare"]; ok {
 		t.Error("a route without plugins has a chain")
 	}
@@ -135,7 +135,9 @@ func TestChainHooksAndRoutes(t *testing.T) {
 // keeps it for the new one.
 func TestReloadReusesCompiledModule(t *testing.T) {
 	e := load(t, plug("a", "noop"), plug("b", "noop"))
-	cfg := &config.Config{Plugins: []config.Plugin{plug("a", "noop")}, Routes: []config.Route{{Name: "r", Plugins: []string{"a"}}}}
+	a := plug("a", "noop")
+	a.Module = fixture(t, "noop")
+	cfg := &config.Config{Plugins: []config.Plugin{a}, Routes: []config.Route{{Name: "r", Plugins: []string{"a"}}}}
 	old := e.set
 	e.loader.mu.Lock()
 	var before *module
@@ -167,7 +169,7 @@ func TestReloadReusesCompiledModule(t *testing.T) {
 
 func TestMinMemoryPages(t *testing.T) {
 	for name, want := range map[string]uint64{"noop": 1, "bigmem": 300} {
-		bin, err := os.ReadFile(fixture(name))
+		bin, err := os.ReadFile(fixture(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +197,7 @@ func TestStatsOrder(t *testing.T) {
 // LoadModules compiles the bytes it is given, not the file the config
 // names, checks the pin against them, and Set.Modules reports their sha256.
 func TestLoadModulesUsesTheBytesGiven(t *testing.T) {
-	bin, err := os.ReadFile(fixture("noop"))
+	bin, err := os.ReadFile(fixture(t, "noop"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/sluiceproxy/sluice/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -60,6 +61,8 @@ type Stats struct {
 	// instances created since the load (the warm ones included).
 	Instances int64
 	Created   uint64
+	// LogDropped counts guest log lines dropped over log_rate.
+	LogDropped uint64
 }
 
 type counters struct {
@@ -80,6 +83,8 @@ type plugin struct {
 	timeout time.Duration
 	logger  *slog.Logger
 	shared  SharedStore
+	quotas  quotas
+	logs    logLimiter
 
 	// Filled from the first instance at load.
 	features abi.Features
@@ -132,6 +137,7 @@ func (p *plugin) snapshot() Stats {
 		Tripped:      p.breaker.refusals.Load(),
 		Instances:    p.stats.instances.Load(),
 		Created:      p.stats.created.Load(),
+		LogDropped:   p.logs.dropped.Load(),
 	}
 }
 
@@ -154,8 +160,8 @@ func (p *plugin) baseModuleConfig() wazero.ModuleConfig {
 func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 	in := &instance{
 		p:      p,
-		stdout: newLineWriter(p.logger, "stdout", slog.LevelInfo),
-		stderr: newLineWriter(p.logger, "stderr", slog.LevelWarn),
+		stdout: newLineWriter(p.logger, &p.logs, "stdout", slog.LevelInfo),
+		stderr: newLineWriter(p.logger, &p.logs, "stderr", slog.LevelWarn),
 	}
 	in.ctx = newCallCtx(in)
 	// Creating an instance runs guest code (start-up, _initialize,
@@ -169,7 +175,7 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 	p.stats.created.Add(1)
 	start := time.Now()
 	defer func() { p.lastCreate.Store(int64(time.Since(start))) }()
-	ictx, cancel := context.WithTimeout(ctx, initTimeout)
+	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, memoryAllocator()), initTimeout)
 	defer cancel()
 	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
 		p.modCfg.WithStdout(in.stdout).WithStderr(in.stderr))
@@ -395,8 +401,17 @@ func (p *plugin) invoke(in *instance, h hook) (uint32, *callError) {
 		return 0, &callError{kind: failMisuse, err: in.st.misuse}
 	case !alive || isDeadline(err):
 		return 0, &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s", p.timeout)}
+	case in.stackOverflow():
+		return 0, &callError{kind: failTrap, err: fmt.Errorf("stack overflow: the call stack passed the plugin's stack_limit of %s", sizeString(p.quotas.stack))}
 	}
 	return 0, &callError{kind: failTrap, err: err}
+}
+
+// stackOverflow reports whether the stack guard's counter is over the
+// plugin's stack_limit: the trap that ended the call was the guard's.
+func (in *instance) stackOverflow() bool {
+	g := in.mod.ExportedGlobal(stackGlobalExport)
+	return g != nil && uint32(g.Get()) > in.p.mod.stackCheck
 }
 
 // misuse is the failure of a hook that returned something the ABI does

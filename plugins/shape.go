@@ -112,7 +112,7 @@ func checkShape(bin []byte) error {
 // so an unknown instruction cannot hide a deep nest.
 func functionShape(fn []byte) (shape, error) {
 	var sh shape
-	r := reader{b: fn}
+	r := codeReader{b: fn}
 	groups := r.count()
 	for i := uint64(0); i < groups && !r.bad; i++ {
 		r.uleb()  // count
@@ -151,14 +151,14 @@ func functionShape(fn []byte) (shape, error) {
 	return sh, nil
 }
 
-// reader walks a function body; bad is set when it runs past the end.
-type reader struct {
+// codeReader walks a function body; bad is set when it runs past the end.
+type codeReader struct {
 	b   []byte
 	i   int
 	bad bool
 }
 
-func (r *reader) byte() byte {
+func (r *codeReader) byte() byte {
 	if r.i >= len(r.b) {
 		r.bad = true
 		return 0
@@ -167,7 +167,7 @@ func (r *reader) byte() byte {
 	return r.b[r.i-1]
 }
 
-func (r *reader) skip(n int) {
+func (r *codeReader) skip(n int) {
 	if len(r.b)-r.i < n {
 		r.bad, r.i = true, len(r.b)
 		return
@@ -175,7 +175,7 @@ func (r *reader) skip(n int) {
 	r.i += n
 }
 
-func (r *reader) uleb() uint64 {
+func (r *codeReader) uleb() uint64 {
 	v, n := uleb(r.b[min(r.i, len(r.b)):])
 	if n == 0 {
 		r.bad, r.i = true, len(r.b)
@@ -186,7 +186,7 @@ func (r *reader) uleb() uint64 {
 }
 
 // sleb skips a signed LEB128 number (block types, constants).
-func (r *reader) sleb() {
+func (r *codeReader) sleb() {
 	for i := 0; i < 10; i++ {
 		if r.byte()&0x80 == 0 {
 			return
@@ -197,7 +197,7 @@ func (r *reader) sleb() {
 
 // instruction skips the immediates of the instruction whose opcode op was
 // just read, and reports false when it does not know op.
-func (r *reader) instruction(op byte) bool {
+func (r *codeReader) instruction(op byte) bool {
 	switch {
 	case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
 		r.sleb()
@@ -255,12 +255,12 @@ func (r *reader) instruction(op byte) bool {
 // count reads the length of a vector, capped at the bytes left (every
 // element takes at least one), so that a forged length cannot make a loop
 // over it run long.
-func (r *reader) count() uint64 {
+func (r *codeReader) count() uint64 {
 	return min(r.uleb(), uint64(len(r.b)-min(r.i, len(r.b))))
 }
 
 // name skips a length-prefixed name and returns it.
-func (r *reader) name() string {
+func (r *codeReader) name() string {
 	n := r.uleb()
 	if r.bad || uint64(len(r.b)-r.i) < n {
 		r.bad, r.i = true, len(r.b)
@@ -271,7 +271,7 @@ func (r *reader) name() string {
 }
 
 // limits skips table or memory limits (flags, minimum, maximum if flagged).
-func (r *reader) limits() {
+func (r *codeReader) limits() {
 	flags := r.byte()
 	r.uleb()
 	if flags&1 != 0 {
@@ -279,21 +279,21 @@ func (r *reader) limits() {
 	}
 }
 
-func (r *reader) err() error {
+func (r *codeReader) err() error {
 	if r.bad {
 		return errMalformed
 	}
 	return nil
 }
 
-func (r *reader) memarg() {
+func (r *codeReader) memarg() {
 	r.uleb() // alignment (and memory index flag)
 	r.uleb() // offset
 }
 
 // prefixFC follows the 0xfc instructions: saturating truncations, bulk
 // memory and table operations.
-func (r *reader) prefixFC() {
+func (r *codeReader) prefixFC() {
 	switch sub := r.uleb(); {
 	case sub <= 7:
 	case sub == 8: // memory.init
@@ -312,7 +312,7 @@ func (r *reader) prefixFC() {
 }
 
 // prefixFD follows the SIMD instructions.
-func (r *reader) prefixFD() {
+func (r *codeReader) prefixFD() {
 	switch sub := r.uleb(); {
 	case sub <= 11 || sub == 92 || sub == 93: // loads, store, load zero
 		r.memarg()

@@ -2,8 +2,11 @@ package plugins
 
 import (
 	"context"
+	"fmt"
+	"hash/maphash"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,17 +35,74 @@ type SharedStore interface {
 	Add(ctx context.Context, namespace, key string, delta int64, ttl time.Duration) (int64, error)
 }
 
+// QuotaError is the error of a shared store write that would take a
+// namespace over one of its quotas. The host traps the guest that made the
+// call with a message that names the quota, so the operator knows which
+// [[plugin]] key to raise.
+type QuotaError struct {
+	// Quota is the config key of the quota: "shared_max_bytes" or
+	// "shared_max_keys".
+	Quota string
+	// Limit is the quota's value; Want what the write needed.
+	Limit, Want int64
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("over the plugin's %s quota (%d): the write needs %d", e.Quota, e.Limit, e.Want)
+}
+
+// Limiter is implemented by a SharedStore that enforces per-namespace
+// quotas. The loader sets each plugin's quotas (shared_max_bytes,
+// shared_max_keys) when it builds the plugin; a store without it (an
+// external store) keeps its own limits.
+type Limiter interface {
+	// Limit sets the quotas of namespace: the bytes of its keys and values,
+	// and its number of keys. Writes beyond them fail with a *QuotaError.
+	Limit(namespace string, maxBytes int64, maxKeys int)
+}
+
 // MemoryStore is the in-process SharedStore. Expired keys are invisible as
 // soon as they expire (checked on every read) and their memory is reclaimed
 // by a periodic sweep, so keys that are written once and never read again do
 // not accumulate. Close stops the sweep.
+//
+// Each namespace (each plugin) has its own quotas and its own shards, each
+// shard a map under its own lock. A call locks one shard of its own
+// namespace, and the sweep locks one shard at a time, so one plugin's
+// millions of keys never stall another plugin's calls, and sweeping a large
+// namespace stalls its own calls for one shard's worth of keys at most.
 type MemoryStore struct {
-	mu     sync.Mutex
-	spaces map[string]map[string]*memEntry
+	mu     sync.RWMutex // guards spaces (not the spaces' contents)
+	spaces map[string]*space
+	seed   maphash.Seed
 	now    func() int64 // monotonic nanoseconds
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
+}
+
+// numShards is the shards per namespace: enough that two hook calls of one
+// plugin on two cores rarely meet on one lock, and that a sweep holds a lock
+// for 1/64th of a namespace.
+const numShards = 64
+
+// entryOverhead is what the store counts for each key beyond its bytes (map
+// slot, entry, string and slice headers), so that a flood of empty keys is
+// bounded by shared_max_bytes as well as by shared_max_keys.
+const entryOverhead = 64
+
+// space is one namespace: its shards and its usage against its quotas.
+type space struct {
+	shards   [numShards]shard
+	bytes    atomic.Int64 // keys and values, plus entryOverhead per key
+	keys     atomic.Int64
+	maxBytes atomic.Int64 // 0: no quota
+	maxKeys  atomic.Int64
+}
+
+type shard struct {
+	mu sync.Mutex
+	m  map[string]*memEntry
 }
 
 type memEntry struct {
@@ -50,7 +110,14 @@ type memEntry struct {
 	expires int64 // monotonic ns; 0 = never
 }
 
-var _ SharedStore = (*MemoryStore)(nil)
+func entrySize(key string, value []byte) int64 {
+	return int64(len(key)+len(value)) + entryOverhead
+}
+
+var (
+	_ SharedStore = (*MemoryStore)(nil)
+	_ Limiter     = (*MemoryStore)(nil)
+)
 
 // epoch anchors monotonic readings: time.Since on it never goes backwards.
 var epoch = time.Now()
@@ -64,7 +131,8 @@ func NewMemoryStore(sweep time.Duration) *MemoryStore {
 		sweep = time.Minute
 	}
 	s := &MemoryStore{
-		spaces: make(map[string]map[string]*memEntry),
+		spaces: make(map[string]*space),
+		seed:   maphash.MakeSeed(),
 		now:    monoNow,
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
@@ -87,20 +155,27 @@ func (s *MemoryStore) sweepLoop(every time.Duration) {
 	}
 }
 
-// Sweep removes every expired key now. The background sweep calls it; it is
-// exported for tests and for callers that want memory back at a known time.
+// Sweep removes every expired key now, one shard at a time. The background
+// sweep calls it; it is exported for tests and for callers that want memory
+// back at a known time.
 func (s *MemoryStore) Sweep() {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for ns, m := range s.spaces {
-		for k, e := range m {
-			if e.expires != 0 && e.expires <= now {
-				delete(m, k)
+	s.mu.RLock()
+	spaces := make([]*space, 0, len(s.spaces))
+	for _, sp := range s.spaces {
+		spaces = append(spaces, sp)
+	}
+	s.mu.RUnlock()
+	for _, sp := range spaces {
+		for i := range sp.shards {
+			sh := &sp.shards[i]
+			now := s.now()
+			sh.mu.Lock()
+			for k, e := range sh.m {
+				if e.expires != 0 && e.expires <= now {
+					sp.remove(sh, k, e)
+				}
 			}
-		}
-		if len(m) == 0 {
-			delete(s.spaces, ns)
+			sh.mu.Unlock()
 		}
 	}
 }
@@ -112,25 +187,112 @@ func (s *MemoryStore) Close() error {
 	return nil
 }
 
+// Limit implements Limiter.
+func (s *MemoryStore) Limit(namespace string, maxBytes int64, maxKeys int) {
+	sp := s.space(namespace)
+	sp.maxBytes.Store(maxBytes)
+	sp.maxKeys.Store(int64(maxKeys))
+}
+
+// Usage returns the bytes (with the per-key overhead) and keys namespace
+// holds, expired keys not yet swept included.
+func (s *MemoryStore) Usage(namespace string) (bytes int64, keys int) {
+	s.mu.RLock()
+	sp := s.spaces[namespace]
+	s.mu.RUnlock()
+	if sp == nil {
+		return 0, 0
+	}
+	return sp.bytes.Load(), int(sp.keys.Load())
+}
+
+// space returns the namespace, creating it on first use.
+func (s *MemoryStore) space(namespace string) *space {
+	s.mu.RLock()
+	sp := s.spaces[namespace]
+	s.mu.RUnlock()
+	if sp != nil {
+		return sp
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp = s.spaces[namespace]; sp == nil {
+		sp = &space{}
+		s.spaces[namespace] = sp
+	}
+	return sp
+}
+
+func (s *MemoryStore) shard(sp *space, key string) *shard {
+	return &sp.shards[maphash.String(s.seed, key)%numShards]
+}
+
 // live returns the unexpired entry of key, removing it when it has expired.
-// The caller holds s.mu.
-func (s *MemoryStore) live(namespace, key string, now int64) *memEntry {
-	m := s.spaces[namespace]
-	e := m[key]
+// The caller holds sh.mu.
+func (sp *space) live(sh *shard, key string, now int64) *memEntry {
+	e := sh.m[key]
 	if e != nil && e.expires != 0 && e.expires <= now {
-		delete(m, key)
+		sp.remove(sh, key, e)
 		return nil
 	}
 	return e
 }
 
-func (s *MemoryStore) put(namespace, key string, e *memEntry) {
-	m := s.spaces[namespace]
-	if m == nil {
-		m = make(map[string]*memEntry)
-		s.spaces[namespace] = m
+// remove deletes key and gives its usage back. The caller holds sh.mu.
+func (sp *space) remove(sh *shard, key string, e *memEntry) {
+	delete(sh.m, key)
+	sp.bytes.Add(-entrySize(key, e.value))
+	sp.keys.Add(-1)
+}
+
+// reserve takes the usage a write adds (bytes, and one more key when it
+// creates one) against the quotas, or returns a *QuotaError and takes
+// nothing. The caller holds the key's shard lock, so the difference it
+// computed stays true; other shards may reserve at the same time, and the
+// atomic add then undo keeps the total under the quota.
+func (sp *space) reserve(bytes int64, newKey bool) error {
+	if newKey {
+		n := sp.keys.Add(1)
+		if max := sp.maxKeys.Load(); max > 0 && n > max {
+			sp.keys.Add(-1)
+			return &QuotaError{Quota: "shared_max_keys", Limit: max, Want: n}
+		}
 	}
-	m[key] = e
+	if bytes > 0 {
+		n := sp.bytes.Add(bytes)
+		if max := sp.maxBytes.Load(); max > 0 && n > max {
+			sp.bytes.Add(-bytes)
+			if newKey {
+				sp.keys.Add(-1)
+			}
+			return &QuotaError{Quota: "shared_max_bytes", Limit: max, Want: n}
+		}
+	} else {
+		sp.bytes.Add(bytes)
+	}
+	return nil
+}
+
+// put stores value under key within the quotas, copying it when own is
+// false (the caller's slice is not the store's to keep). The caller holds
+// sh.mu and passes the key's live entry, nil when there is none.
+func (sp *space) put(sh *shard, key string, old *memEntry, value []byte, own bool, expires int64) error {
+	delta := entrySize(key, value)
+	if old != nil {
+		delta -= entrySize(key, old.value)
+	}
+	// Reserve before copying, so a refused write allocates nothing.
+	if err := sp.reserve(delta, old == nil); err != nil {
+		return err
+	}
+	if !own {
+		value = append([]byte{}, value...)
+	}
+	if sh.m == nil {
+		sh.m = make(map[string]*memEntry)
+	}
+	sh.m[key] = &memEntry{value: value, expires: expires}
+	return nil
 }
 
 func expiry(now int64, ttl time.Duration) int64 {
@@ -143,9 +305,16 @@ func expiry(now int64, ttl time.Duration) int64 {
 // Get implements SharedStore.
 func (s *MemoryStore) Get(_ context.Context, namespace, key string) ([]byte, bool, error) {
 	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.live(namespace, key, now); e != nil {
+	s.mu.RLock()
+	sp := s.spaces[namespace]
+	s.mu.RUnlock()
+	if sp == nil {
+		return nil, false, nil
+	}
+	sh := s.shard(sp, key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sp.live(sh, key, now); e != nil {
 		return e.value, true, nil
 	}
 	return nil, false, nil
@@ -154,19 +323,26 @@ func (s *MemoryStore) Get(_ context.Context, namespace, key string) ([]byte, boo
 // Set implements SharedStore.
 func (s *MemoryStore) Set(_ context.Context, namespace, key string, value []byte, ttl time.Duration) error {
 	now := s.now()
-	v := append([]byte{}, value...)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.put(namespace, key, &memEntry{value: v, expires: expiry(now, ttl)})
-	return nil
+	sp := s.space(namespace)
+	sh := s.shard(sp, key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sp.put(sh, key, sp.live(sh, key, now), value, false, expiry(now, ttl))
 }
 
 // Delete implements SharedStore.
 func (s *MemoryStore) Delete(_ context.Context, namespace, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m := s.spaces[namespace]; m != nil {
-		delete(m, key)
+	s.mu.RLock()
+	sp := s.spaces[namespace]
+	s.mu.RUnlock()
+	if sp == nil {
+		return nil
+	}
+	sh := s.shard(sp, key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e := sh.m[key]; e != nil {
+		sp.remove(sh, key, e)
 	}
 	return nil
 }
@@ -174,19 +350,22 @@ func (s *MemoryStore) Delete(_ context.Context, namespace, key string) error {
 // Add implements SharedStore.
 func (s *MemoryStore) Add(_ context.Context, namespace, key string, delta int64, ttl time.Duration) (int64, error) {
 	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.live(namespace, key, now)
-	if e == nil {
-		e = &memEntry{expires: expiry(now, ttl)}
-		s.put(namespace, key, e)
-	}
-	n, err := strconv.ParseInt(string(e.value), 10, 64)
-	if err != nil {
-		n = 0
+	sp := s.space(namespace)
+	sh := s.shard(sp, key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old := sp.live(sh, key, now)
+	var n int64
+	expires := expiry(now, ttl)
+	if old != nil {
+		n, _ = strconv.ParseInt(string(old.value), 10, 64) // not a number: 0
+		expires = old.expires
 	}
 	n += delta
 	// A fresh slice: a value returned by Get may still be read outside the lock.
-	e.value = strconv.AppendInt(make([]byte, 0, 20), n, 10)
+	v := strconv.AppendInt(make([]byte, 0, 20), n, 10)
+	if err := sp.put(sh, key, old, v, true, expires); err != nil {
+		return 0, err
+	}
 	return n, nil
 }

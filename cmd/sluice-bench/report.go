@@ -307,6 +307,10 @@ func (r *report) image(b *strings.Builder, name, alt string) {
 }
 
 // write renders the charts into out/docs/bench and out/BENCHMARKS.md.
+//
+// Its complexity (about 30) is a flat list of charts and sections, each
+// skipped when its scenario did not run; split up, the document's order
+// would be spread over functions that each hold one "if ran" test.
 func (r *report) write(out string, logf func(string, ...any)) error {
 	dir := filepath.Join(out, "docs", "bench")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

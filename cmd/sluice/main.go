@@ -119,7 +119,23 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	closer.Close()
 	fmt.Fprintln(stdout, "OK")
+	printBudgets(stdout, plugins.Budgets(cfg))
 	return 0
+}
+
+// printBudgets prints the worst-case memory of the configured filters, one
+// line per plugin and the total, so an operator can size the machine (or a
+// container's memory limit) before a filter ever runs.
+func printBudgets(w io.Writer, budgets []plugins.Budget) {
+	if len(budgets) == 0 {
+		return
+	}
+	var total uint64
+	for _, b := range budgets {
+		fmt.Fprintln(w, "memory:", b)
+		total += b.Total()
+	}
+	fmt.Fprintf(w, "memory: filters hold at most %d bytes in the worst case\n", total)
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

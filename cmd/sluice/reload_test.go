@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -28,88 +27,37 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/reload"
+	"github.com/sluiceproxy/sluice/host/testkit"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
-// Filter modules built once per test binary from examples/ and testdata/.
-var (
-	modOnce sync.Once
-	modDir  string
-	modErr  error
-	mods    = map[string]string{} // "headers.tinygo", "redact.go", "abi_v2", ... -> path
-)
+// modules builds the filter modules of the tests, once per test binary:
+// the headers and redact examples with standard Go and, when it is
+// installed, TinyGo, and the WAT fixtures of testdata/ with wat2wasm.
+var modules testkit.Modules
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if modDir != "" {
-		os.RemoveAll(modDir)
-	}
+	modules.Close()
 	os.Exit(code)
 }
 
-// tinygoPath returns the TinyGo binary, or "".
-func tinygoPath() string {
-	if p, err := exec.LookPath("tinygo"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/opt/tinygo/bin/tinygo"); err == nil {
-		return "/opt/tinygo/bin/tinygo"
-	}
-	return ""
-}
-
-// buildModules builds the headers and redact examples with standard Go and,
-// when it is installed, TinyGo (the two builds run at once), and the WAT
-// fixtures of testdata/ with wat2wasm.
+// buildModules returns the path of each module by key: "headers.go",
+// "headers.tinygo" (only with TinyGo), "redact.go", "abi_v2" (a fixture)...
 func buildModules(t testing.TB) map[string]string {
 	t.Helper()
-	modOnce.Do(func() {
-		modDir, modErr = os.MkdirTemp("", "sluice-reload-")
-		if modErr != nil {
-			return
+	mods := map[string]string{}
+	_, noTinyGo := testkit.LookTool("tinygo", testkit.TinyGoPlaces...)
+	for _, name := range []string{"headers", "redact"} {
+		src, _ := filepath.Abs(filepath.Join("..", "..", "examples", name))
+		mods[name+".go"] = modules.Go(t, src)
+		if noTinyGo == nil {
+			mods[name+".tinygo"] = modules.TinyGo(t, src)
 		}
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		build := func(key string, cmd *exec.Cmd) {
-			defer wg.Done()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				mu.Lock()
-				if modErr == nil {
-					modErr = fmt.Errorf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
-				}
-				mu.Unlock()
-			}
-		}
-		tinygo := tinygoPath()
-		for _, name := range []string{"headers", "redact"} {
-			src, _ := filepath.Abs(filepath.Join("..", "..", "examples", name))
-			out := filepath.Join(modDir, name+".go.wasm")
-			mods[name+".go"] = out
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, ".")
-			cmd.Dir, cmd.Env = src, append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			wg.Add(1)
-			go build(name+".go", cmd)
-			if tinygo != "" {
-				out := filepath.Join(modDir, name+".tinygo.wasm")
-				mods[name+".tinygo"] = out
-				cmd := exec.Command(tinygo, "build", "-target=wasip1", "-buildmode=c-shared", "-scheduler=none", "-no-debug", "-o", out, ".")
-				cmd.Dir = src
-				wg.Add(1)
-				go build(name+".tinygo", cmd)
-			}
-		}
-		wats, _ := filepath.Glob("testdata/*.wat")
-		for _, wat := range wats {
-			key := strings.TrimSuffix(filepath.Base(wat), ".wat")
-			out := filepath.Join(modDir, key+".wasm")
-			mods[key] = out
-			wg.Add(1)
-			go build(key, exec.Command("wat2wasm", wat, "-o", out))
-		}
-		wg.Wait()
-	})
-	if modErr != nil {
-		t.Fatalf("building filter modules: %v", modErr)
+	}
+	wats, _ := filepath.Glob("testdata/*.wat")
+	for _, wat := range wats {
+		mods[strings.TrimSuffix(filepath.Base(wat), ".wat")] = modules.WAT(t, wat)
 	}
 	return mods
 }

@@ -169,6 +169,45 @@ type Plugin struct {
 	// PoolSize is the number of instances kept ready. Default (0):
 	// GOMAXPROCS*2, filled in by Parse.
 	PoolSize int `toml:"pool_size"`
+
+	// The quotas below bound what the host keeps for the plugin's guests;
+	// a guest that exceeds one misuses the ABI and on_error applies (except
+	// LogRate, whose extra lines are dropped and counted).
+
+	// StackLimit caps each instance's call stack; a guest that recurses
+	// deeper traps. Default 1MiB.
+	StackLimit Size `toml:"stack_limit"`
+	// StateMaxBytes caps the keys and values of one request's or one
+	// WebSocket connection's state (state_set). Default 64KiB.
+	StateMaxBytes Size `toml:"state_max_bytes"`
+	// StateMaxKeys caps the keys of one request's or connection's state.
+	// Default 64.
+	StateMaxKeys int `toml:"state_max_keys"`
+	// SharedMaxBytes caps the keys and values the plugin keeps in the
+	// shared store (shared_set, shared_add). Default 4MiB.
+	SharedMaxBytes Size `toml:"shared_max_bytes"`
+	// SharedMaxKeys caps the plugin's keys in the shared store. Default
+	// 16384.
+	SharedMaxKeys int `toml:"shared_max_keys"`
+	// LogRate is how many log lines a second the plugin's guests may write
+	// (log and WASI stdout/stderr together, with a burst of as many); the
+	// rest are dropped and counted. Default 100.
+	LogRate int `toml:"log_rate"`
+	// MaxInjectedMessages caps the messages one on_message call may inject.
+	// Default 16.
+	MaxInjectedMessages int `toml:"max_injected_messages"`
+	// MaxInjectedBytes caps the payload bytes one on_message call may
+	// inject. Default 1MiB.
+	MaxInjectedBytes Size `toml:"max_injected_bytes"`
+	// MaxLocalResponse caps the body of a local response (send_response).
+	// Default 1MiB.
+	MaxLocalResponse Size `toml:"max_local_response"`
+	// MaxBodyBuffer is the largest request or response body the proxy holds
+	// in memory for the plugin when its module asks for buffered bodies.
+	// Default 0: bodies are never buffered for it (get_body reads -1), so a
+	// module cannot make the proxy buffer bodies unless the operator allows
+	// it here. A larger request body gets 413, a larger response 502.
+	MaxBodyBuffer Size `toml:"max_body_buffer"`
 	// MaxModuleSize refuses a larger .wasm file before it is read whole.
 	// Default 16MiB.
 	MaxModuleSize Size `toml:"max_module_size"`
@@ -211,7 +250,8 @@ const (
 // WithDefaults returns p with the settings left at zero set to their
 // defaults: on_error "deny", memory_limit 16MiB, timeout 10ms,
 // pool_size GOMAXPROCS*2, max_module_size 16MiB, compile_timeout 10s,
-// breaker_failures 5, breaker_backoff 1s and breaker_max_backoff 1m.
+// breaker_failures 5, breaker_backoff 1s, breaker_max_backoff 1m, and the
+// quotas' defaults (quota.go).
 func (p Plugin) WithDefaults() Plugin {
 	if p.OnError == "" {
 		p.OnError = "deny"
@@ -240,5 +280,6 @@ func (p Plugin) WithDefaults() Plugin {
 	if p.BreakerMaxBackoff.Duration == 0 {
 		p.BreakerMaxBackoff.Duration = DefaultPluginBreakerMaxBackoff
 	}
+	pluginQuotaDefaults(&p)
 	return p
 }

@@ -48,6 +48,15 @@ type Chain interface {
 	OnClose(s *Session)
 }
 
+// BodyLimiter is implemented by a Chain that bounds the bodies it asks the
+// proxy to buffer (HookRequestBody, HookResponseBody). The proxy holds at
+// most MaxBufferedBody bytes of a body for the chain: a larger request gets
+// 413, a larger response 502. A Chain without it gets the proxy's default
+// of 16MiB.
+type BodyLimiter interface {
+	MaxBufferedBody() int64
+}
+
 // HookSet is a bit set of the hook points a chain implements.
 type HookSet uint32
 
@@ -106,8 +115,12 @@ type Exchange struct {
 // The proxy allocates it lazily; the zero value is ready to use. It is not
 // safe for concurrent use: the proxy calls the hooks of one request or one
 // session direction in sequence, and guards a session's State itself.
+//
+// It counts its keys and bytes, so that whoever fills it (the plugins
+// package, for its state_max_bytes and state_max_keys quotas) can bound it.
 type State struct {
-	m map[string][]byte
+	m     map[string][]byte
+	bytes int
 }
 
 // Get returns the value stored under key and whether there was one.
@@ -121,11 +134,38 @@ func (s *State) Set(key string, value []byte) {
 	if s.m == nil {
 		s.m = make(map[string][]byte)
 	}
+	if old, ok := s.m[key]; ok {
+		s.bytes -= len(key) + len(old)
+	}
 	s.m[key] = append([]byte(nil), value...)
+	s.bytes += len(key) + len(value)
 }
 
 // Delete removes key.
-func (s *State) Delete(key string) { delete(s.m, key) }
+func (s *State) Delete(key string) {
+	if old, ok := s.m[key]; ok {
+		s.bytes -= len(key) + len(old)
+		delete(s.m, key)
+	}
+}
+
+// Len returns the number of keys.
+func (s *State) Len() int { return len(s.m) }
+
+// Bytes returns the bytes of every key and value.
+func (s *State) Bytes() int { return s.bytes }
+
+// After returns the keys and bytes the state would hold if value were set
+// under key, so a caller can check a quota before it calls Set.
+func (s *State) After(key string, value []byte) (keys, bytes int) {
+	keys, bytes = len(s.m), s.bytes+len(key)+len(value)
+	if old, ok := s.m[key]; ok {
+		bytes -= len(key) + len(old)
+	} else {
+		keys++
+	}
+	return keys, bytes
+}
 
 // Direction is the way a WebSocket message travels.
 type Direction uint8

@@ -193,6 +193,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // roundTrip writes req on pc and reads the response headers. On success
 // the response body owns pc; on failure pc is closed.
+//
+// Its complexity (26) is the exchange read as one sequence: write, arm the
+// response timeout, skip or relay 1xx responses, hand over an upgraded
+// connection, decide reuse; each failure says whether a retry is safe,
+// which only this sequence knows.
 func (pc *poolConn) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	var stop func() bool

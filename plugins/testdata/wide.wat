@@ -1,0 +1,25 @@
+;; A frame the stack guard must not underestimate: on_request_headers
+;; recurses for ever in a function that keeps 48 values on its operand
+;; stack across each call, so every frame spills them.
+(module
+  (memory (export "memory") 1)
+  (func $wide (param $n i64) (result i64)
+    (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5) (i64.const 6) (i64.const 7) (i64.const 8)
+    (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5) (i64.const 6) (i64.const 7) (i64.const 8)
+    (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5) (i64.const 6) (i64.const 7) (i64.const 8)
+    (i64.const 1) (i64.const 2) (i64.const 3) (i64.const 4) (i64.const 5) (i64.const 6) (i64.const 7) (i64.const 8)
+    (i64.add (local.get $n) (i64.const 1)) (i64.mul (local.get $n) (i64.const 3)) (i64.xor (local.get $n) (i64.const 5)) (i64.sub (local.get $n) (i64.const 7))
+    (i64.add (local.get $n) (i64.const 11)) (i64.mul (local.get $n) (i64.const 13)) (i64.xor (local.get $n) (i64.const 17)) (i64.sub (local.get $n) (i64.const 19))
+    (i64.add (local.get $n) (i64.const 23)) (i64.mul (local.get $n) (i64.const 29)) (i64.xor (local.get $n) (i64.const 31)) (i64.sub (local.get $n) (i64.const 37))
+    (i64.add (local.get $n) (i64.const 41)) (i64.mul (local.get $n) (i64.const 43)) (i64.xor (local.get $n) (i64.const 47)) (i64.sub (local.get $n) (i64.const 53))
+    (call $wide (i64.add (local.get $n) (i64.const 1)))
+    (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add)
+    (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add)
+    (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add)
+    (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add)
+    (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add)
+    (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add) (i64.add))
+  (func (export "sluice_abi_version") (result i32) (i32.const 1))
+  (func (export "sluice_on_request_headers") (result i32)
+    (drop (call $wide (i64.const 0)))
+    (i32.const 0)))
