@@ -124,6 +124,36 @@ var cases = []attackCase{
 		}),
 		log: `set_body: over the plugin's max_body_buffer quota`,
 	},
+	{
+		// Every hook loops: each call ends at the 10ms deadline, then the
+		// plugin trips and answers 503 without running.
+		name:   "loop-in-every-hook",
+		module: "loop_hooks",
+		attack: func(e *env) error { return wantStatus(e, "/hostile/loop", 503) },
+		log:    `plugin tripped: its on_error policy applies without running it`,
+	},
+	{
+		name:   "loop-in-message-hook",
+		module: "loop_message",
+		attack: func(e *env) error { return wantClose(e, "/hostile/ws", []byte("spin"), 1011) },
+		log:    `exceeded the hook deadline of 10ms|plugin tripped`,
+	},
+	{
+		name:   "recursion-without-loops",
+		module: "recurse_noloop",
+		attack: func(e *env) error { return wantStatus(e, "/hostile/fib", 503) },
+		log:    `exceeded the hook deadline of 10ms|plugin tripped`,
+	},
+	{
+		// _initialize takes 300ms of CPU and every hook traps: the pool
+		// re-creates instances at a fifth of its time at most and the
+		// breaker trips after five traps in a row, so most calls fail
+		// without an instance to run in.
+		name:   "slow-init-trapping-hooks",
+		module: "slow_init",
+		attack: func(e *env) error { return wantStatus(e, "/hostile/slow", 503) },
+		log:    `wasm error: unreachable`,
+	},
 }
 
 // attackEach makes an attack that tries each variant in turn.
