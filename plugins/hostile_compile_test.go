@@ -143,7 +143,13 @@ func TestCompileTimeout(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "compile_timeout (500ms)") {
 		t.Fatalf("error %v, want the compile timeout", err)
 	}
-	if took > timeout+3*time.Second {
+	// One function compiles without interruption: about a second here,
+	// several under the race detector.
+	slack := 3 * time.Second
+	if raceEnabled {
+		slack *= 5
+	}
+	if took > timeout+slack {
 		t.Errorf("the load returned %v after it started, with a %v compile timeout", took, timeout)
 	}
 	if failed.Load() > 0 {

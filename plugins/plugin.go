@@ -48,7 +48,9 @@ type Stats struct {
 	// respond without send_response, a bad argument).
 	Misuses uint64
 	// PoolWaits counts calls that found no idle instance and had to wait;
-	// PoolTimeouts those whose deadline passed while waiting.
+	// PoolTimeouts those whose deadline passed while waiting, for an
+	// instance or for their turn to run (see RATIONALE.md, "Deadlines under
+	// a flood").
 	PoolWaits    uint64
 	PoolTimeouts uint64
 	// Discarded counts instances closed after a failure.
@@ -363,9 +365,11 @@ func (p *plugin) wait(sem chan struct{}, in *instance) bool {
 }
 
 // waitedOut is the failure of a call whose deadline passed before it could
-// run guest code.
+// run guest code. Like finding no free instance, it says nothing about the
+// guest: it does not count against the breaker and keeps the instance.
 func (p *plugin) waitedOut() *callError {
-	return &callError{kind: failTimeout, err: fmt.Errorf("exceeded the hook deadline of %s waiting for a processor", p.timeout)}
+	p.stats.poolTimeouts.Add(1)
+	return &callError{kind: failNoInstance, err: fmt.Errorf("the hook deadline of %s passed before the call's turn to run", p.timeout)}
 }
 
 // invoke calls hook h on an acquired instance whose call state and stack
@@ -431,12 +435,17 @@ func (p *plugin) release(in *instance, ce *callError) {
 	in.st = callState{}
 	probe := in.probe
 	in.probe = false
-	if ce == nil {
+	switch {
+	case ce == nil:
 		p.breaker.succeeded(probe)
 		if probe {
 			p.logger.Info("plugins: plugin recovered: its probe call succeeded, the circuit breaker is closed")
 		}
-	} else {
+	case ce.kind == failNoInstance:
+		// The guest did not run (its turn did not come before the
+		// deadline): nothing was learnt about it, and the instance is fine.
+		p.breaker.abandon(probe)
+	default:
 		if ce.kind == failTimeout {
 			p.lastTimeout.Store(monoNow())
 		}
@@ -445,7 +454,7 @@ func (p *plugin) release(in *instance, ce *callError) {
 				"failures_in_a_row", p.breaker.threshold, "backoff", p.breaker.first.String(), "last_error", ce.Error())
 		}
 	}
-	if ce == nil && !in.ctx.fired.Load() && !in.mod.IsClosed() {
+	if (ce == nil || ce.kind == failNoInstance) && !in.ctx.fired.Load() && !in.mod.IsClosed() {
 		p.pool.put(in)
 		return
 	}
