@@ -87,8 +87,8 @@ func TestLoadRefusesCompileBombs(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
 			}
-			if took > time.Second {
-				t.Errorf("refusing took %v: the module was compiled", took)
+			if limit := raceSlowdown(time.Second); took > limit {
+				t.Errorf("refusing took %v (over %v): the module was compiled", took, limit)
 			}
 		})
 	}
@@ -143,13 +143,8 @@ func TestCompileTimeout(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "compile_timeout (500ms)") {
 		t.Fatalf("error %v, want the compile timeout", err)
 	}
-	// One function compiles without interruption: about a second here,
-	// several under the race detector.
-	slack := 3 * time.Second
-	if raceEnabled {
-		slack *= 5
-	}
-	if took > timeout+slack {
+	// One function compiles without interruption: about a second here.
+	if took > timeout+raceSlowdown(3*time.Second) {
 		t.Errorf("the load returned %v after it started, with a %v compile timeout", took, timeout)
 	}
 	if failed.Load() > 0 {

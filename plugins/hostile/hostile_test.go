@@ -18,7 +18,9 @@ var cases = []attackCase{
 		plugin:  `timeout = "100ms"`,
 		workers: 2,
 		attack:  func(e *env) error { return wantStatus(e, "/hostile/grow", 503) },
-		log:     `plugin=hostile hook=sluice_on_request_headers error="(trap: wasm error: unreachable|timeout)`,
+		// The log samples one failure a second: a call that waited out its
+		// deadline behind the others may be the one logged.
+		log: `plugin=hostile hook=sluice_on_request_headers error="(trap: wasm error: unreachable|timeout|no instance)`,
 	},
 	{
 		name:   "stack-recursion",
