@@ -75,8 +75,6 @@ func plug(name, fixtureName string, opts ...func(*config.Plugin)) config.Plugin 
 	return p
 }
 
-func allow(p *config.Plugin) { p.OnError = "allow" }
-
 // env is a loader and a loaded set for one test, closed at its end.
 type env struct {
 	loader *Loader

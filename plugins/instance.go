@@ -91,11 +91,14 @@ type instance struct {
 	msgBuf []byte
 
 	stdout, stderr *lineWriter
+	// memory owns the instance's linear memory, freed by close.
+	memory memoryOwner
 }
 
 func (in *instance) close() {
 	in.ctx.fire()
 	_ = in.mod.Close(context.Background())
+	in.memory.free()
 	in.stdout.Flush()
 	in.stderr.Flush()
 }

@@ -4,6 +4,5 @@ package plugins
 
 import "github.com/tetratelabs/wazero/experimental"
 
-// memoryAllocator is nil where there is no mmap: wazero's own allocator
-// backs linear memories with Go slices.
-func memoryAllocator() experimental.MemoryAllocator { return nil }
+// newLinearMemory is a Go slice where there is no mmap.
+func newLinearMemory(max uint64) experimental.LinearMemory { return &sliceMemory{max: max} }

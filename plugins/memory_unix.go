@@ -8,20 +8,15 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// mmapAllocator backs each instance's linear memory with its own mapping:
+// newLinearMemory backs an instance's linear memory with its own mapping:
 // the whole maximum (memory_limit) is reserved without access when the
 // instance is created, grows by making more of it accessible, and is
 // unmapped when the instance is closed. Two things follow. A discarded
 // instance gives its memory back to the system at once, rather than
 // leaving up to memory_limit of garbage for the collector, so the proxy's
 // resident memory follows its live instances; and growing never copies.
-// A memory whose reservation fails falls back to a Go slice.
-type mmapAllocator struct{}
-
-var _ experimental.MemoryAllocator = mmapAllocator{}
-
-// Allocate implements experimental.MemoryAllocator.
-func (mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
+// When the reservation fails the memory is a Go slice.
+func newLinearMemory(max uint64) experimental.LinearMemory {
 	if max == 0 || max > 1<<32 {
 		return &sliceMemory{max: max}
 	}
@@ -31,30 +26,6 @@ func (mmapAllocator) Allocate(_, max uint64) experimental.LinearMemory {
 	}
 	return &mmapMemory{reserved: b}
 }
-
-// sliceMemory is a linear memory in a Go slice, for when a mapping cannot
-// be had: it grows by copying and is left to the collector.
-type sliceMemory struct {
-	b   []byte
-	max uint64
-}
-
-// Reallocate implements experimental.LinearMemory.
-func (m *sliceMemory) Reallocate(size uint64) []byte {
-	if size > m.max {
-		return nil
-	}
-	if size > uint64(cap(m.b)) {
-		nb := make([]byte, size)
-		copy(nb, m.b)
-		m.b = nb
-	}
-	m.b = m.b[:size]
-	return m.b
-}
-
-// Free implements experimental.LinearMemory.
-func (m *sliceMemory) Free() { m.b = nil }
 
 // mmapMemory is one instance's linear memory: reserved[:size] is
 // accessible, the rest is not.
@@ -78,8 +49,8 @@ func (m *mmapMemory) Reallocate(size uint64) []byte {
 	return m.reserved[:size:size]
 }
 
-// Free implements experimental.LinearMemory. wazero calls it once the
-// instance is closed and no guest code runs in it any more.
+// Free implements experimental.LinearMemory. It runs once no guest code runs
+// in the instance any more (see memoryOwner); a second call does nothing.
 func (m *mmapMemory) Free() {
 	if m.reserved != nil {
 		_ = syscall.Munmap(m.reserved)
@@ -87,5 +58,5 @@ func (m *mmapMemory) Free() {
 	}
 }
 
-// memoryAllocator is the allocator instances are created with.
-func memoryAllocator() experimental.MemoryAllocator { return mmapAllocator{} }
+// freed reports whether Free ran.
+func (m *mmapMemory) freed() bool { return m.reserved == nil }

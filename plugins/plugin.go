@@ -177,11 +177,12 @@ func (p *plugin) newInstance(ctx context.Context) (*instance, error) {
 	p.stats.created.Add(1)
 	start := time.Now()
 	defer func() { p.lastCreate.Store(int64(time.Since(start))) }()
-	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, memoryAllocator()), initTimeout)
+	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, &in.memory), initTimeout)
 	defer cancel()
 	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
 		p.modCfg.WithStdout(in.stdout).WithStderr(in.stderr))
 	if err != nil {
+		in.memory.free()
 		return nil, p.errf("instantiate: %w", err)
 	}
 	in.mod = mod

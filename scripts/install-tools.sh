@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the tests use besides the guest compilers:
 #   - wabt's wat2wasm, to build hand-written (deliberately hostile) .wat guest fixtures;
-#   - the npm `ws` package for host/testdata/wsclient, an independent WebSocket client.
+#   - the npm `ws` package for host/testdata/wsclient, an independent WebSocket client;
+#   - staticcheck, which `make vet` runs, from the Go module proxy.
 # Re-runnable: skips whatever is already installed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
@@ -23,4 +24,15 @@ elif [[ -f $WSCLIENT/package-lock.json ]]; then
 else
   echo "tools: npm install in $WSCLIENT"
   (cd "$WSCLIENT" && npm install --no-audit --no-fund)
+fi
+
+# staticcheck: pinned, so that every machine reports the same findings.
+STATICCHECK_VERSION=v0.8.2
+GOBIN_DIR="$(go env GOBIN)"
+GOBIN_DIR="${GOBIN_DIR:-$(go env GOPATH)/bin}"
+if [[ -x $GOBIN_DIR/staticcheck ]] && "$GOBIN_DIR/staticcheck" -version | grep -q "(${STATICCHECK_VERSION#v})"; then
+  echo "tools: staticcheck $STATICCHECK_VERSION already installed in $GOBIN_DIR"
+else
+  echo "tools: installing staticcheck $STATICCHECK_VERSION into $GOBIN_DIR"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi

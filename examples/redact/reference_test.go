@@ -65,10 +65,7 @@ func (r *refRedactor) redactJSON(in []byte) (ok bool) {
 		return false
 	}
 	r.ws()
-	if r.pos != len(r.in) {
-		return false
-	}
-	return true
+	return r.pos == len(r.in)
 }
 
 func (r *refRedactor) ws() {

@@ -127,7 +127,7 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	reported := map[string]bool{}
 	for _, k := range p.keys.keys {
-		if undecoded[k.plain] && !undecoded[parentPlain(k.plain)] && !reported[k.path] {
+		if undecoded[k.plain] && !undecoded[parentPlain(k.plain)] && !reported[k.path] && !bad[sectionOf(k.path)] {
 			reported[k.path], reported[k.plain] = true, true
 			p.errAt(k.path, k.line, "unknown key %q", lastPiece(k.plain))
 		}
@@ -140,7 +140,7 @@ func Parse(data []byte, name string) (*Config, error) {
 			continue
 		}
 		for _, parent := range p.keys.keys {
-			if parent.plain == parentPlain(plain) && hasKey(parent.path, lastPiece(plain), data) {
+			if parent.plain == parentPlain(plain) && !bad[sectionOf(parent.path)] && hasKey(parent.path, lastPiece(plain), data) {
 				p.errAt(parent.path+"."+lastPiece(plain), parent.line, "unknown key %q", lastPiece(plain))
 			}
 		}
@@ -202,6 +202,23 @@ func (p *parser) decode(path string, prim toml.Primitive, v any, bad map[string]
 		key = path + lastKey[len(table):]
 	}
 	p.errf(key, "%s", msg)
+}
+
+// sectionOf is the section an indexed key path belongs to, as decode names
+// it in bad: "route[1]" for "route[1].match[0].header", "server" for
+// "server.websocket.idle_timeout". A section that failed to decode was
+// decoded only in part (the toml package stops at the first wrong value,
+// in no set order), so its undecoded keys are not reported as unknown.
+func sectionOf(path string) string {
+	if i := strings.IndexAny(path, ".["); i >= 0 {
+		if path[i] == '[' {
+			if j := strings.IndexByte(path, ']'); j > i {
+				return path[:j+1]
+			}
+		}
+		return path[:i]
+	}
+	return path
 }
 
 func cleanTOMLError(err error) string {

@@ -12,6 +12,14 @@
 // benign route answered every probe in time, and the resident memory stayed
 // under the proxy's own footprint plus the bound `sluice check` printed.
 //
+// A new class is a module in testdata (its comment says what it does and
+// what the proxy must answer) and an entry in the cases table of
+// hostile_test.go: the module, extra [[plugin]] or [server] keys, the
+// attack (wantStatus, wantBody, wantClose, or attackEach over variants) and
+// a pattern the proxy's log must match. The proxy runs with -log-level warn,
+// and it logs one hook failure a second per plugin, so a pattern for a case
+// with variants lists each variant's message.
+//
 // The package has no code of its own: everything is in its tests.
 //
 //	go test ./plugins/hostile/ -v

@@ -86,8 +86,9 @@ type attackCase struct {
 	// module is the hostile module, testdata/<module>.wat.
 	module string
 	// plugin holds extra TOML lines for the hostile [[plugin]]; server
-	// extra lines for [server].
-	plugin, server string
+	// extra lines for [server]; benign the lines of the benign [[plugin]]
+	// (default: benignPlugin).
+	plugin, server, benign string
 	// workers attack at once (default 4) for duration (default 2s).
 	workers  int
 	duration time.Duration
@@ -108,6 +109,12 @@ type env struct {
 	ws     string // ws://127.0.0.1:port
 	client *http.Client
 }
+
+// benignPlugin is the benign plugin's setting unless a case sets its own: a
+// 100ms hook deadline. The machine the suite runs on may be shared, and a
+// 10ms deadline in wall-clock time is missed by being descheduled alone;
+// the cases about deadlines set the benign plugin's deadline themselves.
+const benignPlugin = `timeout = "100ms"`
 
 // benignDeadline is how long a probe of the benign route may take. Its
 // filter's own hook deadline is the default 10ms; the rest is this loaded
@@ -249,7 +256,11 @@ func writeConfig(t *testing.T, backend *httptest.Server, c attackCase, withFilte
 	fmt.Fprintf(&b, "[[route]]\npath_prefix = \"/benign/\"\nupstream = \"app\"\n%s\n\n", benign)
 	if withFilters {
 		fmt.Fprintf(&b, "[[plugin]]\nname = \"hostile\"\nmodule = %q\n%s\n\n", module(c.module), c.plugin)
-		fmt.Fprintf(&b, "[[plugin]]\nname = \"benign\"\nmodule = %q\n", module("benign"))
+		benign := c.benign
+		if benign == "" {
+			benign = benignPlugin
+		}
+		fmt.Fprintf(&b, "[[plugin]]\nname = \"benign\"\nmodule = %q\n%s\n", module("benign"), benign)
 	}
 	path := filepath.Join(t.TempDir(), "proxy.toml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/internal/upstream"
 )
 
@@ -129,7 +128,7 @@ func dialUpstream(r *http.Request, p *Params) (*websocket.Conn, *http.Response, 
 	}
 	dial := p.Dialer
 	if dial == nil {
-		dial = upstream.NewDialer(config.Upstream{})
+		dial = new(upstream.Dialer) // the zero Dialer has no connect timeout
 	}
 	d := upstreamDialer
 	d.Subprotocols = protos
