@@ -126,7 +126,9 @@ func TestSlowInitTrappingHooksStopCostingCPU(t *testing.T) {
 	if s.Created > 8 {
 		t.Errorf("%d instances created in %v, want the re-creation to back off", s.Created, run)
 	}
-	if used > run/4 {
+	// The CPU of the whole test process: a backstop against a busy loop
+	// elsewhere; the count above is the measure.
+	if used > run/2 {
 		t.Errorf("%v of CPU in %v: re-creating the instances still keeps a core busy", used, run)
 	}
 }
@@ -243,10 +245,13 @@ func TestDeadlineUnderHostileFlood(t *testing.T) {
 		t.Skip("-short: a 3s flood")
 	}
 	const timeout = 10 * time.Millisecond
-	t.Run("defaults", func(t *testing.T) {
+	// Without the breaker every call runs into the deadline: the worst case
+	// for the overshoot, and about 2000 samples for its p99.
+	t.Run("no breaker", func(t *testing.T) {
 		ran, calls, fails := overshoot(t, timeout, plug("loop", "loop", func(p *config.Plugin) {
 			p.Timeout.Duration = timeout
 			p.PoolSize = 8
+			p.BreakerFailures = 1 << 30
 		}))
 		t.Logf("%d calls ran to the deadline: p50 %v, p99 %v; benign: %d of %d failed",
 			len(ran), percentile(ran, 50), percentile(ran, 99), fails, calls)
@@ -257,16 +262,16 @@ func TestDeadlineUnderHostileFlood(t *testing.T) {
 			t.Errorf("%d of %d benign calls failed", fails, calls)
 		}
 	})
-	// Without the breaker every call runs into the deadline: the gates
-	// alone keep the benign plugin whole.
-	t.Run("no breaker", func(t *testing.T) {
+	// With the default breaker, a few calls a second reach the guest (too
+	// few for a p99, which would be their maximum); the benign plugin must
+	// never fail either.
+	t.Run("defaults", func(t *testing.T) {
 		ran, calls, fails := overshoot(t, timeout, plug("loop", "loop", func(p *config.Plugin) {
 			p.Timeout.Duration = timeout
 			p.PoolSize = 8
-			p.BreakerFailures = 1 << 30
 		}))
-		t.Logf("%d calls ran to the deadline: p50 %v, p99 %v; benign: %d of %d failed",
-			len(ran), percentile(ran, 50), percentile(ran, 99), fails, calls)
+		t.Logf("%d calls ran to the deadline: p50 %v, max %v; benign: %d of %d failed",
+			len(ran), percentile(ran, 50), percentile(ran, 100), fails, calls)
 		if fails > 0 {
 			t.Errorf("%d of %d benign calls failed", fails, calls)
 		}
