@@ -108,3 +108,21 @@ func TestLogRate(t *testing.T) {
 		t.Errorf("no record of the dropped lines:\n%s", e.logs)
 	}
 }
+
+// Header changes are held to server.max_header_bytes as the headers stand
+// after each change: replacing and removing give room back.
+func TestHeaderChangesFitMaxHeaderBytes(t *testing.T) {
+	e := load(t, plug("b", "bigheader"))
+	c := e.chain(t)
+	x := exchange("/")
+	if r := c.OnRequestHeaders(x); r != nil || len(x.Request.Header.Get("X-Big")) != 40000 {
+		t.Fatalf("reply %+v, X-Big of %d bytes; want a 40,000-byte X-Big set; log:\n%s", r, len(x.Request.Header.Get("X-Big")), e.logs)
+	}
+	x = exchange("/?twice")
+	if r := c.OnRequestHeaders(x); r == nil || r.Status != 503 {
+		t.Fatalf("two 40,000-byte values: reply %+v, want 503", r)
+	}
+	if !strings.Contains(e.logs.String(), "add_header: over the plugin's server.max_header_bytes quota of 65536") {
+		t.Errorf("the log does not name the limit:\n%s", e.logs)
+	}
+}

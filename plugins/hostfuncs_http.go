@@ -255,7 +255,7 @@ func setHeader(ctx context.Context, fn string, stack []uint64, add bool) {
 	h := in.headers(fn, kind, true)
 	key := textproto.CanonicalMIMEHeaderKey(string(name))
 	// The headers a filter leaves must fit the limit a client's do.
-	before := headerBytes(h)
+	before := in.headerSize(kind, h)
 	after := before + len(key) + len(value) + 4
 	if !add {
 		for _, v := range h[key] {
@@ -270,6 +270,19 @@ func setHeader(ctx context.Context, fn string, stack []uint64, add bool) {
 	} else {
 		h[key] = []string{string(value)}
 	}
+	in.st.hdrBytes[kind] = after
+}
+
+// headerSize returns the wire size of the headers kind addresses (see
+// headerBytes), measured once per call and then kept up to date by the host
+// functions that change them, so a guest adding header after header costs
+// the host one pass over the map, not one per call.
+func (in *instance) headerSize(kind int32, h http.Header) int {
+	if !in.st.hdrKnown[kind] {
+		in.st.hdrBytes[kind] = headerBytes(h)
+		in.st.hdrKnown[kind] = true
+	}
+	return in.st.hdrBytes[kind]
 }
 
 func hRemoveHeader(ctx context.Context, _ api.Module, stack []uint64) {
@@ -278,11 +291,16 @@ func hRemoveHeader(ctx context.Context, _ api.Module, stack []uint64) {
 	kind := api.DecodeI32(stack[0])
 	name := in.read(fn, stack[1], stack[2])
 	h := in.headers(fn, kind, true)
-	if isCanonical(name) {
-		delete(h, string(name))
-	} else {
-		delete(h, textproto.CanonicalMIMEHeaderKey(string(name)))
+	key := string(name)
+	if !isCanonical(name) {
+		key = textproto.CanonicalMIMEHeaderKey(key)
 	}
+	if in.st.hdrKnown[kind] {
+		for _, v := range h[key] {
+			in.st.hdrBytes[kind] -= len(key) + len(v) + 4
+		}
+	}
+	delete(h, key)
 }
 
 func hGetMethod(ctx context.Context, _ api.Module, stack []uint64) {
@@ -476,6 +494,7 @@ func hSendResponse(ctx context.Context, _ api.Module, stack []uint64) {
 	if n := headerBytes(h); n > in.p.quotas.maxHeader {
 		in.overQuota(fn, "server.max_header_bytes", int64(in.p.quotas.maxHeader), int64(n))
 	}
+	in.st.hdrKnown[abi.HeaderResponse] = false // the pairs were added without it
 	in.st.replyHeader = h
 	in.st.reply = &filter.Reply{Status: int(status), Header: h, Body: append([]byte{}, body...)}
 }

@@ -30,13 +30,14 @@ func hStateSet(ctx context.Context, _ api.Module, stack []uint64) {
 	key := in.read(abi.FuncStateSet, stack[0], stack[1])
 	v := in.read(abi.FuncStateSet, stack[2], stack[3])
 	st := in.state(abi.FuncStateSet)
-	keys, bytes := st.After(string(key), v)
+	k := string(key)
+	keys, bytes := st.After(k, v)
 	if q := &in.p.quotas; keys > q.stateKeys {
 		in.overQuota(abi.FuncStateSet, "state_max_keys", int64(q.stateKeys), int64(keys))
 	} else if bytes > q.stateBytes {
 		in.overQuota(abi.FuncStateSet, "state_max_bytes", int64(q.stateBytes), int64(bytes))
 	}
-	st.Set(string(key), v)
+	st.Set(k, v)
 }
 
 func hStateDelete(ctx context.Context, _ api.Module, stack []uint64) {

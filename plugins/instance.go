@@ -57,6 +57,10 @@ type callState struct {
 	payload    []byte
 	payloadSet bool
 	inject     []filter.Message
+	// hdrBytes is the wire size of the request (0) and response (1)
+	// headers as this call changed them, once hdrKnown (see headerSize).
+	hdrBytes [2]int
+	hdrKnown [2]bool
 	// injectBytes counts the payload bytes of inject, for max_injected_bytes.
 	injectBytes int
 	closeCode   int
