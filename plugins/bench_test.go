@@ -1,11 +1,15 @@
 package plugins
 
 import (
+	"context"
+	"os"
 	"testing"
 	"time"
 
+	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
+	"github.com/tetratelabs/wazero"
 )
 
 // BenchmarkHookCall is one trivial on_request_headers call through a chain:
@@ -73,13 +77,10 @@ func BenchmarkHeaderRoundTrip(b *testing.B) {
 	}
 }
 
-// The hook path of this package allocates nothing; the allocations left are
-// wazero's per-call watcher for WithCloseOnContextDone (see RATIONALE.md):
-// three objects, plus the watcher goroutine's descriptor whenever the
-// previous call's watcher has not exited yet to be reused, which depends on
-// scheduling.
+// A hook call allocates nothing: the deadline needs no context, timer or
+// watcher goroutine per call (see RATIONALE.md).
 func TestHookCallAllocations(t *testing.T) {
-	const wazeroPerCall = 4
+	const maxAllocs = 0
 	for _, fx := range []string{"noop", "msg"} {
 		e := load(t, plug(fx, fx, func(p *config.Plugin) { p.Timeout.Duration = time.Second }))
 		c := e.chain(t)
@@ -87,12 +88,62 @@ func TestHookCallAllocations(t *testing.T) {
 		s := session()
 		m := text(filter.ClientToUpstream, "hello")
 		if c.Hooks().Has(filter.HookRequestHeaders) {
-			if n := testing.AllocsPerRun(200, func() { c.OnRequestHeaders(x) }); n > wazeroPerCall {
-				t.Errorf("%s request hook: %.1f allocations per call, want at most %d", fx, n, wazeroPerCall)
+			if n := testing.AllocsPerRun(200, func() { c.OnRequestHeaders(x) }); n > maxAllocs {
+				t.Errorf("%s request hook: %.1f allocations per call, want at most %d", fx, n, maxAllocs)
 			}
 		}
-		if n := testing.AllocsPerRun(200, func() { c.OnMessage(s, m) }); n > wazeroPerCall {
-			t.Errorf("%s message hook: %.1f allocations per call, want at most %d", fx, n, wazeroPerCall)
+		if n := testing.AllocsPerRun(200, func() { c.OnMessage(s, m) }); n > maxAllocs {
+			t.Errorf("%s message hook: %.1f allocations per call, want at most %d", fx, n, maxAllocs)
 		}
+	}
+}
+
+// BenchmarkDeadlineMechanism isolates what stopping runaway guests costs:
+// a trivial export ("call") and a loop of 1000 iterations ("loop1000"),
+// called through wazero with no way to stop the guest ("none"), with
+// wazero's WithCloseOnContextDone (a watcher goroutine per call, an exit to
+// Go per loop iteration), and instrumented as this package does.
+func BenchmarkDeadlineMechanism(b *testing.B) {
+	bin, err := os.ReadFile(fixture(b, "spin"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mech := range []string{"none", "close_on_context_done", "instrumented"} {
+		ctx := context.Background()
+		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(mech == "close_on_context_done"))
+		code := bin
+		if mech == "instrumented" {
+			if code, err = instrument(bin); err != nil {
+				b.Fatal(err)
+			}
+			if err := instantiateTick(ctx, rt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		mod, err := rt.InstantiateWithConfig(ctx, code, wazero.NewModuleConfig().WithName(""))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The context of a hook call: cancellable, armed per call.
+		in := &instance{}
+		in.ctx = newCallCtx(in)
+		for _, fn := range []struct {
+			name, export string
+			arg          uint64
+		}{{"call", abi.FuncOnRequestHeaders, 0}, {"loop1000", "spin", 1000}} {
+			f := mod.ExportedFunction(fn.export)
+			b.Run(mech+"/"+fn.name, func(b *testing.B) {
+				stack := make([]uint64, 1)
+				b.ReportAllocs()
+				for b.Loop() {
+					in.ctx.arm(time.Second)
+					stack[0] = fn.arg
+					if err := f.CallWithStack(in.ctx, stack); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		rt.Close(ctx)
 	}
 }

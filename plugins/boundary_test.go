@@ -47,7 +47,8 @@ func TestHeaderValueRules(t *testing.T) {
 // A filter sets statuses 200-599 only, and 204 or 304 only on a response
 // without a body.
 func TestSetStatusRules(t *testing.T) {
-	e := load(t, plug("b", "boundary"))
+	// Five refusals in a row would trip the circuit breaker.
+	e := load(t, plug("b", "boundary", func(p *config.Plugin) { p.BreakerFailures = 100 }))
 	c := e.chain(t)
 	for _, tc := range []struct {
 		name          string

@@ -12,6 +12,7 @@ import (
 	"github.com/sluiceproxy/sluice/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 // hostFunc is one function of the host module: its Go body and the names of
@@ -82,6 +83,42 @@ func instantiateHost(ctx context.Context, r wazero.Runtime) error {
 	}
 	_, err := b.Instantiate(ctx)
 	return err
+}
+
+// instantiateTick adds the module whose one function the instrumented guest
+// calls every tickEvery loop iterations and function entries.
+func instantiateTick(ctx context.Context, r wazero.Runtime) error {
+	_, err := r.NewHostModuleBuilder(tickModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(hTick), nil, nil).
+		WithName(tickName).
+		Export(tickName).
+		Instantiate(ctx)
+	return err
+}
+
+// errDeadline is the trap tick raises at a call's deadline.
+var errDeadline = sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+
+// hTick traps the guest when its call is past its deadline or was cut
+// short. During instantiation (a start function) the context is the
+// loader's, with a deadline of its own.
+func hTick(ctx context.Context, _ api.Module, _ []uint64) {
+	c, ok := ctx.(*callCtx)
+	if !ok {
+		if in, found := ctx.Value(instanceKey{}).(*instance); found {
+			c = in.ctx
+		}
+	}
+	if c != nil {
+		if c.expired() {
+			panic(errDeadline)
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		panic(errDeadline)
+	}
 }
 
 func apiTypes(ts []abi.ValueType) []api.ValueType {

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/sluiceproxy/sluice/abi"
+	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/tetratelabs/wazero"
 )
 
@@ -82,7 +83,7 @@ func Inspect(ctx context.Context, bin []byte, opts InspectOptions) (*ModuleInfo,
 
 	cache := wazero.NewCompilationCache()
 	defer cache.Close(ctx)
-	rt, compiled, err := compile(ctx, cache, bin, uint32(pages))
+	rt, compiled, err := compile(ctx, cache, bin, uint32(pages), config.DefaultPluginCompileTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}

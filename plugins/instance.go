@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -93,9 +94,8 @@ type instance struct {
 	stack [3]uint64
 
 	st callState
-	// spent is set when the deadline fired as a call returned: the call's
-	// result stands, but the instance cannot be armed again.
-	spent bool
+	// probe is set while the call is the circuit breaker's half-open probe.
+	probe bool
 
 	// scratch backs lists the host builds for the guest (header names and
 	// values), reused across calls.
@@ -120,7 +120,6 @@ func (in *instance) close() {
 		in.p.m.MemoryChanged(in.memSize, 0)
 		in.memSize = 0
 	}
-	in.ctx.timer.Stop()
 	in.ctx.fire()
 	_ = in.mod.Close(context.Background())
 	in.memory.free()
@@ -130,23 +129,23 @@ func (in *instance) close() {
 
 // callCtx is the context of every call into one instance. It is allocated
 // once per instance and re-armed per call, so a hook call needs no
-// context.WithTimeout (four allocations). The deadline is a timer that
-// closes Done; wazero's WithCloseOnContextDone then closes the module, which
-// stops the guest even inside an infinite loop. A fired callCtx cannot be
-// re-armed (a closed channel stays closed), which matches the policy: an
-// instance that ran out of time is discarded.
+// context.WithTimeout (four allocations) and no timer. Arming it stores the
+// call's deadline; the checks that instrument inserts into the guest's loops
+// and function entries call tick, which traps the guest once the deadline
+// has passed or the context was fired (the pool closing under a running
+// call). A fired callCtx stays fired, which matches the policy: its
+// instance is discarded.
 //
 // Host functions find their instance through it (instanceOf) with one type
 // assertion and no map lookup or lock.
 type callCtx struct {
-	in    *instance
-	done  chan struct{}
-	fired atomic.Bool
-	timer *time.Timer
-	// deadline is when the armed timer fires (monotonic ns); pause keeps
-	// what is left of it while the call waits on a remote store.
-	deadline int64
-	left     time.Duration
+	in       *instance
+	done     chan struct{}
+	fired    atomic.Bool
+	deadline atomic.Int64 // monotonic ns
+	// left keeps what remained of the deadline while pause holds the
+	// clock (a call waiting on a remote store).
+	left time.Duration
 }
 
 // instanceKey is the context key under which a callCtx answers Value with its
@@ -154,10 +153,7 @@ type callCtx struct {
 type instanceKey struct{}
 
 func newCallCtx(in *instance) *callCtx {
-	c := &callCtx{in: in, done: make(chan struct{})}
-	c.timer = time.AfterFunc(time.Hour, c.fire)
-	c.timer.Stop()
-	return c
+	return &callCtx{in: in, done: make(chan struct{})}
 }
 
 func (c *callCtx) fire() {
@@ -166,33 +162,37 @@ func (c *callCtx) fire() {
 	}
 }
 
-// arm starts the deadline of one call.
-func (c *callCtx) arm(d time.Duration) {
-	c.deadline = monoNow() + int64(d)
-	c.timer.Reset(d)
-}
+// arm sets the deadline of one call.
+func (c *callCtx) arm(d time.Duration) { c.deadline.Store(monoNow() + int64(d)) }
 
 // pause stops the deadline's clock while the call waits on a remote store,
 // so that a slow network does not look like a looping guest (RATIONALE.md,
-// "The hook deadline and the network"). It reports false when the deadline
-// has already fired: the call is over and must not wait on anything.
+// "The hook deadline and the network"). It reports false when the call
+// must stop already: the deadline passed or the context was fired.
 func (c *callCtx) pause() bool {
-	if !c.timer.Stop() || c.fired.Load() {
+	if c.expired() {
 		return false
 	}
-	c.left = max(time.Duration(c.deadline-monoNow()), time.Microsecond)
+	c.left = max(c.remaining(), time.Microsecond)
+	c.deadline.Store(math.MaxInt64)
 	return true
 }
 
 // resume restarts the clock that pause stopped, with what was left.
 func (c *callCtx) resume() { c.arm(c.left) }
 
-// disarm stops the deadline and reports whether the instance is still usable
-// (the timer had not fired, nor started to).
-func (c *callCtx) disarm() bool { return c.timer.Stop() && !c.fired.Load() }
+// disarm ends a call and reports whether the instance is still usable (it
+// was not fired meanwhile).
+func (c *callCtx) disarm() bool { return !c.fired.Load() }
 
-// Deadline implements context.Context. The deadline is enforced through Done;
-// it is not reported, as nothing below needs it.
+// expired reports whether the call must stop.
+func (c *callCtx) expired() bool { return c.fired.Load() || monoNow() > c.deadline.Load() }
+
+// remaining is the time left before the deadline (negative once passed).
+func (c *callCtx) remaining() time.Duration { return time.Duration(c.deadline.Load() - monoNow()) }
+
+// Deadline implements context.Context. The deadline is enforced by tick; it
+// is not reported, as nothing below needs it.
 func (c *callCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 // Done implements context.Context.

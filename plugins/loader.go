@@ -8,26 +8,33 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluiceproxy/sluice/abi"
 	"github.com/sluiceproxy/sluice/host/config"
 	"github.com/sluiceproxy/sluice/host/filter"
 	"github.com/sluiceproxy/sluice/host/metrics"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // Defaults for [[plugin]] settings left at zero, as the config package
 // defines them (config.Plugin.WithDefaults).
 const (
-	DefaultTimeout     = config.DefaultPluginTimeout
-	DefaultMemoryLimit = config.DefaultPluginMemoryLimit
+	DefaultTimeout        = config.DefaultPluginTimeout
+	DefaultMemoryLimit    = config.DefaultPluginMemoryLimit
+	DefaultMaxModuleSize  = config.DefaultPluginMaxModuleSize
+	DefaultCompileTimeout = config.DefaultPluginCompileTimeout
 )
+
+// compileWorkers is how many goroutines compile one module: at least two,
+// because only then does wazero stop at a deadline.
+const compileWorkers = 2
 
 // LoaderOptions configures a Loader.
 type LoaderOptions struct {
@@ -64,6 +71,13 @@ type Loader struct {
 	baseDir  string
 	cache    wazero.CompilationCache
 	metrics  *metrics.Registry
+
+	// gate bounds how many goroutines run guest code that may not return
+	// soon: instance creation, and calls of plugins that timed out
+	// recently. It has GOMAXPROCS-1 tokens (at least one), so that a
+	// processor is always left for the timers and the watchers that stop
+	// guests at their deadline (see RATIONALE.md, "Deadlines under a flood").
+	gate chan struct{}
 
 	mu      sync.Mutex
 	modules map[moduleKey]*module
@@ -106,6 +120,7 @@ func NewLoader(opts LoaderOptions) *Loader {
 		cache:   wazero.NewCompilationCache(),
 		modules: make(map[moduleKey]*module),
 		metrics: opts.Metrics,
+		gate:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 	}
 	if l.metrics == nil {
 		l.metrics = metrics.New(metrics.BuildInfo{})
@@ -133,6 +148,9 @@ func (l *Loader) Close() error {
 	if n := len(l.modules); n > 0 {
 		errs = append(errs, fmt.Errorf("plugins: loader closed while %d module(s) are in use by a Set", n))
 		for k, m := range l.modules {
+			if m.compiled != nil {
+				errs = append(errs, m.compiled.Close(context.Background()))
+			}
 			if m.rt != nil {
 				errs = append(errs, m.rt.Close(context.Background()))
 			}
@@ -149,7 +167,7 @@ func (l *Loader) Close() error {
 // acquire returns the compiled module for bin under a memory limit,
 // compiling it in a new runtime unless a live Set already holds it. Plugins
 // load in parallel; two that need the same module wait for one compilation.
-func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages, stack uint32) (*module, error) {
+func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte, pages, stack uint32, timeout time.Duration) (*module, error) {
 	key := moduleKey{sum: sum, pages: pages, stack: stack}
 	l.mu.Lock()
 	if l.closed {
@@ -175,7 +193,7 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 	if err != nil {
 		m.err = fmt.Errorf("compile: %w", err)
 	} else {
-		m.rt, m.compiled, m.err = compile(ctx, l.cache, guarded, pages)
+		m.rt, m.compiled, m.err = compile(ctx, l.cache, guarded, pages, timeout)
 	}
 	if m.err == nil {
 		m.problems = checkModule(m.compiled, bin)
@@ -189,12 +207,19 @@ func (l *Loader) acquire(ctx context.Context, bin []byte, sum [sha256.Size]byte,
 }
 
 // compile makes a runtime with the memory limit, WASI and the host module,
-// and compiles bin in it.
-func compile(ctx context.Context, cache wazero.CompilationCache, bin []byte, pages uint32) (wazero.Runtime, wazero.CompiledModule, error) {
+// and compiles bin in it within timeout. wazero checks the deadline between
+// functions only when it compiles with several workers, so it compiles with
+// two; checkShape has bounded what one function can cost.
+func compile(ctx context.Context, cache wazero.CompilationCache, bin []byte, pages uint32, timeout time.Duration) (wazero.Runtime, wazero.CompiledModule, error) {
+	bin, err := instrument(bin)
+	if err != nil {
+		return nil, nil, err
+	}
+	// No WithCloseOnContextDone: the instrumented guest checks its own
+	// deadline (instrument.go).
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
-		WithMemoryLimitPages(pages).
-		WithCloseOnContextDone(true)
+		WithMemoryLimitPages(pages)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
@@ -204,9 +229,18 @@ func compile(ctx context.Context, cache wazero.CompilationCache, bin []byte, pag
 		_ = rt.Close(ctx)
 		return nil, nil, err
 	}
-	compiled, err := rt.CompileModule(ctx, bin)
+	if err := instantiateTick(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(experimental.WithCompilationWorkers(ctx, compileWorkers), timeout)
+	defer cancel()
+	compiled, err := rt.CompileModule(cctx, bin)
 	if err != nil {
 		_ = rt.Close(ctx)
+		if cctx.Err() != nil {
+			return nil, nil, fmt.Errorf("compile: did not finish within compile_timeout (%s)", timeout)
+		}
 		return nil, nil, fmt.Errorf("compile: %w", err)
 	}
 	return rt, compiled, nil
@@ -222,6 +256,12 @@ func (l *Loader) release(m *module) {
 	}
 	if l.modules[m.key] == m {
 		delete(l.modules, m.key)
+	}
+	// Closing the runtime does not free the compiled code: the engine that
+	// holds it belongs to the shared compilation cache and counts the
+	// references of every CompiledModule, so each must be closed too.
+	if m.compiled != nil {
+		_ = m.compiled.Close(context.Background())
 	}
 	if m.rt != nil {
 		_ = m.rt.Close(context.Background())
@@ -319,6 +359,9 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 		logger:  l.logger.With("plugin", pc.Name),
 		shared:  l.shared,
 		pos:     pc.Pos,
+		gate:    l.gate,
+		running: make(chan struct{}, cap(l.gate)),
+		breaker: newBreaker(pc.BreakerFailures, pc.BreakerBackoff.Duration, pc.BreakerMaxBackoff.Duration),
 	}
 	if p.timeout < 0 {
 		p.timeout = DefaultTimeout
@@ -351,11 +394,20 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 	if !filepath.IsAbs(path) && l.baseDir != "" {
 		path = filepath.Join(l.baseDir, path)
 	}
+	maxSize := int64(pc.MaxModuleSize)
+	if maxSize <= 0 {
+		maxSize = DefaultMaxModuleSize
+	}
 	var err error
 	if bin == nil {
-		if bin, err = os.ReadFile(path); err != nil {
+		if bin, err = readModule(path, maxSize); err != nil {
 			return nil, p.errf("%w", err)
 		}
+	} else if int64(len(bin)) > maxSize {
+		return nil, p.errf("%w", errTooLarge(maxSize))
+	}
+	if err := checkShape(bin); err != nil {
+		return nil, p.errf("%w", err)
 	}
 	sum := sha256.Sum256(bin)
 	if pin := strings.TrimSpace(pc.SHA256); pin != "" && !strings.EqualFold(pin, hex.EncodeToString(sum[:])) {
@@ -371,7 +423,11 @@ func (l *Loader) build(ctx context.Context, pc config.Plugin, server config.Serv
 		return nil, p.errf("config cannot be written as JSON: %w", err)
 	}
 
-	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages), uint32(p.quotas.stack))
+	compileTimeout := pc.CompileTimeout.Duration
+	if compileTimeout <= 0 {
+		compileTimeout = DefaultCompileTimeout
+	}
+	p.mod, err = l.acquire(ctx, bin, sum, uint32(pages), uint32(p.quotas.stack), compileTimeout)
 	if err != nil {
 		return nil, p.errf("%w", err)
 	}

@@ -35,11 +35,13 @@ func TestDiscardedInstancesReleaseTheirMemory(t *testing.T) {
 			}
 			in.st = callState{phase: phaseRequest, x: &filter.Exchange{Request: exchange("/").Request}}
 			_, ce = p.invoke(in, hookRequestHeaders)
-			fired := in.ctx.fired.Load()
 			p.release(in, ce) // before any skip: the set's Close waits for it
-			if ce == nil || (tc.fixture == "fill" && !fired) {
-				t.Skip("the call ended before its deadline fired")
+			if ce == nil {
+				t.Skip("the call ended before its deadline")
 			}
+			// "fill" runs past its deadline with no check in its way (no
+			// loop, no call) and traps; the deadline is compiled into the
+			// guest, so nothing closes the module under it meanwhile.
 			if !released(mems[0]) {
 				t.Errorf("the discarded instance still holds its memory (call error: %v)", ce)
 			}

@@ -115,6 +115,10 @@ func failCause(ce *callError) metrics.FailCause {
 		return metrics.FailABIMisuse
 	case failNoInstance:
 		return metrics.FailNoInstance
+	case failShared:
+		return metrics.FailSharedStore
+	case failTripped:
+		return metrics.FailTripped
 	}
 	return metrics.FailTrap
 }
@@ -128,7 +132,7 @@ type failLog struct {
 	dropped [numFailCauses]atomic.Uint64
 }
 
-const numFailCauses = 5
+const numFailCauses = 7
 
 // logFailure writes the log record of a failed call: the request or
 // session it served (request id, route), the plugin, hook and cause, the

@@ -56,13 +56,21 @@ type Stats struct {
 	// shared.hook_budget spent).
 	SharedErrors uint64
 	// PoolWaits counts calls that found no idle instance and had to wait;
-	// PoolTimeouts those whose deadline passed while waiting.
+	// PoolTimeouts those whose deadline passed while waiting, for an
+	// instance or for their turn to run (see RATIONALE.md, "Deadlines under
+	// a flood").
 	PoolWaits    uint64
 	PoolTimeouts uint64
 	// Discarded counts instances closed after a failure.
 	Discarded uint64
-	// Instances is the number of live instances now.
+	// Trips counts how often the circuit breaker opened; Tripped counts the
+	// calls it failed without running guest code (also counted in Errors).
+	Trips   uint64
+	Tripped uint64
+	// Instances is the number of live instances now; Created counts the
+	// instances created since the load (the warm ones included).
 	Instances int64
+	Created   uint64
 	// LogDropped counts guest log lines dropped over log_rate.
 	LogDropped uint64
 }
@@ -71,6 +79,7 @@ type counters struct {
 	calls, errors, traps, timeouts, misuses atomic.Uint64
 	sharedErrors                            atomic.Uint64
 	poolWaits, poolTimeouts, discarded      atomic.Uint64
+	created                                 atomic.Uint64
 	instances                               atomic.Int64
 }
 
@@ -106,6 +115,22 @@ type plugin struct {
 	hm      [numHooks]*metrics.Hook
 	debug   bool
 	untrack func()
+
+	// breaker stops calling a guest that keeps failing (breaker.go).
+	breaker *breaker
+	// gate is the Loader's guestGate: calls of a plugin that timed out in
+	// the last suspectFor, and every instance creation, run guest code only
+	// with one of its tokens. lastTimeout (monotonic ns, 0: never) marks
+	// the plugin suspect.
+	gate        chan struct{}
+	lastTimeout atomic.Int64
+	// running has GOMAXPROCS-1 tokens (at least one): no more of this
+	// plugin's calls run guest code at once, so that one plugin whose
+	// guest loops cannot hold every processor while its deadlines wait to
+	// fire.
+	running chan struct{}
+	// lastCreate is how long the last instance creation ran guest code (ns).
+	lastCreate atomic.Int64
 }
 
 // errf formats a load error that names the plugin and its module file.
@@ -158,7 +183,10 @@ func (p *plugin) snapshot() Stats {
 		PoolWaits:    p.stats.poolWaits.Load(),
 		PoolTimeouts: p.stats.poolTimeouts.Load(),
 		Discarded:    p.stats.discarded.Load(),
+		Trips:        p.breaker.trips.Load(),
+		Tripped:      p.breaker.refusals.Load(),
 		Instances:    p.stats.instances.Load(),
+		Created:      p.stats.created.Load(),
 		LogDropped:   p.logs.dropped.Load(),
 	}
 }
@@ -202,6 +230,17 @@ func (p *plugin) instantiate(ctx context.Context) (*instance, int32, error) {
 		stderr: newLineWriter(p.logger, &p.logs, "stderr", slog.LevelWarn),
 	}
 	in.ctx = newCallCtx(in)
+	// Creating an instance runs guest code (start-up, _initialize,
+	// configure) for up to initTimeout: it needs a gate token.
+	select {
+	case p.gate <- struct{}{}:
+	case <-ctx.Done():
+		return nil, 0, p.errf("instantiate: %w", ctx.Err())
+	}
+	defer func() { <-p.gate }()
+	p.stats.created.Add(1)
+	start := time.Now()
+	defer func() { p.lastCreate.Store(int64(time.Since(start))) }()
 	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, &in.memory), initTimeout)
 	defer cancel()
 	mod, err := p.mod.rt.InstantiateModule(ictx, p.mod.compiled,
@@ -264,7 +303,7 @@ func (p *plugin) configure(in *instance) error {
 func (in *instance) initCall(f api.Function) (uint32, error) {
 	in.ctx.arm(initTimeout)
 	err := f.CallWithStack(in.ctx, in.stack[:])
-	if !in.ctx.disarm() {
+	if !in.ctx.disarm() || isDeadline(err) {
 		return 0, errors.New("did not return within " + initTimeout.String())
 	}
 	if err != nil {
@@ -314,6 +353,7 @@ const (
 	failMisuse
 	failNoInstance
 	failShared
+	failTripped
 )
 
 func (k failKind) String() string {
@@ -326,6 +366,8 @@ func (k failKind) String() string {
 		return "no instance"
 	case failShared:
 		return "shared store"
+	case failTripped:
+		return "tripped"
 	}
 	return "trap"
 }
@@ -339,12 +381,15 @@ type callError struct {
 func (e *callError) Error() string { return e.kind.String() + ": " + e.err.Error() }
 func (e *callError) Unwrap() error { return e.err }
 
+var errTripped = errors.New("the plugin failed repeatedly and is tripped (circuit breaker open)")
+
 // acquire takes an instance from the pool for one hook call and arms its
-// deadline. The time spent waiting for a free instance counts against the
-// deadline: the hook's budget is one budget. With a remote shared store,
-// instances are busy while their calls wait on the network, so waiting for
-// one is waiting on the network too: the wait may also use the store's
-// per-hook budget (shared.hook_budget) before it eats into the guest's time.
+// deadline, unless the breaker is open. The time spent waiting for a free
+// instance counts against the deadline: the hook's budget is one budget.
+// With a remote shared store, instances are busy while their calls wait on
+// the network, so waiting for one is waiting on the network too: the wait
+// may also use the store's per-hook budget (shared.hook_budget) before it
+// eats into the guest's time.
 func (p *plugin) acquire() (*instance, *callError) { return p.acquireFor(p.timeout) }
 
 // messageBudgetUnit is how much of a message one timeout pays for: a
@@ -361,8 +406,13 @@ func (p *plugin) messageBudget(n int) time.Duration {
 
 // acquireFor is acquire with a deadline of budget.
 func (p *plugin) acquireFor(budget time.Duration) (*instance, *callError) {
+	ok, probe := p.breaker.allow()
+	if !ok {
+		return nil, &callError{kind: failTripped, err: errTripped}
+	}
 	select {
 	case in := <-p.pool.idle:
+		in.probe = probe
 		in.ctx.arm(budget)
 		return in, nil
 	default:
@@ -374,13 +424,52 @@ func (p *plugin) acquireFor(budget time.Duration) (*instance, *callError) {
 	}
 	in, err := p.pool.getSlow(budget + grace)
 	if err != nil {
+		p.breaker.abandon(probe)
 		if errors.Is(err, errPoolTimeout) {
 			p.stats.poolTimeouts.Add(1)
 		}
 		return nil, &callError{kind: failNoInstance, err: err}
 	}
+	in.probe = probe
 	in.ctx.arm(max(budget-max(time.Since(start)-grace, 0), time.Microsecond))
 	return in, nil
+}
+
+// suspectFor is how long after a timeout a plugin's calls need a gate
+// token: a guest that looped once may loop again, and each loop holds a
+// processor until its deadline fires.
+const suspectFor = 10 * time.Second
+
+// suspect reports whether the plugin timed out within suspectFor.
+func (p *plugin) suspect() bool {
+	last := p.lastTimeout.Load()
+	return last != 0 && monoNow()-last < int64(suspectFor)
+}
+
+// wait takes a token of sem, waiting at most until the call's deadline.
+func (p *plugin) wait(sem chan struct{}, in *instance) bool {
+	d := in.ctx.remaining()
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-in.ctx.done:
+		return false
+	}
+}
+
+// waitedOut is the failure of a call whose deadline passed before it could
+// run guest code. Like finding no free instance, it says nothing about the
+// guest: it does not count against the breaker and keeps the instance.
+func (p *plugin) waitedOut() *callError {
+	p.stats.poolTimeouts.Add(1)
+	return &callError{kind: failNoInstance, err: fmt.Errorf("the hook deadline of %s passed before the call's turn to run", p.timeout)}
 }
 
 // invoke calls hook h on an acquired instance whose call state and stack
@@ -388,15 +477,30 @@ func (p *plugin) acquireFor(budget time.Duration) (*instance, *callError) {
 func (p *plugin) invoke(in *instance, h hook) (action uint32, ce *callError) {
 	p.stats.calls.Add(1)
 	defer p.record(in, h, monoNow(), &action, &ce)
-	err := in.hooks[h].CallWithStack(in.ctx, in.stack[:])
+	select {
+	case p.running <- struct{}{}:
+	default:
+		if !p.wait(p.running, in) {
+			return 0, p.waitedOut()
+		}
+	}
+	var err error
+	if p.suspect() {
+		if !p.wait(p.gate, in) {
+			<-p.running
+			return 0, p.waitedOut()
+		}
+		err = in.hooks[h].CallWithStack(in.ctx, in.stack[:])
+		<-p.gate
+	} else {
+		err = in.hooks[h].CallWithStack(in.ctx, in.stack[:])
+	}
+	<-p.running
 	alive := in.ctx.disarm()
 	switch {
-	case err == nil && alive:
-		return uint32(in.stack[0]), nil
 	case err == nil:
-		// It returned as the deadline fired: the result stands, but the
-		// context is spent, so release discards the instance.
-		in.spent = true
+		// A call that returned stands, even late; if the pool closed
+		// meanwhile, release discards the instance.
 		return uint32(in.stack[0]), nil
 	case in.st.misuse != nil:
 		return 0, &callError{kind: failMisuse, err: in.st.misuse}
@@ -432,7 +536,28 @@ func isDeadline(err error) bool {
 // when the call failed in any way (see RATIONALE.md).
 func (p *plugin) release(in *instance, ce *callError) {
 	in.st = callState{}
-	if ce == nil && !in.spent && !in.ctx.fired.Load() && !in.mod.IsClosed() {
+	probe := in.probe
+	in.probe = false
+	switch {
+	case ce == nil:
+		p.breaker.succeeded(probe)
+		if probe {
+			p.logger.Info("plugins: plugin recovered: its probe call succeeded, the circuit breaker is closed")
+		}
+	case ce.kind == failNoInstance:
+		// The guest did not run (its turn did not come before the
+		// deadline): nothing was learnt about it, and the instance is fine.
+		p.breaker.abandon(probe)
+	default:
+		if ce.kind == failTimeout {
+			p.lastTimeout.Store(monoNow())
+		}
+		if p.breaker.failed(probe) {
+			p.logger.Warn("plugins: plugin tripped: its on_error policy applies without running it until a probe call succeeds",
+				"failures_in_a_row", p.breaker.threshold, "backoff", p.breaker.first.String(), "last_error", ce.Error())
+		}
+	}
+	if (ce == nil || ce.kind == failNoInstance) && !in.ctx.fired.Load() && !in.mod.IsClosed() {
 		p.pool.put(in)
 		return
 	}
@@ -455,6 +580,9 @@ func (p *plugin) fail(h hook, ce *callError, x *filter.Exchange, s *filter.Sessi
 		p.stats.misuses.Add(1)
 	case failShared:
 		p.stats.sharedErrors.Add(1)
+	case failTripped:
+		// Logged once when the breaker opened.
+		return p.deny
 	}
 	p.logFailure(h, ce, x, s)
 	return p.deny

@@ -158,18 +158,29 @@ func (pl *pool) filler() {
 			pl.pending--
 			pl.mu.Unlock()
 
+			// A tripped plugin gets no new instances until its breaker lets
+			// a probe through: a guest whose start-up is slow and whose
+			// hooks fail would otherwise keep a core busy re-creating it.
+			if d := pl.p.breaker.wait(); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-pl.done:
+					pl.giveBack()
+					return
+				}
+			}
 			in, err := pl.p.newInstance(context.Background())
 			if err != nil {
 				// The module instantiated at load, so this is rare (a guest
 				// whose start-up depends on randomness or time). Give the
-				// reservation back and slow down rather than spin.
+				// reservation back and slow down rather than spin: wait at
+				// least as long as the attempt took, and count it against
+				// the breaker.
 				pl.p.logger.Error("plugins: cannot create an instance", "error", err)
 				pl.p.stats.errors.Add(1)
-				pl.mu.Lock()
-				pl.live--
-				pl.cond.Broadcast()
-				pl.mu.Unlock()
-				backoff = min(max(2*backoff, 10*time.Millisecond), time.Second)
+				pl.p.breaker.failed(pl.p.breaker.open())
+				pl.giveBack()
+				backoff = min(max(2*backoff, 10*time.Millisecond, time.Duration(pl.p.lastCreate.Load())), pl.p.breaker.ceiling)
 				select {
 				case <-time.After(backoff):
 				case <-pl.done:
@@ -190,8 +201,26 @@ func (pl *pool) filler() {
 			pl.idle <- in
 			pl.p.stats.instances.Add(1)
 			pl.mu.Unlock()
+			if pl.p.breaker.failing() {
+				// While its calls fail, a plugin's instances are discarded
+				// as fast as they are made: spend at most a fifth of the
+				// filler's time creating them.
+				select {
+				case <-time.After(4 * time.Duration(pl.p.lastCreate.Load())):
+				case <-pl.done:
+					return
+				}
+			}
 		}
 	}
+}
+
+// giveBack returns the reservation of an instance the filler did not create.
+func (pl *pool) giveBack() {
+	pl.mu.Lock()
+	pl.live--
+	pl.cond.Broadcast()
+	pl.mu.Unlock()
 }
 
 // close stops the pool: idle instances are closed now, calls in progress

@@ -261,6 +261,22 @@ type Plugin struct {
 	// module cannot make the proxy buffer bodies unless the operator allows
 	// it here. A larger request body gets 413, a larger response 502.
 	MaxBodyBuffer Size `toml:"max_body_buffer"`
+	// MaxModuleSize refuses a larger .wasm file before it is read whole.
+	// Default 16MiB.
+	MaxModuleSize Size `toml:"max_module_size"`
+	// CompileTimeout bounds compiling the module at load or reload.
+	// Default 10s.
+	CompileTimeout Duration `toml:"compile_timeout"`
+	// BreakerFailures is how many hook calls in a row may fail (trap, time
+	// out or misuse the ABI) before the plugin trips: its on_error policy
+	// then applies without running guest code until the backoff passes.
+	// Default 5.
+	BreakerFailures int `toml:"breaker_failures"`
+	// BreakerBackoff is how long the plugin stays tripped the first time;
+	// each failed probe doubles it, up to BreakerMaxBackoff. Defaults 1s
+	// and 1m.
+	BreakerBackoff    Duration `toml:"breaker_backoff"`
+	BreakerMaxBackoff Duration `toml:"breaker_max_backoff"`
 	// Config is handed to the filter as JSON.
 	Config map[string]any `toml:"config"`
 	// Pos is where the plugin is written, so that an error the filter
@@ -291,13 +307,20 @@ type Size int64
 // one owner: Parse fills them in, and the plugins loader applies
 // WithDefaults to a config built by hand.
 const (
-	DefaultPluginTimeout     = 10 * time.Millisecond
-	DefaultPluginMemoryLimit = 16 << 20
+	DefaultPluginTimeout           = 10 * time.Millisecond
+	DefaultPluginMemoryLimit       = 16 << 20
+	DefaultPluginMaxModuleSize     = 16 << 20
+	DefaultPluginCompileTimeout    = 10 * time.Second
+	DefaultPluginBreakerFailures   = 5
+	DefaultPluginBreakerBackoff    = time.Second
+	DefaultPluginBreakerMaxBackoff = time.Minute
 )
 
 // WithDefaults returns p with the settings left at zero set to their
 // defaults: on_error "deny", memory_limit 16MiB, timeout 10ms,
-// pool_size GOMAXPROCS*2, and the quotas' defaults (quota.go).
+// pool_size GOMAXPROCS*2, max_module_size 16MiB, compile_timeout 10s,
+// breaker_failures 5, breaker_backoff 1s, breaker_max_backoff 1m, and the
+// quotas' defaults (quota.go).
 func (p Plugin) WithDefaults() Plugin {
 	if p.OnError == "" {
 		p.OnError = "deny"
@@ -310,6 +333,21 @@ func (p Plugin) WithDefaults() Plugin {
 	}
 	if p.PoolSize == 0 {
 		p.PoolSize = runtime.GOMAXPROCS(0) * 2
+	}
+	if p.MaxModuleSize == 0 {
+		p.MaxModuleSize = DefaultPluginMaxModuleSize
+	}
+	if p.CompileTimeout.Duration == 0 {
+		p.CompileTimeout.Duration = DefaultPluginCompileTimeout
+	}
+	if p.BreakerFailures == 0 {
+		p.BreakerFailures = DefaultPluginBreakerFailures
+	}
+	if p.BreakerBackoff.Duration == 0 {
+		p.BreakerBackoff.Duration = DefaultPluginBreakerBackoff
+	}
+	if p.BreakerMaxBackoff.Duration == 0 {
+		p.BreakerMaxBackoff.Duration = DefaultPluginBreakerMaxBackoff
 	}
 	pluginQuotaDefaults(&p)
 	return p

@@ -181,7 +181,29 @@ func (p *parser) validatePlugin(k string, pl Plugin) {
 	if pl.PoolSize < 0 {
 		p.errf(k+".pool_size", "must not be negative")
 	}
+	p.validatePluginLoading(k, pl)
 	p.validatePluginQuotas(k, pl)
+}
+
+// validatePluginLoading checks the limits on loading a plugin's module and
+// its circuit breaker.
+func (p *parser) validatePluginLoading(k string, pl Plugin) {
+	if pl.MaxModuleSize < 8 {
+		p.errf(k+".max_module_size", "must be at least 8B (a module header), got %s", pl.MaxModuleSize)
+	}
+	if pl.CompileTimeout.Duration <= 0 {
+		p.errf(k+".compile_timeout", "must be positive")
+	}
+	if pl.BreakerFailures < 1 {
+		p.errf(k+".breaker_failures", "must be at least 1, got %d", pl.BreakerFailures)
+	}
+	if pl.BreakerBackoff.Duration <= 0 {
+		p.errf(k+".breaker_backoff", "must be positive")
+	}
+	if pl.BreakerMaxBackoff.Duration < pl.BreakerBackoff.Duration {
+		p.errf(k+".breaker_max_backoff", "must be at least breaker_backoff (%s), got %s",
+			pl.BreakerBackoff.Duration, pl.BreakerMaxBackoff.Duration)
+	}
 }
 
 // validateRoutes checks every [[route]] against the upstreams and plugins

@@ -45,10 +45,12 @@ const (
 	FailABIMisuse                   // it broke the ABI
 	FailQuota                       // it exceeded a host-side quota
 	FailNoInstance                  // no instance was free in time, or none could be created
+	FailSharedStore                 // the shared store (Redis) failed or was too slow
+	FailTripped                     // the plugin's circuit breaker is open: the guest did not run
 	numFailCauses
 )
 
-var failLabels = [numFailCauses]string{"trap", "timeout", "abi_misuse", "quota", "no_instance"}
+var failLabels = [numFailCauses]string{"trap", "timeout", "abi_misuse", "quota", "no_instance", "shared_store", "tripped"}
 
 // String returns the cause's label value, which logs use too.
 func (c FailCause) String() string { return failLabels[c] }

@@ -63,7 +63,10 @@ type Reloader struct {
 	log   *slog.Logger
 	proxy *host.Proxy
 
-	mu     sync.Mutex // serialises reloads
+	// mu is held by the reload in progress. A second trigger does not wait
+	// for it (a reload can take as long as compile_timeout): it returns
+	// ErrInProgress at once.
+	mu     sync.Mutex
 	closed bool
 	// fp is the fingerprint of the generation serving; failedFP that of the
 	// last attempt that failed (empty after a success).
@@ -104,7 +107,16 @@ type Status struct {
 	// LastError is why the last attempt failed; empty once a reload
 	// succeeds or the files are back to what serves.
 	LastError string `json:"last_error,omitempty"`
+	// InProgress is set while a reload runs, since InProgressSince, by
+	// InProgressTrigger.
+	InProgress        bool       `json:"in_progress,omitempty"`
+	InProgressSince   *time.Time `json:"in_progress_since,omitempty"`
+	InProgressTrigger string     `json:"in_progress_trigger,omitempty"`
 }
+
+// ErrInProgress is what Reload returns when another reload is running: the
+// trigger is not queued behind it (POST /reload answers 409 Conflict).
+var ErrInProgress = errors.New("reload: a reload is already in progress")
 
 // The results a reload reports.
 const (
@@ -187,15 +199,24 @@ func (r *Reloader) Close() error {
 // after the attempt and, when it failed, the error.
 func (r *Reloader) Reload(trigger string, force bool) (Status, error) {
 	start := time.Now()
-	r.mu.Lock()
+	if !r.mu.TryLock() {
+		st := r.Status()
+		r.log.Warn("reload: another reload is in progress; this trigger is not queued",
+			"trigger", trigger, "running", st.InProgressTrigger)
+		return st, ErrInProgress
+	}
 	defer r.mu.Unlock()
 	if r.closed {
 		return r.Status(), errors.New("reload: the proxy is closed")
 	}
+	r.stMu.Lock()
+	r.st.InProgress, r.st.InProgressSince, r.st.InProgressTrigger = true, &start, trigger
+	r.stMu.Unlock()
 	result, modules, err := r.reloadLocked(force)
 	took := time.Since(start)
 	r.stMu.Lock()
 	st := &r.st
+	st.InProgress, st.InProgressSince, st.InProgressTrigger = false, nil, ""
 	st.LastAttempt, st.LastTrigger, st.LastResult, st.LastDuration = &start, trigger, result, took.String()
 	switch result {
 	case Loaded:
@@ -304,9 +325,9 @@ func (r *Reloader) read() (*reloadInput, error) {
 	in.modules = make(map[string]string, len(cfg.Plugins))
 	in.moduleBytes = make(map[string][]byte, len(cfg.Plugins))
 	var firstErr error
-	add := func(what, path string) ([]byte, string) {
+	add := func(what, path string, limit int64) ([]byte, string) {
 		in.files = append(in.files, path)
-		b, err := os.ReadFile(path)
+		b, err := readFile(path, limit)
 		if err != nil {
 			fmt.Fprintf(h, "\x00%s\x00missing", path)
 			if firstErr == nil {
@@ -324,18 +345,39 @@ func (r *Reloader) read() (*reloadInput, error) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
 		}
-		b, sum := add(fmt.Sprintf("plugin %q", pc.Name), path)
+		b, sum := add(fmt.Sprintf("plugin %q", pc.Name), path, int64(pc.MaxModuleSize))
 		in.modules[pc.Name] = sum
 		if b != nil {
 			in.moduleBytes[pc.Name] = b
 		}
 	}
 	if s := cfg.Server; s.TLSCert != "" {
-		add("server.tls_cert", s.TLSCert)
-		add("server.tls_key", s.TLSKey)
+		add("server.tls_cert", s.TLSCert, 0)
+		add("server.tls_key", s.TLSKey, 0)
 	}
 	in.fp = hex.EncodeToString(h.Sum(nil))
 	return in, firstErr
+}
+
+// readFile reads a file, refusing one larger than limit (when positive)
+// without reading more than limit+1 bytes of it.
+func readFile(path string, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		return os.ReadFile(path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than max_module_size (%s)", path, config.Size(limit))
+	}
+	return b, nil
 }
 
 // watched returns the files the current config depends on.
@@ -352,13 +394,17 @@ func (r *Reloader) serveStatus(w http.ResponseWriter, _ *http.Request) {
 }
 
 // serveReload is POST /reload: it reloads at once and answers with the
-// status, 200 when the proxy serves the files as they are now and 422 when
-// they were refused. ?force=1 rebuilds even unchanged or failed files.
+// status, 200 when the proxy serves the files as they are now, 422 when
+// they were refused and 409 at once when another reload is in progress.
+// ?force=1 rebuilds even unchanged or failed files.
 func (r *Reloader) serveReload(w http.ResponseWriter, req *http.Request) {
 	force := req.URL.Query().Get("force")
 	st, err := r.Reload("admin", force == "1" || force == "true")
 	code := http.StatusOK
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrInProgress):
+		code = http.StatusConflict
+	case err != nil:
 		code = http.StatusUnprocessableEntity
 	}
 	writeStatus(w, code, st)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,10 +55,17 @@ func (c *stampChain) OnMessage(_ *filter.Session, m *filter.Message) filter.Mess
 // released.
 type stampBuilder struct {
 	builds, closes atomic.Int64
+	// hold, when set, makes a build wait until it is closed, after saying
+	// so on entered.
+	hold, entered chan struct{}
 }
 
 func (b *stampBuilder) build(cfg *config.Config, _ map[string][]byte) (Built, error) {
 	b.builds.Add(1)
+	if b.hold != nil {
+		b.entered <- struct{}{}
+		<-b.hold
+	}
 	chains := map[string]filter.Chain{}
 	for _, r := range cfg.Routes {
 		for _, name := range r.Plugins {
@@ -654,5 +662,42 @@ func TestReloadAfterClose(t *testing.T) {
 	}
 	if _, err := r.Reload("test", true); err == nil {
 		t.Fatal("Reload after Close succeeded")
+	}
+}
+
+// A reload in progress answers a second trigger at once, with 409 on the
+// admin endpoint, instead of queueing it; the status shows what runs.
+func TestReloadInProgressAnswersAtOnce(t *testing.T) {
+	e := rlStart(t, rlConf{Stamp: "A"})
+	e.b.hold, e.b.entered = make(chan struct{}), make(chan struct{}, 1)
+	e.write(rlConf{Stamp: "B"})
+	first := make(chan Status, 1)
+	go func() {
+		st, _ := e.r.Reload("test", false)
+		first <- st
+	}()
+	<-e.b.entered
+
+	start := time.Now()
+	code, st := e.post("")
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the second trigger waited %v", took)
+	}
+	if code != http.StatusConflict || !st.InProgress || st.InProgressTrigger != "test" {
+		t.Errorf("POST /reload during a reload: %d %+v, want 409 with the reload in progress", code, st)
+	}
+	if _, err := e.r.Reload("SIGHUP", false); !errors.Is(err, ErrInProgress) {
+		t.Errorf("Reload during a reload: %v, want ErrInProgress", err)
+	}
+
+	close(e.b.hold)
+	if st := <-first; st.LastResult != Loaded || st.InProgress {
+		t.Fatalf("first reload: %+v", st)
+	}
+	if got := e.stamp(http.DefaultClient); got != "B" {
+		t.Errorf("stamp %q after the reload, want B", got)
+	}
+	if b := e.b.builds.Load(); b != 2 {
+		t.Errorf("%d builds, want 2: the refused triggers built nothing", b)
 	}
 }

@@ -2,6 +2,7 @@ package reload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -99,7 +100,12 @@ func (r *Reloader) Watch(ctx context.Context, debounce time.Duration) error {
 			r.log.Warn("reload: watch", "err", err)
 			timer.Reset(debounce)
 		case <-timer.C:
-			_, _ = r.Reload("watch", false)
+			if _, err := r.Reload("watch", false); errors.Is(err, ErrInProgress) {
+				// Another trigger's reload read the files before this
+				// event, maybe: look again once it is done.
+				timer.Reset(debounce)
+				continue
+			}
 			// A file in a directory watched only from now on may have
 			// changed since the reload read it: look once more (a no-op
 			// when nothing did).

@@ -18,11 +18,16 @@ var cases = []attackCase{
 		plugin:  `timeout = "100ms"`,
 		workers: 2,
 		attack:  func(e *env) error { return wantStatus(e, "/hostile/grow", 503) },
-		log:     `plugin=hostile request_id=\S+ route=\S+ hook=request_headers cause=(trap|timeout) error="(trap: wasm error: unreachable|timeout)`,
+		// The log samples one failure a second per cause: a call that
+		// waited out its deadline behind the others may be the one logged.
+		log: `plugin=hostile request_id=\S+ route=\S+ hook=request_headers cause=(trap|timeout|no_instance) error=`,
 	},
 	{
 		name:   "stack-recursion",
 		module: "recurse",
+		// Recursing down to 1MiB of stack takes a few milliseconds on a
+		// loaded machine; the case is about the stack, not the deadline.
+		plugin: `timeout = "250ms"`,
 		attack: func(e *env) error { return wantStatus(e, "/hostile/recurse", 503) },
 		log:    `stack overflow: the call stack passed the plugin's stack_limit of 1MiB`,
 	},
@@ -123,6 +128,36 @@ var cases = []attackCase{
 			return wantStatus(e, path, 502)
 		}),
 		log: `set_body: over the plugin's max_body_buffer quota`,
+	},
+	{
+		// Every hook loops: each call ends at the 10ms deadline, then the
+		// plugin trips and answers 503 without running.
+		name:   "loop-in-every-hook",
+		module: "loop_hooks",
+		attack: func(e *env) error { return wantStatus(e, "/hostile/loop", 503) },
+		log:    `plugin tripped: its on_error policy applies without running it`,
+	},
+	{
+		name:   "loop-in-message-hook",
+		module: "loop_message",
+		attack: func(e *env) error { return wantClose(e, "/hostile/ws", []byte("spin"), 1011) },
+		log:    `exceeded the hook deadline of 10ms|plugin tripped`,
+	},
+	{
+		name:   "recursion-without-loops",
+		module: "recurse_noloop",
+		attack: func(e *env) error { return wantStatus(e, "/hostile/fib", 503) },
+		log:    `exceeded the hook deadline of 10ms|plugin tripped`,
+	},
+	{
+		// _initialize takes 300ms of CPU and every hook traps: the pool
+		// re-creates instances at a fifth of its time at most and the
+		// breaker trips after five traps in a row, so most calls fail
+		// without an instance to run in.
+		name:   "slow-init-trapping-hooks",
+		module: "slow_init",
+		attack: func(e *env) error { return wantStatus(e, "/hostile/slow", 503) },
+		log:    `wasm error: unreachable`,
 	},
 }
 
