@@ -40,13 +40,13 @@ type FailCause uint8
 
 // The causes of a failed hook call.
 const (
-	FailTrap       FailCause = iota // the guest trapped (or exited)
-	FailTimeout                     // the hook deadline stopped it
-	FailABIMisuse                   // it broke the ABI
-	FailQuota                       // it exceeded a host-side quota
-	FailNoInstance                  // no instance was free in time, or none could be created
-	FailSharedStore                 // the shared store (Redis) failed or was too slow
-	FailTripped                     // the plugin's circuit breaker is open: the guest did not run
+	FailTrap        FailCause = iota // the guest trapped (or exited)
+	FailTimeout                      // the hook deadline stopped it
+	FailABIMisuse                    // it broke the ABI
+	FailQuota                        // it exceeded a host-side quota
+	FailNoInstance                   // no instance was free in time, or none could be created
+	FailSharedStore                  // the shared store (Redis) failed or was too slow
+	FailTripped                      // the plugin's circuit breaker is open: the guest did not run
 	numFailCauses
 )
 
