@@ -97,11 +97,20 @@ func targets(t *testing.T, wsExtra string) []target {
 	chains := map[string]filter.Chain{}
 	if haveRedact {
 		loader := plugins.NewLoader(plugins.LoaderOptions{Logger: log})
-		t.Cleanup(func() { loader.Close() })
+		t.Cleanup(func() {
+			if err := loader.Close(); err != nil {
+				t.Error(err)
+			}
+		})
 		set, err := loader.Load(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Cleanups run last first: the proxy stops, then the Set closes
+		// (waiting for its calls and its pools' fillers), then the Loader.
+		// Closing the Loader under a live Set unmaps the memory of
+		// instances that may still run guest code.
+		t.Cleanup(func() { set.Close() })
 		chains = set.Chains()
 	}
 	for name := range ups {
