@@ -62,6 +62,7 @@ type Loader struct {
 
 	mu      sync.Mutex
 	modules map[moduleKey]*module
+	sets    map[*Set]struct{} // Sets loaded and not closed yet
 	closed  bool
 }
 
@@ -100,6 +101,7 @@ func NewLoader(opts LoaderOptions) *Loader {
 		baseDir: opts.BaseDir,
 		cache:   wazero.NewCompilationCache(),
 		modules: make(map[moduleKey]*module),
+		sets:    make(map[*Set]struct{}),
 	}
 	if l.logger == nil {
 		l.logger = slog.Default()
@@ -113,14 +115,30 @@ func NewLoader(opts LoaderOptions) *Loader {
 
 // Close closes the Loader: the compiled modules still held (by Sets not
 // closed: a caller bug, reported as an error) and the compilation cache.
+// A Set still open is closed first, as Set.Close does: its calls are cut
+// short and have returned before the runtimes go. Closing a runtime under a
+// running guest would unmap the memory the guest is writing to.
 func (l *Loader) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
+	open := make([]*Set, 0, len(l.sets))
+	for s := range l.sets {
+		open = append(open, s)
+	}
+	l.mu.Unlock()
 	var errs []error
+	if len(open) > 0 {
+		errs = append(errs, fmt.Errorf("plugins: loader closed while %d Set(s) were open: closed them first", len(open)))
+		for _, s := range open {
+			s.Close()
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if n := len(l.modules); n > 0 {
 		errs = append(errs, fmt.Errorf("plugins: loader closed while %d module(s) are in use by a Set", n))
 		for k, m := range l.modules {
@@ -295,6 +313,16 @@ func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules ma
 		}
 		s.chains[r.Name] = newChain(r.Name, ps)
 	}
+	l.mu.Lock()
+	closed := l.closed
+	if !closed {
+		l.sets[s] = struct{}{}
+	}
+	l.mu.Unlock()
+	if closed {
+		_ = s.Close()
+		return nil, errors.New("plugins: loader is closed")
+	}
 	return s, nil
 }
 
@@ -445,6 +473,9 @@ func (s *Set) Close() error {
 			p.pool.close()
 			s.loader.release(p.mod)
 		}
+		s.loader.mu.Lock()
+		delete(s.loader.sets, s)
+		s.loader.mu.Unlock()
 	})
 	return nil
 }
