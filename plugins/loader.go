@@ -81,6 +81,7 @@ type Loader struct {
 
 	mu      sync.Mutex
 	modules map[moduleKey]*module
+	sets    map[*Set]struct{} // Sets loaded and not closed yet
 	closed  bool
 }
 
@@ -121,6 +122,7 @@ func NewLoader(opts LoaderOptions) *Loader {
 		modules: make(map[moduleKey]*module),
 		metrics: opts.Metrics,
 		gate:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
+		sets:    make(map[*Set]struct{}),
 	}
 	if l.metrics == nil {
 		l.metrics = metrics.New(metrics.BuildInfo{})
@@ -137,14 +139,30 @@ func NewLoader(opts LoaderOptions) *Loader {
 
 // Close closes the Loader: the compiled modules still held (by Sets not
 // closed: a caller bug, reported as an error) and the compilation cache.
+// A Set still open is closed first, as Set.Close does: its calls are cut
+// short and have returned before the runtimes go. Closing a runtime under a
+// running guest would unmap the memory the guest is writing to.
 func (l *Loader) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
+	open := make([]*Set, 0, len(l.sets))
+	for s := range l.sets {
+		open = append(open, s)
+	}
+	l.mu.Unlock()
 	var errs []error
+	if len(open) > 0 {
+		errs = append(errs, fmt.Errorf("plugins: loader closed while %d Set(s) were open: closed them first", len(open)))
+		for _, s := range open {
+			s.Close()
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if n := len(l.modules); n > 0 {
 		errs = append(errs, fmt.Errorf("plugins: loader closed while %d module(s) are in use by a Set", n))
 		for k, m := range l.modules {
@@ -344,6 +362,16 @@ func (l *Loader) LoadModules(ctx context.Context, cfg *config.Config, modules ma
 		}
 		s.chains[r.Name] = newChain(r.Name, ps)
 	}
+	l.mu.Lock()
+	closed := l.closed
+	if !closed {
+		l.sets[s] = struct{}{}
+	}
+	l.mu.Unlock()
+	if closed {
+		_ = s.Close()
+		return nil, errors.New("plugins: loader is closed")
+	}
 	return s, nil
 }
 
@@ -514,6 +542,9 @@ func (s *Set) Close() error {
 			p.untrack()
 			s.loader.release(p.mod)
 		}
+		s.loader.mu.Lock()
+		delete(s.loader.sets, s)
+		s.loader.mu.Unlock()
 	})
 	return nil
 }

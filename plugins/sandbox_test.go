@@ -158,3 +158,29 @@ func TestMessageBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaderCloseUnderOpenSet closes the Loader while a Set is still open
+// and a guest of it runs (a caller bug): the Set is closed first, so the
+// call is cut short and has returned before the runtime and the instance's
+// memory mapping go. Unmapping the memory under the running guest killed
+// the process with SIGSEGV.
+func TestLoaderCloseUnderOpenSet(t *testing.T) {
+	e := load(t, plug("spin", "spinmem", func(p *config.Plugin) { p.Timeout.Duration = time.Hour }))
+	c := e.chain(t)
+	done := make(chan *filter.Reply, 1)
+	go func() { done <- c.OnRequestHeaders(exchange("/")) }()
+	waitFor(t, "the call to start", func() bool { return e.stats("spin").Calls == 1 })
+	time.Sleep(50 * time.Millisecond) // well inside the guest's loop
+	err := e.loader.Close()
+	if err == nil || !strings.Contains(err.Error(), "were open") {
+		t.Errorf("Loader.Close: %v, want the open Set reported", err)
+	}
+	select {
+	case r := <-done:
+		if r == nil || r.Status != 503 {
+			t.Errorf("reply %+v, want 503 (the call was cut short under on_error = deny)", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call still runs after Loader.Close")
+	}
+}

@@ -1,8 +1,11 @@
 package wsrelay
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/sluiceproxy/sluice/host/internal/wsproto"
 )
 
 // FuzzFrameTracker feeds an arbitrary byte stream to the raw-mode frame
@@ -24,7 +27,8 @@ func FuzzFrameTracker(f *testing.F) {
 		var msgs int64
 		var codes []int
 		cut := -1
-		for off := 0; off < len(stream) && cut < 0; {
+		off := 0
+		for off < len(stream) && cut < 0 {
 			// Chunk sizes vary with the position, so that every header
 			// gets split somewhere.
 			n := min(len(stream)-off, step+off%5)
@@ -52,7 +56,15 @@ func FuzzFrameTracker(f *testing.F) {
 		}
 		if cut >= 0 {
 			// After a cut the relay forwards nothing more: only what came
-			// before must agree.
+			// before must agree, and what it still reads from the
+			// offender counts for nothing.
+			for off < len(stream) {
+				n := min(len(stream)-off, step+off%5)
+				if ev := tr.feed(stream[off : off+n]); ev != (frameEvents{}) {
+					t.Fatalf("events after the cut at %d: %+v", cut, ev)
+				}
+				off += n
+			}
 			return
 		}
 		if msgs != want.msgs || len(codes) != len(want.codes) || tr.atBoundary() != want.boundary {
@@ -190,5 +202,31 @@ func trackerSeeds() [][]byte {
 		join(frame(0x82, big, false), frame(0x81, nil, true)),
 		frame(0x88, []byte{0x0f, 0xa1}, true),
 		{0x81, 0xff, 0, 0, 0, 0, 0, 0, 0, 9},
+	}
+}
+
+// TestFrameTrackerStopsAtCut: the chunk that holds the cut is not looked at
+// past the offending header, so after it the tracker cannot know where a
+// frame begins. Following on misreads the offender's later bytes: here the
+// rest of its message is taken for the unread payload of the offending
+// frame, and its close reply, misread as a close frame of the session, could
+// end the direction and have the relay close the client's socket while the
+// client still sent (a reset, which can lose the 1009 the client had not
+// read yet).
+func TestFrameTrackerStopsAtCut(t *testing.T) {
+	text := func(fin bool, op byte, n int) []byte {
+		return wsproto.AppendFrame(nil, fin, false, op, bytes.Repeat([]byte("x"), n), true)
+	}
+	first := append(text(false, wsproto.OpText, 30), text(false, wsproto.OpContinuation, 30)...)
+	rest := append(text(true, wsproto.OpContinuation, 24),
+		wsproto.AppendFrame(nil, true, false, wsproto.OpClose, wsproto.CloseFrame(1009, ""), true)...)
+
+	tr := frameTracker{limit: 40}
+	ev := tr.feed(first)
+	if !ev.tooBig || ev.cut != len(first)/2 || !ev.cutClean {
+		t.Fatalf("first chunk: %+v, want a clean cut at %d", ev, len(first)/2)
+	}
+	if ev := tr.feed(rest); ev != (frameEvents{}) {
+		t.Fatalf("after the cut: %+v, want no event", ev)
 	}
 }

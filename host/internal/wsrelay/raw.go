@@ -337,10 +337,15 @@ type frameTracker struct {
 	masked bool
 	ctl    []byte
 
-	limit      int64 // MaxMessageSize, 0 for none
-	msgLen     int64 // bytes of the current message so far
-	hdrAt      int   // where the current header began in the chunk being fed
-	hdrCarried bool  // the current header began in an earlier chunk
+	limit  int64 // MaxMessageSize, 0 for none
+	msgLen int64 // bytes of the current message so far
+	// cutOff is set at the cut: the rest of that chunk was never looked
+	// at, so the tracker no longer knows where frames begin, and whatever
+	// follows (the offender's further frames, its close reply) is not
+	// forwarded and must not count.
+	cutOff     bool
+	hdrAt      int  // where the current header began in the chunk being fed
+	hdrCarried bool // the current header began in an earlier chunk
 }
 
 // frameEvents is what one chunk of bytes contained, up to the cut when a
@@ -379,6 +384,9 @@ func frameHeaderLen(b1 byte) int {
 }
 
 func (t *frameTracker) feed(p []byte) (ev frameEvents) {
+	if t.cutOff {
+		return ev
+	}
 	if t.hdrN > 0 {
 		// A header carried over from the last chunk: if its frame is cut,
 		// the cut is where this chunk begins.
@@ -451,9 +459,9 @@ func (t *frameTracker) startFrame(ev *frameEvents) {
 		t.msgLen += int64(min(t.remain, 1<<62))
 		if t.limit > 0 && t.msgLen > t.limit && !ev.tooBig {
 			// The message outgrows the limit: cut the stream where this
-			// frame's header began, and never trip again.
+			// frame's header began, and stop following it.
 			ev.tooBig, ev.cut, ev.cutClean = true, t.hdrAt, !t.hdrCarried
-			t.limit = 0
+			t.cutOff = true
 		}
 		if fin {
 			ev.msgs++

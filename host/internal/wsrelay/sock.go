@@ -405,12 +405,14 @@ func (s *sock) CloseWrite() error {
 
 // setWriteBuffer caps the kernel's send buffer of c, when it is a TCP
 // socket (under TLS too): what a peer that stops reading can hold in the
-// proxy's kernel.
+// proxy's kernel. The client's connection is the server's head-recording
+// wrapper, which embeds the *net.TCPConn: asking for the method rather than
+// the type reaches the socket through it.
 func setWriteBuffer(c net.Conn, n int) {
 	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
 		c = tc.NetConn()
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetWriteBuffer(n)
+	if wb, ok := c.(interface{ SetWriteBuffer(int) error }); ok {
+		wb.SetWriteBuffer(n)
 	}
 }
