@@ -112,6 +112,9 @@ func Inspect(ctx context.Context, bin []byte, opts InspectOptions) (*ModuleInfo,
 		timeout: DefaultTimeout,
 		logger:  logger,
 		shared:  store,
+		// Preparing an instance takes a gate token, as in the proxy;
+		// Inspect prepares one at a time.
+		gate: make(chan struct{}, 1),
 	}
 	if p.config == nil {
 		p.config = []byte("{}")
