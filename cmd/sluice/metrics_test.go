@@ -208,6 +208,9 @@ module = "gate.wasm"
 timeout = "50ms"
 pool_size = 2
 max_local_response = 8
+# The workload fails calls in a row on purpose, cause after cause: the
+# circuit breaker (tested in plugins) would answer them as "tripped".
+breaker_failures = 1000
 `, backend, dead, extra)
 }
 

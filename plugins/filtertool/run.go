@@ -195,7 +195,15 @@ func (r *Runner) Run(ctx context.Context, s *Sample, cfg map[string]any) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	defer set.Close()
+	if r.keep == nil {
+		// The plugin's own config was refused, so nothing holds the
+		// compiled module yet: this Set does from now on, since the
+		// loader releases a module with the last Set that uses it and the
+		// next run would compile it again.
+		r.keep = set
+	} else {
+		defer set.Close()
+	}
 	res := &Result{Module: r.pc.Module, SHA256: r.sum, Hooks: []string{}, Calls: []*Call{}}
 	res.Configure, _, _ = r.logs.take()
 	hooks := chain.Hooks()
