@@ -251,7 +251,7 @@ func compile(ctx context.Context, cache wazero.CompilationCache, bin []byte, pag
 		_ = rt.Close(ctx)
 		return nil, nil, err
 	}
-	cctx, cancel := context.WithTimeout(experimental.WithCompilationWorkers(ctx, compileWorkers), timeout)
+	cctx, cancel := context.WithTimeout(experimental.WithCompilationWorkers(ctx, compileWorkers), timeout*compileSlowdown)
 	defer cancel()
 	compiled, err := rt.CompileModule(cctx, bin)
 	if err != nil {
