@@ -95,7 +95,13 @@ func buildFilters(t testing.TB) map[string]string {
 					src = sdk
 				}
 				if info, err := os.Stat(prebuilt); err == nil && info.ModTime().After(src) {
-					built.path[file] = prebuilt
+					// Absolute: configs written to a temporary folder
+					// resolve module paths against that folder.
+					abs, err := filepath.Abs(prebuilt)
+					if err != nil {
+						return err
+					}
+					built.path[file] = abs
 					return nil
 				}
 			}
