@@ -31,6 +31,7 @@ import (
 	"github.com/sluiceproxy/sluice/host"
 	"github.com/sluiceproxy/sluice/host/metrics"
 	"github.com/sluiceproxy/sluice/host/reload"
+	"github.com/sluiceproxy/sluice/host/testkit"
 	"github.com/sluiceproxy/sluice/plugins"
 )
 
@@ -136,15 +137,8 @@ func opsBackend(t *testing.T) *httptest.Server {
 				return
 			}
 			defer c.Close()
-			for {
-				typ, msg, err := c.ReadMessage()
-				if err != nil {
-					return
-				}
-				if err := c.WriteMessage(typ, msg); err != nil {
-					return
-				}
-			}
+			testkit.Echo(c)
+			return
 		}
 		_, _ = io.Copy(io.Discard, r.Body)
 		_, _ = io.WriteString(w, "hello")

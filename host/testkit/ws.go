@@ -331,3 +331,18 @@ func ReadClose(t testing.TB, c *websocket.Conn) *websocket.CloseError {
 		return ce
 	}
 }
+
+// Echo sends every message c receives back on c, until c fails: the
+// upstream side of a plain WebSocket echo, for backends that serve other
+// paths too.
+func Echo(c *websocket.Conn) {
+	for {
+		typ, msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(typ, msg); err != nil {
+			return
+		}
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluiceproxy/sluice/host/testkit"
 )
 
 // The harness: build once, then per case write a config, ask `sluice check`
@@ -201,15 +202,8 @@ func newBackend(t *testing.T) *httptest.Server {
 				return
 			}
 			defer c.Close()
-			for {
-				kind, p, err := c.ReadMessage()
-				if err != nil {
-					return
-				}
-				if err := c.WriteMessage(kind, p); err != nil {
-					return
-				}
-			}
+			testkit.Echo(c)
+			return
 		}
 		_, _ = io.Copy(io.Discard, r.Body)
 		if n, err := strconv.Atoi(r.URL.Query().Get("bytes")); err == nil && n > 0 {
